@@ -1,0 +1,60 @@
+"""Ordered parallel map over processes with a progress bar (rate and ETA).
+
+One helper for every long host-side job (synth, scan, prepare), so they share
+worker start-up, ordering and progress behaviour.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None, desc: str = "",
+                 unit: str = "it", initializer: Callable | None = None, initargs: tuple = (),
+                 progress: bool = True) -> Iterator[R]:
+    """Yields fn(item) for each item, in order, computed by `workers` processes.
+
+    workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
+    module-level function so that it pickles.
+    """
+    workers = default_workers() if workers is None else max(1, int(workers))
+    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, dynamic_ncols=True)
+    try:
+        if workers == 1 or len(items) <= 1:
+            if initializer is not None:
+                initializer(*initargs)
+            for item in items:
+                yield fn(item)
+                bar.update(1)
+            return
+        # 'spawn' keeps workers free of the parent's JAX/TF threads (fork after they start can deadlock).
+        ctx = mp.get_context("spawn")
+        chunksize = max(1, min(16, len(items) // (workers * 8) or 1))
+        with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
+            for result in pool.imap(fn, items, chunksize=chunksize):
+                yield result
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,138 @@
+"""Records and labels: what a dataset knows about each audio file.
+
+`labels.csv` (one row per file, `path` relative to the CSV's folder) may hold
+only the columns below; anything else is a typo until proven otherwise, so it
+is an error naming the column. Every error names the CSV line and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+# column -> kind. class: one label per clip; multilabel: ';'-separated; value: a float;
+# group: who made it (splits never separate a group); split: train / validation / test.
+COLUMN_KINDS: dict[str, str] = {
+    "path": "path",
+    "split": "split",
+    "artist": "group",
+    "album": "group",
+    "genre": "class",
+    "mood": "class",
+    "instruments": "multilabel",
+    "tags": "multilabel",
+    "valence": "value",
+    "arousal": "value",
+}
+SPLITS = ("train", "validation", "test")
+MULTILABEL_SEPARATOR = ";"
+
+
+class LabelsError(ValueError):
+    """labels.csv cannot be used as it is. The message is one line: file, line, problem, fix."""
+
+
+@dataclasses.dataclass
+class Record:
+    """One audio file and what is known about it. `path` is absolute; `key` is unique and portable."""
+
+    path: str
+    key: str
+    labels: dict[str, Any] = dataclasses.field(default_factory=dict)
+    split: str | None = None
+
+    def group(self, column: str) -> str:
+        value = self.labels.get(column)
+        return str(value) if value not in (None, "") else self.key
+
+
+def label_columns(columns: list[str]) -> list[str]:
+    """The columns that become features, in a stable order (CSV order without path/split)."""
+    return [c for c in columns if COLUMN_KINDS.get(c) not in ("path", "split")]
+
+
+def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True) -> tuple[list[Record], list[str]]:
+    """Parses and validates labels.csv; returns the records and the label columns present."""
+    csv_path = Path(csv_path)
+    root = csv_path.parent
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise LabelsError(f"{csv_path}: empty file; it needs a header line starting with 'path'") from None
+        if "path" not in header:
+            raise LabelsError(f"{csv_path}:1: no 'path' column; the header must name the audio file column 'path'")
+        for column in header:
+            if column not in COLUMN_KINDS:
+                raise LabelsError(f"{csv_path}:1: unknown column {column!r}; known columns are "
+                                  f"{', '.join(COLUMN_KINDS)} (rename or remove it)")
+        if len(set(header)) != len(header):
+            raise LabelsError(f"{csv_path}:1: a column appears twice in the header")
+
+        records, seen = [], {}
+        for line_no, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue  # blank line
+            if len(row) != len(header):
+                raise LabelsError(f"{csv_path}:{line_no}: {len(row)} fields but the header has {len(header)}; "
+                                  "quote fields that contain commas")
+            cells = {c: v.strip() for c, v in zip(header, row)}
+            rel = cells["path"]
+            where = f"{csv_path}:{line_no} ({rel or 'no path'})"
+            for column, value in cells.items():
+                if value == "":
+                    raise LabelsError(f"{where}: empty {column!r}; fill it in or delete the row")
+            if rel in seen:
+                raise LabelsError(f"{where}: the same path is already on line {seen[rel]}; keep one row per file")
+            seen[rel] = line_no
+            full = (root / rel).resolve() if not os.path.isabs(rel) else Path(rel)
+            if check_files and not full.exists():
+                raise LabelsError(f"{where}: the file does not exist under {root}; fix the path or delete the row")
+            record = Record(path=str(full), key=rel)
+            for column, value in cells.items():
+                kind = COLUMN_KINDS[column]
+                if kind == "split":
+                    if value not in SPLITS:
+                        raise LabelsError(f"{where}: split {value!r} is not one of {', '.join(SPLITS)}")
+                    record.split = value
+                elif kind == "multilabel":
+                    tags = tuple(sorted({t.strip() for t in value.split(MULTILABEL_SEPARATOR) if t.strip()}))
+                    if not tags:
+                        raise LabelsError(f"{where}: {column!r} holds no labels; list them separated by ';'")
+                    record.labels[column] = tags
+                elif kind == "value":
+                    try:
+                        number = float(value)
+                    except ValueError:
+                        raise LabelsError(f"{where}: {column!r} must be a number, got {value!r}") from None
+                    if not math.isfinite(number):
+                        raise LabelsError(f"{where}: {column!r} must be finite, got {value!r}")
+                    record.labels[column] = number
+                elif kind in ("class", "group"):
+                    record.labels[column] = value
+            records.append(record)
+    if not records:
+        raise LabelsError(f"{csv_path}: no rows below the header; add one row per audio file")
+    splits = {r.split is not None for r in records}
+    if len(splits) > 1:
+        missing = next(r for r in records if r.split is None)
+        raise LabelsError(f"{csv_path}:{seen[missing.key]} ({missing.key}): no split, but other rows have one; "
+                          "give every row a split or remove the column")
+    return records, label_columns(header)
+
+
+def class_names(records: list[Record], column: str) -> list[str]:
+    """The label vocabulary of a class or multilabel column, sorted."""
+    names: set[str] = set()
+    for r in records:
+        value = r.labels.get(column)
+        if isinstance(value, tuple):
+            names.update(value)
+        elif value is not None:
+            names.add(value)
+    return sorted(names)

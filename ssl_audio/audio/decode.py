@@ -16,13 +16,15 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ssl_audio.errors import SslAudioError
+
 # What libsndfile (bundled with the soundfile wheel, >= 1.1) reads, MP3 included.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
 
 DEFAULT_SAMPLE_RATE = 16_000
 
 
-class DecodeError(Exception):
+class DecodeError(SslAudioError):
     """A file that cannot be used as audio. `str(err)` is the one-line report."""
 
     def __init__(self, path: str | os.PathLike, reason: str, hint: str = ""):

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ssl_audio.errors import SslAudioError
+
 # column -> kind. class: one label per clip; multilabel: ';'-separated; value: a float;
 # group: who made it (splits never separate a group); split: train / validation / test.
 COLUMN_KINDS: dict[str, str] = {
@@ -32,7 +34,7 @@ SPLITS = ("train", "validation", "test")
 MULTILABEL_SEPARATOR = ";"
 
 
-class LabelsError(ValueError):
+class LabelsError(SslAudioError, ValueError):
     """labels.csv cannot be used as it is. The message is one line: file, line, problem, fix."""
 
 

@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 
 from ssl_audio.audio.decode import DecodeOptions
 from ssl_audio.audio.scan import write_bad_list
+from ssl_audio.errors import OutputExistsError
 from ssl_audio.data.builder import BUILDER_NAME, DATASET_VERSION, AudioFolderConfig, SslAudioFolder
 from ssl_audio.data.labels import SPLITS, Record
 from ssl_audio.data.layouts import load_catalog
@@ -40,10 +41,6 @@ def validate_name(name: str) -> str:
     if not name or not all(c.isalnum() or c == "_" for c in name) or not name[0].isalpha() or name != name.lower():
         raise ValueError(f"--name {name!r}: use lower-case letters, digits and '_', starting with a letter")
     return name
-
-
-class DatasetExistsError(Exception):
-    """A dataset of this name exists and was built from other inputs or settings."""
 
 
 @dataclasses.dataclass
@@ -119,7 +116,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             return _result(path, True, previous, notes)
         if not overwrite:
             source = previous.get("input", "unknown inputs")
-            raise DatasetExistsError(
+            raise OutputExistsError(
                 f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or settings; "
                 "pick another --name, or pass --overwrite to rebuild it")
         shutil.rmtree(path)

@@ -159,13 +159,15 @@ def _comp(w: _Writer, inst: pretty_midi.Instrument, progression: tuple[int, ...]
         elif kind == "boom_chick":
             hits = [(s, 3) for s in range(4, S, 4)]
         elif kind == "arp":
-            every = 1 if a > 0.3 else 2
+            every = 1 if a > 0.3 else 2 if a > -0.3 else 4
             tones = chord + [chord[1] + 12]
             for i, s in enumerate(range(0, S, every)):
                 w.add(inst, tones[i % len(tones)], bar, s, every, -6 if s % 4 else 4)
             continue
         else:
             raise ValueError(f"unknown comp pattern {kind!r} in style {style.name!r}")
+        if a < -0.3 and kind in ("strum8", "power16"):
+            hits = [(s, 4) for s, _ in hits if s % 4 == 0]  # calm: on the beat only
         for s, dur in hits:
             for p in chord:
                 w.add(inst, p, bar, s, dur, -4 if s % 4 else 4)
@@ -202,6 +204,8 @@ def _bass(w: _Writer, inst: pretty_midi.Instrument, progression: tuple[int, ...]
             notes = [(4 * i, 4, p) for i, p in enumerate(line)]
         else:
             raise ValueError(f"unknown bass line {kind!r} in style {style.name!r}")
+        if a < -0.3 and kind in ("root8", "follow8"):
+            notes = [(s, 4, p) for s, _, p in notes if s % 4 == 0]  # calm: on the beat only
         for s, dur, pitch in notes:
             w.add(inst, pitch, bar, s, dur, 6 if s == 0 else 0)
 

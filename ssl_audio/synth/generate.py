@@ -25,6 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ssl_audio.errors import OutputExistsError
 from ssl_audio.parallel import parallel_map
 from ssl_audio.synth.compose import compose, plan_clip
 from ssl_audio.synth.personas import Persona, make_personas
@@ -53,10 +54,6 @@ class SynthOptions:
             raise ValueError(f"--format must be one of {sorted(FORMATS)}, got {self.format!r}")
         if self.artists_per_genre < 1:
             raise ValueError(f"--artists-per-genre must be at least 1, got {self.artists_per_genre}")
-
-
-class OutputExistsError(Exception):
-    """The output folder holds something we must not overwrite without being asked."""
 
 
 @dataclasses.dataclass

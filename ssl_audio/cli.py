@@ -1,0 +1,177 @@
+"""`ssl-audio`: one command, one subcommand per job.
+
+Each subcommand's arguments and its work live in the module that does the job;
+this file only parses, dispatches, and turns expected failures into one-line
+errors (exit 2) instead of tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+# Quiet TensorFlow's C++ start-up chatter before anything imports it. TF only serves TFDS here (writing and
+# reading dataset files), so oneDNN's kernels, whose banner is the noisiest line, buy us nothing.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _decode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sample-rate", type=int, default=16_000, help="target sample rate in Hz (default 16000)")
+    p.add_argument("--min-seconds", type=float, default=1.0,
+                   help="files shorter than this are skipped as bad (default 1.0)")
+    p.add_argument("--silence-dbfs", type=float, default=-60.0,
+                   help="files whose peak is below this level are skipped as silent (default -60)")
+
+
+def _decode_options(args):
+    from ssl_audio.audio.decode import DecodeOptions
+    return DecodeOptions(sample_rate=args.sample_rate, min_seconds=args.min_seconds, silence_dbfs=args.silence_dbfs)
+
+
+def cmd_synth(args) -> int:
+    from ssl_audio.synth.generate import SynthOptions, synth_dataset
+    opt = SynthOptions(clips=args.clips, seed=args.seed, seconds=args.seconds, sample_rate=args.sample_rate,
+                       format=args.format, artists_per_genre=args.artists_per_genre)
+    result = synth_dataset(args.out, opt, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    total = result.rendered + result.reused
+    print(f"synth: {total} clips of {opt.seconds:g} s in {result.out} ({result.rendered} rendered, "
+          f"{result.reused} already there) in {result.seconds_taken:.1f} s"
+          + (f" = {result.clips_per_second:.1f} clips/s" if result.rendered else ""))
+    print("  genres: " + ", ".join(f"{k} {v}" for k, v in result.genres.items()))
+    print("  moods:  " + ", ".join(f"{k} {v}" for k, v in result.moods.items()))
+    print(f"  artists: {result.artists}; labels in {result.out / 'labels.csv'}")
+    return 0
+
+
+def cmd_scan(args) -> int:
+    from ssl_audio.audio.scan import scan_folder, write_json
+    options = _decode_options(args)
+    summary = scan_folder(args.input, options, workers=args.workers, progress=not args.quiet)
+    for line in summary.lines(options.sample_rate):
+        print(line)
+    if args.json:
+        write_json(summary, args.json)
+        print(f"  report written to {args.json}")
+    return 1 if (args.strict and summary.bad) else 0
+
+
+def cmd_prepare(args) -> int:
+    from ssl_audio.data.prepare import PrepareOptions, prepare
+    from ssl_audio.data.splits import parse_fractions
+    _quiet_absl()
+    opt = PrepareOptions(name=args.name, data_dir=args.data_dir, layout=args.layout, group_by=args.group_by,
+                         fractions=parse_fractions(args.splits) if args.splits else None,
+                         split_seed=args.split_seed, decode=_decode_options(args), workers=args.workers)
+    result = prepare(args.input, opt, overwrite=args.overwrite)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from ssl_audio.data.summary import describe
+    _quiet_absl()
+    for line in describe(args.dataset, args.data_dir, plot=args.plot):
+        print(line)
+    return 0
+
+
+def _quiet_absl() -> None:
+    from absl import logging as absl_logging
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ssl_audio import __version__
+    from ssl_audio.data.layouts import LAYOUTS
+    from ssl_audio.data.prepare import default_data_dir
+
+    parser = argparse.ArgumentParser(
+        prog="ssl-audio",
+        description="Self-supervised audio representations for music: make or prepare data, pretrain, "
+                    "probe, export embeddings.",
+        epilog="Run `ssl-audio COMMAND --help` for the options of each command.")
+    parser.add_argument("--version", action="version", version=f"ssl-audio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("synth", help="render the embedded labelled music dataset (offline, from MIDI)",
+                       description="Render multi-instrument music from MIDI with the General MIDI soundfont that "
+                                   "ships with pretty_midi: 10 genres, 4 moods, instrument families, artists. "
+                                   "Writes OUT/clips/*.wav and OUT/labels.csv. Rerunning with the same settings "
+                                   "resumes; the same --seed always gives the same audio.")
+    p.add_argument("--out", required=True, help="output folder (created; refused if it holds other files)")
+    p.add_argument("--clips", type=int, required=True, help="number of clips to render")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds (default 10)")
+    p.add_argument("--sample-rate", type=int, default=16_000, help="sample rate in Hz (default 16000)")
+    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="audio file format (default wav)")
+    p.add_argument("--artists-per-genre", type=int, default=6, help="artist personas per genre (default 6)")
+    p.add_argument("--workers", type=int, default=None, help="processes to render with (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing synth dataset in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("scan", help="report a folder's audio and its bad files before training on it",
+                       description="Decode every audio file under a folder and report count, hours, sample rates, "
+                                   "channels, formats and each bad file (corrupt, empty, NaN/inf, too short, "
+                                   "silent) with its reason. Nothing is written unless --json is given.")
+    p.add_argument("input", help="folder of audio (searched recursively)")
+    _decode_args(p)
+    p.add_argument("--json", help="also write the full report to this JSON file")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if any file is bad")
+    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("prepare", help="build a TFDS dataset (array_record) from a folder of audio",
+                       description="Decode, resample and store a folder as a TFDS dataset that pretraining and "
+                                   "probing read by name. Layouts: a folder with optional labels.csv, GTZAN "
+                                   "(genres/<genre>/*.wav) or MagnaTagATune (annotations_final.csv). Splits come "
+                                   "from a 'split' column, or are made by --group-by so no artist is in two "
+                                   "splits. Bad files are skipped and listed in bad_files.tsv. A dataset built "
+                                   "from the same inputs is reused.")
+    p.add_argument("--input", required=True, help="folder of audio")
+    p.add_argument("--name", required=True, help="dataset name, e.g. my_music (lower-case, digits, '_')")
+    p.add_argument("--data-dir", default=default_data_dir(),
+                   help="where TFDS datasets live (default $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument("--layout", choices=LAYOUTS, default="auto", help="folder layout (default: detect)")
+    p.add_argument("--group-by", default="artist",
+                   help="column whose values never share a split (default artist)")
+    p.add_argument("--splits", default=None,
+                   help="train,validation,test fractions (default 0.8,0.1,0.1; all train when unlabelled)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the group assignment (default 0)")
+    _decode_args(p)
+    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild a dataset of this name made from other inputs")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("info", help="describe a prepared dataset: splits, labels, artists",
+                       description="Print a prepared dataset's splits, label vocabularies and counts, artists per "
+                                   "split (and whether any is shared), and read one pretraining batch.")
+    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
+    p.add_argument("--data-dir", default=default_data_dir(), help="where TFDS datasets live")
+    p.add_argument("--plot", default=None, help="also write a PNG of label counts per split to this path")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ssl_audio.errors import USER_ERRORS
+    try:
+        return args.func(args)
+    except USER_ERRORS as err:
+        if os.environ.get("SSL_AUDIO_DEBUG"):
+            raise
+        print(f"ssl-audio {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ssl-audio {args.command}: interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

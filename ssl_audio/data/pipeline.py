@@ -1,0 +1,238 @@
+"""Reading prepared datasets: pretraining pairs and evaluation windows.
+
+Why grain (over TFDS's ArrayRecord data sources) rather than tf.data: grain
+gives random access with a deterministic, checkpointable iterator state
+(`get_state`/`set_state`, saved next to the model by Orbax), shards by JAX
+process, runs Python transforms in worker processes, and keeps the TensorFlow
+runtime out of the training process. tf.data would need TF in the loop and
+its iterator checkpoints only work through TF's own checkpointing.
+
+Views:
+- pretraining: two independent random crops of the same clip (the positive
+  pair); augmentation happens later, on the device.
+- evaluation: fixed windows that cover the whole clip, in order, with the
+  clip's labels encoded for the heads (class index, multi-hot, float value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import grain
+import numpy as np
+import tensorflow_datasets as tfds
+
+from ssl_audio.data.labels import COLUMN_KINDS
+from ssl_audio.data.prepare import dataset_path
+from ssl_audio.errors import SslAudioError
+
+PCM_SCALE = 1.0 / 32768.0
+
+
+class DatasetNotFoundError(SslAudioError, FileNotFoundError):
+    """No prepared dataset of that name under the data dir."""
+
+
+@dataclasses.dataclass
+class DatasetHandle:
+    """A prepared dataset, opened: its splits as random-access sources plus what its labels mean."""
+
+    name: str
+    path: Path
+    builder: Any
+    sample_rate: int
+    columns: dict[str, str]              # label column -> kind (class, multilabel, value, group)
+    class_names: dict[str, list[str]]    # for class and multilabel columns
+
+    @property
+    def splits(self) -> dict[str, int]:
+        return {name: info.num_examples for name, info in self.builder.info.splits.items()}
+
+    def source(self, split: str):
+        if split not in self.builder.info.splits:
+            raise KeyError(f"dataset {self.name!r} has no split {split!r}; it has {', '.join(self.splits)}")
+        return self.builder.as_data_source(split)
+
+
+def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | None = None) -> DatasetHandle:
+    """Opens a dataset built by `ssl-audio prepare`; checks its sample rate against the caller's."""
+    path = dataset_path(name, data_dir)
+    if not (path / "dataset_info.json").exists():
+        raise DatasetNotFoundError(f"dataset {name!r} not found under {data_dir} (looked in {path}); "
+                                   f"build it with `ssl-audio prepare --input DIR --name {name} --data-dir {data_dir}`")
+    builder = tfds.builder_from_directory(str(path))
+    features = builder.info.features
+    rate = int(features["audio"].sample_rate)
+    if sample_rate is not None and rate != sample_rate:
+        raise ValueError(f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
+                         f"sample rate to {rate}, or rebuild it with `ssl-audio prepare --sample-rate {sample_rate}`")
+    columns, names = {}, {}
+    for column, kind in COLUMN_KINDS.items():  # a stable order, whatever the feature dict's
+        if column not in features.keys():
+            continue
+        if kind in ("class", "multilabel", "value", "group"):
+            columns[column] = kind
+        if kind == "class":
+            names[column] = list(features[column].names)
+        elif kind == "multilabel":
+            names[column] = list(features[column].feature.names)
+    return DatasetHandle(name=name, path=path, builder=builder, sample_rate=rate, columns=columns, class_names=names)
+
+
+def _ensure_absl_flags_parsed() -> None:
+    # grain reads its options from absl flags; outside absl.app (our CLI, notebooks, tests) they are
+    # never parsed and grain's worker processes fail on first access, so take the defaults.
+    from absl import flags
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def _process_shard(shard_index: int | None, shard_count: int | None) -> tuple[int, int]:
+    if shard_index is None or shard_count is None:
+        import jax  # only here: the data layer must not need an accelerator runtime otherwise
+        return jax.process_index(), jax.process_count()
+    return shard_index, shard_count
+
+
+# ---------------------------------------------------------------------------------------------- pretraining
+
+
+def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window of `length` samples as float32; a clip shorter than that is looped to fill it."""
+    if audio.shape[0] < length:
+        audio = np.tile(audio, int(np.ceil(length / max(audio.shape[0], 1))))
+        start = 0
+    else:
+        start = int(rng.integers(0, audio.shape[0] - length + 1))
+    return audio[start:start + length].astype(np.float32) * PCM_SCALE
+
+
+class TwoCrops(grain.transforms.RandomMap):
+    """The positive pair: two independent random crops of the same clip."""
+
+    def __init__(self, crop_samples: int):
+        self.crop_samples = crop_samples
+
+    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+        audio = element["audio"]
+        return {"view_a": random_crop(audio, self.crop_samples, rng),
+                "view_b": random_crop(audio, self.crop_samples, rng)}
+
+
+def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
+                    seed: int, worker_count: int = 0, num_epochs: int | None = None,
+                    shard_index: int | None = None, shard_count: int | None = None) -> grain.DataLoader:
+    """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32, shuffled, endless by default.
+
+    Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
+    `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
+    """
+    index, count = _process_shard(shard_index, shard_count)
+    if global_batch_size % count:
+        raise ValueError(f"batch_size {global_batch_size} is not divisible by the {count} processes; "
+                         f"use a multiple of {count}")
+    source = handle.source(split)
+    per_process = global_batch_size // count
+    if len(source) // count < per_process:
+        raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
+                         f"{per_process} per process; lower batch_size or add data")
+    sampler = grain.samplers.IndexSampler(
+        num_records=len(source),
+        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
+        shuffle=True, num_epochs=num_epochs, seed=seed)
+    crop = int(round(crop_seconds * handle.sample_rate))
+    operations = [TwoCrops(crop), grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
+    _ensure_absl_flags_parsed()
+    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Starts of fixed windows covering the whole clip; the last one ends at the clip's end."""
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def eval_windows(audio: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """[n_windows, window] float32; a clip shorter than one window is zero-padded."""
+    x = audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
+    if x.shape[0] < window:
+        x = np.pad(x, (0, window - x.shape[0]))
+    return np.stack([x[s:s + window] for s in window_starts(x.shape[0], window, hop)])
+
+
+def encode_labels(handle: DatasetHandle, example: dict) -> dict[str, np.ndarray]:
+    """Labels as the heads want them: class -> int32 index, multilabel -> multi-hot float32, value -> float32."""
+    out = {}
+    for column, kind in handle.columns.items():
+        value = example[column]
+        if kind == "class":
+            out[column] = np.int32(value)
+        elif kind == "multilabel":
+            hot = np.zeros(len(handle.class_names[column]), np.float32)
+            hot[np.asarray(value, dtype=np.int64)] = 1.0
+            out[column] = hot
+        elif kind == "value":
+            out[column] = np.float32(value)
+        elif kind == "group":
+            out[column] = value.decode() if isinstance(value, bytes) else str(value)
+    return out
+
+
+class ToWindows(grain.transforms.MapWithIndex):
+    def __init__(self, handle: DatasetHandle, window: int, hop: int):
+        self.handle, self.window, self.hop = handle, window, hop
+
+    def map_with_index(self, index: int, element: dict) -> dict:
+        key = element["key"]
+        return {"index": index, "key": key.decode() if isinstance(key, bytes) else key,
+                "windows": eval_windows(element["audio"], self.window, self.hop),
+                "labels": encode_labels(self.handle, element)}
+
+
+def eval_clips(handle: DatasetHandle, split: str, *, window_seconds: float, hop_seconds: float | None = None,
+               shard_index: int | None = None, shard_count: int | None = None) -> Iterable[dict]:
+    """Each clip of this process's shard, in order: {'index', 'key', 'windows' [n, W], 'labels'}."""
+    index, count = _process_shard(shard_index, shard_count)
+    window = int(round(window_seconds * handle.sample_rate))
+    hop = int(round((hop_seconds or window_seconds) * handle.sample_rate))
+    if hop <= 0:
+        raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+    # `index` in the output is the clip's position within this shard.
+    return grain.MapDataset.source(handle.source(split)).slice(slice(index, None, count)).map_with_index(
+        ToWindows(handle, window, hop))
+
+
+def window_batches(clips: Iterable[dict], batch_size: int) -> Iterator[dict]:
+    """Packs windows of consecutive clips into fixed-size batches, so the device always sees one shape.
+
+    Yields {'audio': [B, W], 'clip': [B] int32 (the clip's 'index', -1 for padding), 'valid': [B] bool}.
+    """
+    buf_audio, buf_clip = [], []
+    for clip in clips:
+        for w in clip["windows"]:
+            buf_audio.append(w)
+            buf_clip.append(clip["index"])
+            if len(buf_audio) == batch_size:
+                yield _pack(buf_audio, buf_clip, batch_size)
+                buf_audio, buf_clip = [], []
+    if buf_audio:
+        yield _pack(buf_audio, buf_clip, batch_size)
+
+
+def _pack(audio: list[np.ndarray], clip: list[int], batch_size: int) -> dict:
+    n = len(audio)
+    out = np.zeros((batch_size, audio[0].shape[0]), np.float32)
+    out[:n] = np.stack(audio)
+    ids = np.full(batch_size, -1, np.int32)
+    ids[:n] = clip
+    return {"audio": out, "clip": ids, "valid": ids >= 0}

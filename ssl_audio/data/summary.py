@@ -1,0 +1,91 @@
+"""`ssl-audio info`: what a prepared dataset holds, in a few lines (and one PNG if asked).
+
+Reads labels only (never audio) for the counts, then one pretraining batch to
+prove the reading path works end to end.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import numpy as np
+
+from ssl_audio.data.pipeline import open_dataset, pretrain_loader
+
+
+
+def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
+    """{split: {column: Counter(label name)}} for class/multilabel/group columns."""
+    import tensorflow_datasets as tfds
+    out = {}
+    for split in handle.splits:
+        source = handle.builder.as_data_source(split, decoders={"audio": tfds.decode.SkipDecoding()})
+        counts = {c: collections.Counter() for c, k in handle.columns.items() if k in ("class", "multilabel", "group")}
+        for i in range(len(source)):
+            ex = source[i]
+            for column, counter in counts.items():
+                kind, value = handle.columns[column], ex[column]
+                if kind == "class":
+                    counter[handle.class_names[column][int(value)]] += 1
+                elif kind == "multilabel":
+                    counter.update(handle.class_names[column][int(v)] for v in value)
+                else:
+                    counter[value.decode() if isinstance(value, bytes) else str(value)] += 1
+        out[split] = counts
+    return out
+
+
+def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None) -> list[str]:
+    handle = open_dataset(name, data_dir)
+    lines = [f"dataset {name}: {handle.path}", f"  sample rate {handle.sample_rate} Hz; splits: "
+             + ", ".join(f"{s} {n}" for s, n in handle.splits.items())]
+    counts = label_counts(handle)
+    for column, kind in handle.columns.items():
+        if kind in ("class", "multilabel"):
+            names = handle.class_names[column]
+            lines.append(f"  {column} ({kind}, {len(names)}): " + ", ".join(names))
+            for split, per_column in counts.items():
+                c = per_column[column]
+                lines.append(f"    {split:<10} " + " ".join(f"{n}={c[n]}" for n in names))
+        elif kind == "group":
+            groups = {split: set(per_column[column]) for split, per_column in counts.items()}
+            shared = set.union(*[groups[a] & groups[b] for a in groups for b in groups if a < b] or [set()])
+            lines.append(f"  {column}: " + ", ".join(f"{s} {len(g)}" for s, g in groups.items())
+                         + (f"; shared between splits: {len(shared)}" if shared else "; none shared between splits"))
+        elif kind == "value":
+            lines.append(f"  {column}: continuous value")
+    train = "train" if "train" in handle.splits else next(iter(handle.splits))
+    batch_size = min(4, handle.splits[train])
+    it = iter(pretrain_loader(handle, split=train, global_batch_size=batch_size, crop_seconds=1.0, seed=0,
+                              shard_index=0, shard_count=1))
+    batch = next(it)
+    a = batch["view_a"]
+    lines.append(f"  pretraining view: view_a/view_b {tuple(a.shape)} {a.dtype}, "
+                 f"peak {float(np.abs(a).max()):.2f}, rms {float(np.sqrt((a ** 2).mean())):.3f}")
+    if plot:
+        _plot(handle, counts, plot)
+        lines.append(f"  label counts plotted to {plot}")
+    return lines
+
+
+def _plot(handle, counts, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    columns = [c for c, k in handle.columns.items() if k in ("class", "multilabel")]
+    if not columns:
+        return
+    fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.8 * len(columns)), squeeze=False)
+    for ax, column in zip(axes[:, 0], columns):
+        names = handle.class_names[column]
+        x = np.arange(len(names))
+        width = 0.8 / max(1, len(counts))
+        for i, (split, per_column) in enumerate(counts.items()):
+            ax.bar(x + i * width, [per_column[column][n] for n in names], width, label=split)
+        ax.set_xticks(x + 0.4 - width / 2, names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{handle.name}: {column}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from ssl_audio.data.pipeline import (DatasetNotFoundError, eval_clips, eval_windows, open_dataset, pretrain_loader,
+                                     window_batches, window_starts)
+
+
+@pytest.fixture(scope="module")
+def handle(prepared):
+    name, data_dir = prepared
+    return open_dataset(name, data_dir, sample_rate=16_000)
+
+
+@pytest.fixture(scope="module")
+def clips_by_split(handle):
+    return {s: [ex["audio"] for ex in handle.source(s)] for s in handle.splits}
+
+
+def locate(view, clips):
+    """(clip number, start) of the crop inside one of the clips, by exact sample match."""
+    pcm = np.round(view * 32768).astype(np.int16)
+    for n, clip in enumerate(clips):
+        for start in np.flatnonzero(clip[: len(clip) - len(pcm) + 1] == pcm[0]):
+            if np.array_equal(clip[start:start + len(pcm)], pcm):
+                return n, int(start)
+    raise AssertionError("crop not found in any clip")
+
+
+def test_pairs_are_two_crops_of_the_same_clip(handle, clips_by_split):
+    loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=0, shard_index=0, shard_count=1)
+    it = iter(loader)
+    offsets_differ = 0
+    for _ in range(3):
+        batch = next(it)
+        assert batch["view_a"].shape == (4, 16_000) and batch["view_a"].dtype == np.float32
+        for a, b in zip(batch["view_a"], batch["view_b"]):
+            (clip_a, start_a), (clip_b, start_b) = locate(a, clips_by_split["train"]), locate(b, clips_by_split["train"])
+            assert clip_a == clip_b
+            offsets_differ += start_a != start_b
+    assert offsets_differ >= 10  # independent crops, not one crop twice
+
+
+def test_each_process_reads_its_own_shard(handle, clips_by_split):
+    seen = []
+    for index in (0, 1):
+        loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=0, shard_index=index,
+                                 shard_count=2, num_epochs=1)
+        clips = set()
+        for batch in loader:
+            assert batch["view_a"].shape[0] == 2  # global batch split over two processes
+            clips.update(locate(v, clips_by_split["train"])[0] for v in batch["view_a"])
+        seen.append(clips)
+    assert seen[0] and seen[1] and seen[0].isdisjoint(seen[1])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_iterator_state_resumes_exactly(handle, workers):
+    loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=3, worker_count=workers,
+                             shard_index=0, shard_count=1)
+    it = iter(loader)
+    for _ in range(3):
+        next(it)
+    state = it.get_state()
+    expected = [next(it) for _ in range(4)]
+    resumed = iter(loader)
+    resumed.set_state(state)
+    for want in expected:
+        got = next(resumed)
+        np.testing.assert_array_equal(got["view_a"], want["view_a"])
+        np.testing.assert_array_equal(got["view_b"], want["view_b"])
+
+
+def test_batch_must_divide_over_processes(handle):
+    with pytest.raises(ValueError, match="not divisible"):
+        pretrain_loader(handle, global_batch_size=5, crop_seconds=1.0, seed=0, shard_index=0, shard_count=2)
+
+
+def test_sample_rate_mismatch_and_missing_dataset_are_clear(prepared, tmp_path):
+    name, data_dir = prepared
+    with pytest.raises(ValueError, match="stored at 16000 Hz but 22050 Hz"):
+        open_dataset(name, data_dir, sample_rate=22_050)
+    with pytest.raises(DatasetNotFoundError, match="ssl-audio prepare"):
+        open_dataset("nothing_here", tmp_path)
+
+
+@pytest.mark.parametrize("n,window,hop,expected", [
+    (100, 40, 40, [0, 40, 60]), (100, 40, 20, [0, 20, 40, 60]), (40, 40, 40, [0]), (10, 40, 40, [0])])
+def test_window_starts_cover_the_clip(n, window, hop, expected):
+    starts = window_starts(n, window, hop)
+    assert starts == expected
+    covered = np.zeros(n, bool)
+    for s in starts:
+        covered[s:s + window] = True
+    assert covered.all()
+
+
+def test_short_clip_is_zero_padded_to_one_window():
+    w = eval_windows(np.ones(10, np.float32), 16, 16)
+    assert w.shape == (1, 16) and w[0, :10].sum() == 10 and w[0, 10:].sum() == 0
+
+
+def test_eval_view_windows_and_labels(handle, clips_by_split):
+    clips = list(eval_clips(handle, "test", window_seconds=1.0, hop_seconds=0.5, shard_index=0, shard_count=1))
+    assert len(clips) == handle.splits["test"]
+    for clip, audio in zip(clips, clips_by_split["test"]):
+        assert clip["windows"].shape == (5, 16_000)  # 3 s clip, 1 s windows every 0.5 s
+        np.testing.assert_allclose(clip["windows"][-1], audio[-16_000:] / 32768)
+        labels = clip["labels"]
+        assert 0 <= labels["genre"] < len(handle.class_names["genre"])
+        assert labels["instruments"].shape == (len(handle.class_names["instruments"]),)
+        assert labels["instruments"].sum() >= 1 and set(np.unique(labels["instruments"])) <= {0.0, 1.0}
+
+
+def test_window_batches_pack_in_order_with_padding():
+    clips = [{"index": i, "windows": np.full((n, 4), i, np.float32)} for i, n in enumerate([3, 1, 2])]
+    batches = list(window_batches(clips, 4))
+    assert len(batches) == 2
+    np.testing.assert_array_equal(batches[0]["clip"], [0, 0, 0, 1])
+    np.testing.assert_array_equal(batches[1]["clip"], [2, 2, -1, -1])
+    np.testing.assert_array_equal(batches[1]["valid"], [True, True, False, False])
+    assert batches[1]["audio"][0, 0] == 2 and batches[1]["audio"][3].sum() == 0

@@ -1,0 +1,118 @@
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow_datasets as tfds
+
+from ssl_audio.audio.decode import DecodeOptions
+from ssl_audio.data.prepare import BAD_LIST, PrepareOptions, dataset_path, prepare
+from ssl_audio.errors import OutputExistsError
+from tests.data.test_layouts import make_gtzan, make_mtt
+
+
+def _examples(path, split):
+    return list(tfds.builder_from_directory(str(path)).as_data_source(split))
+
+
+def test_embedded_dataset_builds_with_labels_and_no_artist_leak(prepared, synth_dir):
+    name, data_dir = prepared
+    path = dataset_path(name, data_dir)
+    builder = tfds.builder_from_directory(str(path))  # readable without ssl_audio's builder class
+    splits = {s: builder.info.splits[s].num_examples for s in builder.info.splits}
+    assert sum(splits.values()) == 30 and set(splits) == {"train", "validation", "test"}
+    features = builder.info.features
+    rows = {r["path"]: r for r in csv.DictReader(open(synth_dir / "labels.csv"))}
+    artists = {}
+    for split in splits:
+        for ex in builder.as_data_source(split):
+            row = rows[ex["key"].decode()]
+            assert features["genre"].names[ex["genre"]] == row["genre"]
+            assert features["mood"].names[ex["mood"]] == row["mood"]
+            names = features["instruments"].feature.names
+            assert ";".join(sorted(names[i] for i in ex["instruments"])) == row["instruments"]
+            assert np.isclose(ex["valence"], float(row["valence"]), atol=1e-4)
+            # Stored PCM equals the file's samples (the synth writes 16 kHz PCM16, so no resampling).
+            original = sf.read(synth_dir / row["path"], dtype="int16")[0]
+            assert np.abs(ex["audio"].astype(int) - original.astype(int)).max() <= 1
+            artists.setdefault(ex["artist"].decode(), set()).add(split)
+    assert all(len(s) == 1 for s in artists.values()), "an artist is in two splits"
+
+
+def test_bad_files_are_skipped_and_listed(tmp_path, tone):
+    src = tmp_path / "music"
+    for i in range(6):
+        tone(src / f"ok{i}.wav", seconds=1.5, freq=300 + 40 * i)
+    (src / "empty.wav").write_bytes(b"")
+    sf.write(src / "silent.wav", np.zeros(24_000, np.float32), 16_000)
+    x = np.full(24_000, 0.1, np.float32)
+    x[5] = np.nan
+    sf.write(src / "nan.wav", x, 16_000, subtype="FLOAT")
+    result = prepare(src, PrepareOptions(name="messy", data_dir=str(tmp_path / "tfds"), workers=1))
+    assert result.bad_files == 3 and sum(result.splits.values()) == 6
+    assert result.splits == {"train": 6}  # unlabelled: everything is for pretraining
+    listed = (result.path / BAD_LIST).read_text().splitlines()
+    assert listed[0] == "path\treason" and len(listed) == 4
+    assert any("empty.wav\tempty file" in line for line in listed)
+    assert any("nan.wav\tcontains 1 NaN" in line for line in listed)
+
+
+def test_rebuild_is_reused_and_other_inputs_are_refused(tmp_path, tone):
+    src = tmp_path / "music"
+    for i in range(4):
+        tone(src / f"{i}.wav", seconds=1.5)
+    opts = PrepareOptions(name="mine", data_dir=str(tmp_path / "tfds"), workers=1)
+    first = prepare(src, opts)
+    stamp = (first.path / "dataset_info.json").stat().st_mtime_ns
+    again = prepare(src, opts)
+    assert again.reused and (first.path / "dataset_info.json").stat().st_mtime_ns == stamp
+    tone(src / "new.wav", seconds=1.5)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        prepare(src, opts)
+    assert (first.path / "dataset_info.json").stat().st_mtime_ns == stamp  # untouched
+    rebuilt = prepare(src, opts, overwrite=True)
+    assert not rebuilt.reused and rebuilt.splits == {"train": 5}
+
+
+def test_a_different_sample_rate_is_a_different_dataset(tmp_path, tone):
+    src = tmp_path / "music"
+    tone(src / "a.wav", seconds=1.5, rate=44_100)
+    prepare(src, PrepareOptions(name="r16", data_dir=str(tmp_path / "tfds"), workers=1))
+    with pytest.raises(OutputExistsError):
+        prepare(src, PrepareOptions(name="r16", data_dir=str(tmp_path / "tfds"), workers=1,
+                                    decode=DecodeOptions(sample_rate=22_050)))
+    r22 = prepare(src, PrepareOptions(name="r22", data_dir=str(tmp_path / "tfds"), workers=1,
+                                      decode=DecodeOptions(sample_rate=22_050)))
+    (ex,) = _examples(r22.path, "train")
+    assert ex["audio"].shape == (int(1.5 * 22_050),)
+
+
+def test_gtzan_builds_with_genre_labels(tmp_path, tone):
+    make_gtzan(tmp_path / "gtzan", tone, per_genre=5)
+    result = prepare(tmp_path / "gtzan", PrepareOptions(name="gtzan", data_dir=str(tmp_path / "tfds"), workers=1))
+    assert result.layout == "gtzan" and sum(result.splits.values()) == 15
+    assert set(result.splits) == {"train", "validation", "test"}
+    builder = tfds.builder_from_directory(str(result.path))
+    assert builder.info.features["genre"].names == ["blues", "jazz", "rock"]
+    assert int(builder.info.features["audio"].sample_rate) == 16_000
+    ex = _examples(result.path, "train")[0]
+    assert ex["audio"].shape == (24_000,)  # 1.5 s at 22.05 kHz resampled to 16 kHz
+
+
+def test_mtt_builds_with_folder_splits_and_top_tags(tmp_path, tone):
+    make_mtt(tmp_path / "mtt", tone)
+    result = prepare(tmp_path / "mtt", PrepareOptions(name="mtt", data_dir=str(tmp_path / "tfds"), workers=1))
+    assert result.splits == {"train": 8, "validation": 2, "test": 6}
+    assert any("more than one split" in n for n in result.notes)  # the usual MTT split shares artists
+    builder = tfds.builder_from_directory(str(result.path))
+    assert len(builder.info.features["tags"].feature.names) == 50
+    sidecar = json.loads((result.path / "ssl_audio_prepare.json").read_text())
+    assert sidecar["layout"] == "mtt" and sidecar["splits"] == result.splits
+
+
+def test_bad_name_is_refused(tmp_path, tone):
+    tone(tmp_path / "a.wav")
+    with pytest.raises(ValueError, match="--name"):
+        prepare(tmp_path, PrepareOptions(name="My Data", data_dir=str(tmp_path / "tfds")))

@@ -255,7 +255,9 @@ def compose(plan: ClipPlan) -> tuple[pretty_midi.PrettyMIDI, list[str]]:
     progression = PROGRESSIONS[plan.mode][int(rng.integers(len(PROGRESSIONS[plan.mode])))]
     writer = _Writer(plan, rng)
 
-    parts = [("melody", persona.melody_program, _melody), ("chords", persona.chord_program, _comp),
+    melody_program = int(rng.choice(persona.melody_programs))
+    chord_program = int(rng.choice(persona.chord_programs))
+    parts = [("melody", melody_program, _melody), ("chords", chord_program, _comp),
              ("bass", persona.bass_program, _bass)]
     if persona.pad_program >= 0:
         parts.append(("pad", persona.pad_program, _pad))

@@ -33,6 +33,9 @@ from ssl_audio.synth.render import render
 
 LABEL_COLUMNS = ("path", "genre", "mood", "instruments", "artist", "valence", "arousal")
 MANIFEST = "synth.json"
+# Bump whenever composition or rendering changes what a (seed, index) produces: resuming a folder
+# made by another generator would pair old clips with new labels.
+GENERATOR_VERSION = 2
 FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16")}
 
 
@@ -112,7 +115,13 @@ def _check_output(out: Path, opt: SynthOptions, overwrite: bool) -> None:
                 p.unlink()
         return
     if manifest.exists():
-        previous = json.loads(manifest.read_text()).get("settings", {})
+        made = json.loads(manifest.read_text())
+        if made.get("generator_version") != GENERATOR_VERSION:
+            raise OutputExistsError(
+                f"{out}: made by synth generator version {made.get('generator_version')}, this is version "
+                f"{GENERATOR_VERSION}; its clips would not match new labels. Use a new --out, or --overwrite "
+                "(for the demo: make clean-demo)")
+        previous = made.get("settings", {})
         # A different clip count is a resume/extension of the same stream; anything else is another dataset.
         differing = sorted(k for k in settings if k != "clips" and previous.get(k) != settings[k])
         if differing:
@@ -130,7 +139,8 @@ def synth_dataset(out: str | os.PathLike, opt: SynthOptions, *, workers: int | N
     out = Path(out)
     _check_output(out, opt, overwrite)
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).write_text(json.dumps({"tool": "ssl-audio synth", "settings": dataclasses.asdict(opt)},
+    (out / MANIFEST).write_text(json.dumps({"tool": "ssl-audio synth", "generator_version": GENERATOR_VERSION,
+                                            "settings": dataclasses.asdict(opt)},
                                            indent=2) + "\n")
     start = time.perf_counter()
     jobs = [(str(out), i, opt) for i in range(opt.clips)]

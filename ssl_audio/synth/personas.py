@@ -19,8 +19,8 @@ from ssl_audio.synth.styles import STYLES, Style
 class Persona:
     artist: str
     style: Style
-    melody_program: int
-    chord_program: int
+    melody_programs: tuple[int, ...]   # the artist's own small palette; each clip picks one
+    chord_programs: tuple[int, ...]
     bass_program: int
     pad_program: int          # -1: this artist never uses a pad
     tonics: tuple[int, ...]   # pitch classes the artist writes in
@@ -29,6 +29,12 @@ class Persona:
     swing: float
     humanize_s: float         # timing looseness, seconds (std)
     part_keep: float          # probability that each optional part plays in a clip
+
+
+def _palette(rng: np.random.Generator, choices: tuple[int, ...], size: int = 3) -> tuple[int, ...]:
+    """Up to `size` distinct programs: an artist has a sound, but not a single instrument for life."""
+    picked = rng.choice(choices, size=min(size, len(choices)), replace=False)
+    return tuple(int(p) for p in picked)
 
 
 def make_personas(seed: int, per_style: int) -> list[Persona]:
@@ -41,8 +47,8 @@ def make_personas(seed: int, per_style: int) -> list[Persona]:
             personas.append(Persona(
                 artist=f"{style.name}_{k:02d}",
                 style=style,
-                melody_program=int(rng.choice(style.melody)),
-                chord_program=int(rng.choice(style.chords)),
+                melody_programs=_palette(rng, style.melody),
+                chord_programs=_palette(rng, style.chords),
                 bass_program=int(rng.choice(style.bass)),
                 pad_program=int(rng.choice(pads)) if pads and rng.random() < 0.7 else -1,
                 tonics=tuple(int(t) for t in rng.choice(12, size=2, replace=False)),

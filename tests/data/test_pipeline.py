@@ -53,7 +53,7 @@ def test_each_process_reads_its_own_shard(handle, clips_by_split):
     assert seen[0] and seen[1] and seen[0].isdisjoint(seen[1])
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_iterator_state_resumes_exactly(handle, workers):
     loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=3, worker_count=workers,
                              shard_index=0, shard_count=1)

@@ -21,7 +21,8 @@ def test_personas_keep_their_habits_across_the_dataset():
     assert again == PERSONAS
     assert len({p.artist for p in PERSONAS}) == len(PERSONAS) == 3 * len(STYLES)
     for p in PERSONAS:
-        assert p.melody_program in p.style.melody and p.bass_program in p.style.bass
+        assert set(p.melody_programs) <= set(p.style.melody) and p.bass_program in p.style.bass
+        assert set(p.chord_programs) <= set(p.style.chords)
 
 
 @pytest.mark.parametrize("v,a,mood", [(0.5, 0.5, "happy"), (-0.5, 0.5, "tense"), (-0.5, -0.5, "sad"),

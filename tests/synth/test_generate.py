@@ -82,6 +82,10 @@ def test_refuses_to_mix_settings_or_write_into_a_users_folder(tmp_path):
     with pytest.raises(OutputExistsError, match="not empty"):
         synth_dataset(mine, SynthOptions(clips=2, seconds=2.0), workers=1, progress=False)
     assert (mine / "song.wav").read_bytes() == b"precious"
+    manifest = tmp_path / "d" / "synth.json"
+    manifest.write_text(manifest.read_text().replace('"generator_version": 2', '"generator_version": 1'))
+    with pytest.raises(OutputExistsError, match="generator version 1"):
+        synth_dataset(tmp_path / "d", SynthOptions(clips=2, seed=5, seconds=2.0), workers=1, progress=False)
     redone = synth_dataset(tmp_path / "d", SynthOptions(clips=2, seed=6, seconds=2.0), workers=1,
                            overwrite=True, progress=False)
     assert redone.rendered == 2
@@ -92,3 +96,28 @@ def test_refuses_to_mix_settings_or_write_into_a_users_folder(tmp_path):
 def test_bad_options_name_the_flag(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SynthOptions(**kwargs)
+
+
+def test_demo_settings_put_every_label_in_every_held_out_split():
+    """At the demo's size (1,000 clips, seed 0, 6 artists per genre) every genre, mood and instrument family is
+    in train, validation and test after the artist-grouped split, so every class can be evaluated."""
+    from ssl_audio.data.labels import Record
+    from ssl_audio.data.splits import assign_splits
+    from ssl_audio.synth.compose import compose, plan_clip
+    from ssl_audio.synth.personas import make_personas
+
+    personas = make_personas(0, 6)
+    records = []
+    for i in range(1000):
+        plan = plan_clip(i, 0, personas, 10.0)
+        _, families = compose(plan)
+        records.append(Record(path=str(i), key=str(i), labels={
+            "genre": plan.persona.style.name, "mood": plan.mood, "artist": plan.persona.artist,
+            "instruments": tuple(families)}))
+    assign_splits(records, group_by="artist", fractions=(0.8, 0.1, 0.1), seed=0, stratify_by="genre")
+    for column in ("genre", "mood", "instruments"):
+        per_split = {s: set() for s in ("train", "validation", "test")}
+        for r in records:
+            value = r.labels[column]
+            per_split[r.split].update(value if isinstance(value, tuple) else [value])
+        assert per_split["train"] == per_split["validation"] == per_split["test"], column

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -48,13 +48,3 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
     finally:
         bar.close()
 
-
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -1,0 +1,138 @@
+"""`ssl-audio bench augment`: the JAX chain against audiomentations on the same clips, in one process.
+
+Clips are real music from the embedded generator. Both paths run every op at
+p=1. audiomentations runs in as many worker processes as there are cores (what
+a data loader would do), so the ratio compares the two paths on the same
+hardware; its single-process rate is printed too. The last line is the figure:
+`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import time
+
+import numpy as np
+
+from ssl_audio.parallel import default_workers
+
+
+def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    from ssl_audio.synth.compose import compose, plan_clip
+    from ssl_audio.synth.personas import make_personas
+    from ssl_audio.synth.render import render
+    personas = make_personas(seed, 2)
+    clips = []
+    for i in range(batch):
+        plan = plan_clip(i, seed, personas, seconds)
+        midi, _ = compose(plan)
+        clips.append(render(midi, seconds, sample_rate, plan.arousal))
+    return np.stack(clips)
+
+
+def _time(fn, repeats: int) -> float:
+    """Seconds per call, after one warm-up call (compilation excluded)."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
+    """Seconds per batch for each op alone (vmapped, jitted), with mid-range parameters."""
+    import jax
+    import jax.numpy as jnp
+    from ssl_audio.augment import ops
+    x = jnp.asarray(clips)
+    b, t = x.shape
+    sr = config.sample_rate
+    keys = jax.random.split(jax.random.key(0), b)
+    ir_len = int(math.ceil((config.reverb.max_rt60 + config.reverb.max_pre_delay_ms / 1000) * sr))
+    max_pf = float(2 ** (max(config.pitch_shift.max_semitones, 0.0) / 12))
+    centres = jnp.asarray([[60.0, 140, 300, 650, 1400, 3000, 6400]] * b)
+    gains = jnp.full((b, 7), 6.0)
+    qs = jnp.full((b, 7), 0.9)
+    fns = {
+        "pitch_shift+time_stretch": lambda x: jax.vmap(lambda v: ops.stretch_and_shift(v, 1.1, 2.0, max_pf))(x),
+        "eq": lambda x: jax.vmap(lambda v, c, g, q: ops.parametric_eq(v, c, g, q, sr))(x, centres, gains, qs),
+        "reverb": lambda x: jax.vmap(lambda v, k: ops.reverb(v, ops.synthetic_ir(k, ir_len, 0.7, 0.01, sr), 0.4))(x, keys),
+        "noise": lambda x: jax.vmap(lambda v, k: ops.add_noise(v, ops.colored_noise(k, t, 3.0), 20.0))(x, keys),
+        "gain+polarity+shift": lambda x: jax.vmap(lambda v: ops.polarity(ops.gain(ops.time_shift(v, 800), 3.0), True))(x),
+    }
+    out = {}
+    for name, fn in fns.items():
+        jitted = jax.jit(fn)
+        out[name] = _time(lambda: jitted(x).block_until_ready(), repeats)
+    return out
+
+
+_COMPOSE = None
+
+
+def _init_worker(config_dict: dict) -> None:
+    global _COMPOSE
+    import ml_collections
+    from ssl_audio.augment.reference import build_compose
+    _COMPOSE = build_compose(ml_collections.ConfigDict(config_dict))
+
+
+def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
+    clip, sample_rate = args
+    return _COMPOSE(samples=clip, sample_rate=sample_rate)
+
+
+def audiomentations_op_timings(clips: np.ndarray, config) -> dict[str, float]:
+    """Seconds per clip for each audiomentations transform alone, in this process."""
+    compose = __import__("ssl_audio.augment.reference", fromlist=["build_compose"]).build_compose(config)
+    names = ["shift", "pitch_shift", "time_stretch", "eq", "reverb", "gain", "polarity", "noise"]
+    out = {}
+    for name, transform in zip(names, compose.transforms):
+        transform(samples=clips[0], sample_rate=config.sample_rate)
+        start = time.perf_counter()
+        for clip in clips:
+            transform(samples=clip, sample_rate=config.sample_rate)
+        out[name] = (time.perf_counter() - start) / len(clips)
+    return out
+
+
+def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None) -> list[str]:
+    import jax
+    from ssl_audio.augment.chain import make_chain
+    from ssl_audio.augment.config import all_ops, default_config
+
+    config = all_ops(default_config())
+    sr = config.sample_rate
+    workers = workers or default_workers()
+    clips = music_clips(batch, seconds, sr)
+    lines = [f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, every op at p=1; "
+             f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
+             f"{workers} process(es)"]
+
+    chain = jax.jit(make_chain(config))
+    x = jax.numpy.asarray(clips)
+    counter = iter(range(10**9))
+    jax_seconds = _time(lambda: chain(x, jax.random.key(next(counter))).block_until_ready(), repeats)
+    jax_rate = batch / jax_seconds
+
+    _init_worker(config.to_dict())
+    one_proc = _time(lambda: [_augment_one((c, sr)) for c in clips], 1)
+    single_rate = batch / one_proc
+    if workers > 1:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(config.to_dict(),)) as pool:
+            pool_seconds = _time(lambda: pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4), 1)
+        am_rate = batch / pool_seconds
+    else:
+        am_rate = single_rate
+
+    lines.append("per op, JAX (ms per clip, batched):           " + ", ".join(
+        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items()))
+    lines.append("per op, audiomentations (ms per clip, 1 core): " + ", ".join(
+        f"{k} {1000 * v:.2f}" for k, v in audiomentations_op_timings(clips[:16], config).items()))
+    lines.append(f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "
+                 f"{single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}")
+    lines.append(f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
+                 f"ratio={jax_rate / am_rate:.2f}")
+    return lines

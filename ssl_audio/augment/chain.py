@@ -1,0 +1,99 @@
+"""The JAX augmentation chain: a pure function (batch [B, T], PRNG key) -> batch [B, T].
+
+Each example gets its own draw of every parameter and its own coin flip per op;
+the ops run batched (vmap) inside whatever jit calls the chain, with no host
+round trip. Order: time shift -> pitch shift / time stretch -> EQ -> reverb ->
+gain -> polarity -> noise (last, so its SNR is relative to what the model hears).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ssl_audio.augment import ops
+from ssl_audio.augment.config import validate
+from ssl_audio.augment.impulse_responses import load_ir_bank
+
+NOISE_DECAY_DB = {"white": 0.0, "pink": 3.0, "brown": 6.0}
+
+
+def _mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+
+def _hz(m):
+    return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+
+def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: int, n_irs: int) -> dict:
+    """Every random choice of the chain for a batch, as arrays with a leading batch axis."""
+    c = config
+    k = iter(jax.random.split(key, 32))
+    u = lambda lo, hi, shape=(batch,): jax.random.uniform(next(k), shape, minval=lo, maxval=hi)  # noqa: E731
+    flip = lambda p: jax.random.uniform(next(k), (batch,)) < p  # noqa: E731
+    band_lo = np.array([_mel(b[1]) for b in ops.EQ_BANDS], np.float32)
+    band_hi = np.array([_mel(b[2]) for b in ops.EQ_BANDS], np.float32)
+    q_lo = np.array([b[3] for b in ops.EQ_BANDS], np.float32)
+    q_hi = np.array([b[4] for b in ops.EQ_BANDS], np.float32)
+    n_bands = len(ops.EQ_BANDS)
+    if c.noise.color == "random":
+        decay = u(-6.0, 6.0)
+    else:
+        decay = jnp.full((batch,), NOISE_DECAY_DB[c.noise.color])
+    return {
+        "time_shift": jnp.where(flip(c.time_shift.p), u(-c.time_shift.max_fraction, c.time_shift.max_fraction), 0.0),
+        "semitones": jnp.where(flip(c.pitch_shift.p), u(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones), 0.0),
+        "rate": jnp.where(flip(c.time_stretch.p), u(c.time_stretch.min_rate, c.time_stretch.max_rate), 1.0),
+        "eq_on": flip(c.eq.p),
+        "eq_centres": _hz(band_lo + (band_hi - band_lo) * jax.random.uniform(next(k), (batch, n_bands))),
+        "eq_gains_db": u(c.eq.min_gain_db, c.eq.max_gain_db, (batch, n_bands)),
+        "eq_qs": q_lo + (q_hi - q_lo) * jax.random.uniform(next(k), (batch, n_bands)),
+        "reverb_on": flip(c.reverb.p),
+        "rt60": u(c.reverb.min_rt60, c.reverb.max_rt60),
+        "pre_delay": u(0.0, c.reverb.max_pre_delay_ms / 1000.0),
+        "wet": u(c.reverb.min_wet, c.reverb.max_wet),
+        "ir_index": jax.random.randint(next(k), (batch,), 0, max(n_irs, 1)),
+        "gain_db": jnp.where(flip(c.gain.p), u(c.gain.min_gain_db, c.gain.max_gain_db), 0.0),
+        "invert": flip(c.polarity.p),
+        "noise_on": flip(c.noise.p),
+        "snr_db": u(c.noise.min_snr_db, c.noise.max_snr_db),
+        "noise_decay": decay,
+        "keys": jax.random.split(next(k), batch),
+    }
+
+
+def make_chain(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Builds the chain for a config. The result is pure and jit-able: chain(batch [B, T], key) -> [B, T]."""
+    validate(config)
+    c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
+    sr = int(c.sample_rate)
+    max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
+    ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
+    ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
+
+    def one(x, p):
+        length = x.shape[0]
+        key_ir, key_noise = jax.random.split(p["keys"])
+        y = ops.time_shift(x, jnp.round(p["time_shift"] * length).astype(jnp.int32))
+        stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor)
+        y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y)
+        y = jnp.where(p["eq_on"], ops.parametric_eq(y, p["eq_centres"], p["eq_gains_db"], p["eq_qs"], sr), y)
+        if ir_bank is None:
+            ir = ops.synthetic_ir(key_ir, ir_length, p["rt60"], p["pre_delay"], sr)
+        else:
+            ir = jnp.asarray(ir_bank)[p["ir_index"]]
+        y = jnp.where(p["reverb_on"], ops.reverb(y, ir, p["wet"]), y)
+        y = ops.polarity(ops.gain(y, p["gain_db"]), p["invert"])
+        noise = ops.colored_noise(key_noise, length, p["noise_decay"])
+        return jnp.where(p["noise_on"], ops.add_noise(y, noise, p["snr_db"]), y)
+
+    def chain(batch: jax.Array, key: jax.Array) -> jax.Array:
+        params = sample_parameters(c, key, batch.shape[0], 0 if ir_bank is None else ir_bank.shape[0])
+        return jax.vmap(one)(batch, params)
+
+    return chain

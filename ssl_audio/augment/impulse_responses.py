@@ -1,0 +1,59 @@
+"""Impulse responses for reverb: a user's folder of IR files, or synthetic rooms.
+
+The synthetic rooms here (numpy) are the same model as `ops.synthetic_ir` (JAX):
+decaying Gaussian noise with a given RT60 and pre-delay. The audiomentations path
+needs IR *files*, so when the config names no folder, `write_synthetic_irs`
+writes a fixed set that spans the configured RT60 range.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ssl_audio.audio.decode import DecodeOptions, load_audio
+from ssl_audio.audio.scan import find_audio_files
+from ssl_audio.errors import SslAudioError
+
+LN_1000 = float(np.log(1000.0))
+
+
+def synthetic_ir_np(rng: np.random.Generator, rt60_s: float, pre_delay_s: float, sample_rate: int) -> np.ndarray:
+    length = int(np.ceil((rt60_s + pre_delay_s) * sample_rate))
+    t = np.arange(length) / sample_rate - pre_delay_s
+    envelope = np.where(t >= 0, np.exp(-LN_1000 * np.maximum(t, 0) / rt60_s), 0.0)
+    ir = rng.standard_normal(length) * envelope
+    return (ir / np.sqrt(np.sum(ir ** 2))).astype(np.float32)
+
+
+def write_synthetic_irs(folder: str | os.PathLike, *, min_rt60: float, max_rt60: float, max_pre_delay_s: float,
+                        sample_rate: int, count: int = 16, seed: int = 0) -> list[Path]:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, rt60 in enumerate(np.linspace(min_rt60, max_rt60, count)):
+        path = folder / f"room_{i:02d}_rt60_{rt60:.2f}s.wav"
+        if not path.exists():
+            ir = synthetic_ir_np(rng, float(rt60), float(rng.uniform(0, max_pre_delay_s)), sample_rate)
+            sf.write(path, ir / max(1e-9, np.abs(ir).max()) * 0.9, sample_rate, subtype="FLOAT")
+        paths.append(path)
+    return paths
+
+
+def load_ir_bank(folder: str | os.PathLike, sample_rate: int, max_seconds: float = 2.0) -> np.ndarray:
+    """[n_irs, length] float32, each resampled, cut to max_seconds and scaled to unit energy."""
+    files = find_audio_files(folder)
+    if not files:
+        raise SslAudioError(f"augment.reverb.ir_dir={folder}: no audio files there; give a folder of "
+                            "impulse responses (WAV/FLAC) or leave it empty for synthetic rooms")
+    options = DecodeOptions(sample_rate=sample_rate, min_seconds=0.0, silence_dbfs=-120.0)
+    irs = [load_audio(f, options)[: int(max_seconds * sample_rate)] for f in files]
+    length = max(len(ir) for ir in irs)
+    bank = np.zeros((len(irs), length), np.float32)
+    for i, ir in enumerate(irs):
+        bank[i, : len(ir)] = ir / np.sqrt(np.sum(ir ** 2) + 1e-12)
+    return bank

@@ -1,0 +1,265 @@
+"""Where a clip is augmented: pure JAX ops on one mono clip [T] with explicit parameters.
+
+Every op keeps the clip's length (stretch and shift are followed by crop/pad),
+so a batch keeps one static shape and `jax.vmap` + `jax.jit` compile it once.
+Random parameters are drawn in `chain.py`; here an op does exactly what it is
+told, which is what the tests measure.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# ----------------------------------------------------------------------------------- STFT / phase vocoder
+
+N_FFT = 1024   # 64 ms at 16 kHz: resolves musical partials; phase advance gives the exact frequency
+HOP = 256      # N_FFT / 4: Hann windows overlap-add to a constant
+
+
+def _hann(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)  # periodic
+
+
+def stft(x: jax.Array) -> jax.Array:
+    """[T] -> [frames, N_FFT // 2 + 1] complex, centred frames (zero-padded by N_FFT // 2)."""
+    xp = jnp.pad(x, (N_FFT // 2, N_FFT // 2))
+    n_frames = 1 + (xp.shape[0] - N_FFT) // HOP
+    idx = np.arange(n_frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
+    return jnp.fft.rfft(xp[idx] * _hann(N_FFT), axis=-1)
+
+
+def istft(spec: jax.Array, length: int) -> jax.Array:
+    """Overlap-add inverse of `stft` for `length` samples."""
+    frames = jnp.fft.irfft(spec, n=N_FFT, axis=-1) * _hann(N_FFT)
+    n_frames, parts = frames.shape[0], N_FFT // HOP
+    total = (n_frames + parts - 1) * HOP
+    out = jnp.zeros(total, frames.dtype)
+    # N_FFT is a multiple of HOP: overlap-add as `parts` shifted, reshaped slices (no scatter).
+    for c in range(parts):
+        out = out.at[c * HOP: c * HOP + n_frames * HOP].add(frames[:, c * HOP:(c + 1) * HOP].reshape(-1))
+    norm = np.zeros(total, np.float32)
+    w2 = _hann(N_FFT) ** 2
+    for j in range(n_frames):
+        norm[j * HOP: j * HOP + N_FFT] += w2
+    out = out / np.maximum(norm, 1e-3)
+    return out[N_FFT // 2: N_FFT // 2 + length]
+
+
+def _peak_regions(mag: jax.Array) -> jax.Array:
+    """For each bin, the index of the spectral peak whose region it belongs to (nearest peak)."""
+    k = jnp.arange(mag.shape[-1])
+    left_n = jnp.concatenate([mag[:1] - 1, mag[:-1]])
+    right_n = jnp.concatenate([mag[1:], mag[-1:] - 1])
+    is_peak = (mag > left_n) & (mag >= right_n)
+    left = jax.lax.cummax(jnp.where(is_peak, k, -1))
+    right = jax.lax.cummin(jnp.where(is_peak, k, mag.shape[-1]), reverse=True)
+    use_left = (left >= 0) & ((k - left <= right - k) | (right >= mag.shape[-1]))
+    return jnp.where(use_left, left, jnp.where(right < mag.shape[-1], right, k))
+
+
+def _unit(z: jax.Array) -> jax.Array:
+    """z / |z|, and 1 (phase 0) where z is 0: a silent bin must not zero the phase recursion for good."""
+    magnitude = jnp.abs(z)
+    return jnp.where(magnitude > 1e-12, z / jnp.maximum(magnitude, 1e-12), 1.0 + 0j)
+
+
+def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int) -> jax.Array:
+    """Time-scales an STFT by `duration_factor` (2.0: twice as long) without changing its frequencies.
+
+    Output frame j reads the input at fractional frame j / duration_factor: magnitudes are interpolated;
+    phase advances at each spectral peak by the peak's measured instantaneous frequency, and every other
+    bin keeps its phase offset to the peak of its region (identity phase locking, Laroche & Dolson 1999).
+    Without the locking, bins drift apart in phase and transients (drum hits) smear and partly cancel.
+    Frames past the end of the input are silent.
+
+    Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
+    u1 * conj(u0), so no atan2 or sin/cos is needed per bin, which is most of the vocoder's cost.
+    """
+    n_in = spec.shape[0]
+    steps = jnp.arange(n_out_frames, dtype=jnp.float32) / duration_factor
+    i0 = jnp.clip(jnp.floor(steps).astype(jnp.int32), 0, n_in - 2)
+    alpha = (steps - i0)[:, None]
+    s0, s1 = spec[i0], spec[i0 + 1]
+    mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
+    mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
+    u0 = _unit(s0)
+    rotation = _unit(s1) * jnp.conj(u0)     # this frame's phase advance, as a phasor
+    regions = jax.vmap(_peak_regions)(mag)
+
+    def step(previous, frame):
+        rotation_prev, u0_j, region_j = frame
+        # out[k] = peak[r(k)] * u0[k] * conj(u0[r(k)]) = u0[k] * w[r(k)], w = peak * conj(u0): one gather.
+        # Every factor has unit modulus, so no renormalisation is needed over a clip's few hundred frames.
+        current = u0_j * (previous * rotation_prev * jnp.conj(u0_j))[region_j]
+        return current, current
+
+    _, rest = jax.lax.scan(step, u0[0], (rotation[:-1], u0[1:], regions[1:]))
+    phasors = jnp.concatenate([u0[:1], rest], axis=0)
+    return mag * phasors
+
+
+def resample_at(y: jax.Array, step: jax.Array, length: int, half_width: int = 8) -> jax.Array:
+    """out[n] = y(n * step) for n < length, by Hann-windowed sinc interpolation.
+
+    When step > 1 (reading faster), the kernel's cut-off drops to 1/step so nothing aliases.
+    The kernel's sin and cos are split by angle addition into one sin/cos of each sample's fractional
+    position and per-tap constants, so each output sample costs 4 transcendentals instead of 4 per tap.
+    """
+    cutoff = jnp.minimum(1.0, 1.0 / step)
+    pos = jnp.arange(length, dtype=jnp.float32) * step
+    base = jnp.floor(pos)
+    frac = (pos - base)[:, None]
+    taps = np.arange(-half_width + 1, half_width + 1, dtype=np.float32)[None, :]
+    dist = frac - taps                                   # in (-half_width, half_width]
+    # sin(pi c (frac - k)) and cos(pi (frac - k) / W) from sin/cos of frac and of k.
+    a, b = np.pi * cutoff * frac, np.pi * cutoff * taps
+    sin_part = jnp.sin(a) * jnp.cos(b) - jnp.cos(a) * jnp.sin(b)
+    c, d = np.pi * frac / half_width, np.pi * taps / half_width
+    window = 0.5 + 0.5 * (jnp.cos(c) * np.cos(d) + jnp.sin(c) * np.sin(d))
+    window = jnp.where(jnp.abs(dist) < half_width, window, 0.0)
+    safe = jnp.where(jnp.abs(dist) < 1e-6, 1.0, np.pi * dist)
+    weights = jnp.where(jnp.abs(dist) < 1e-6, cutoff, sin_part / safe) * window
+    idx = base[:, None].astype(jnp.int32) + taps.astype(np.int32)
+    valid = (idx >= 0) & (idx < y.shape[0])
+    values = jnp.where(valid, y[jnp.clip(idx, 0, y.shape[0] - 1)], 0.0)
+    return jnp.sum(values * weights, axis=-1)
+
+
+def stretch_and_shift(x: jax.Array, rate: jax.Array, semitones: jax.Array, max_pitch_factor: float) -> jax.Array:
+    """Time stretch by `rate` (1.25: 25% faster, same pitch) and pitch shift by `semitones` (same duration).
+
+    One phase vocoder serves both: stretch the duration by pitch_factor / rate, then read it back
+    pitch_factor times faster. The result is cropped / zero-padded to the input's length.
+    `max_pitch_factor` (static) bounds how much vocoder output is needed.
+    """
+    length = x.shape[0]
+    pitch_factor = 2.0 ** (semitones / 12.0)
+    spec = stft(x)
+    n_out = int(math.ceil(length * max_pitch_factor / HOP)) + 4
+    stretched = istft(phase_vocoder(spec, pitch_factor / rate, n_out), n_out * HOP)
+    return resample_at(stretched, pitch_factor, length)
+
+
+# ----------------------------------------------------------------------------------------------- EQ
+
+# audiomentations.SevenBandParametricEQ's bands: (kind, min centre Hz, max centre Hz, min Q, max Q).
+EQ_BANDS = (
+    ("low_shelf", 42.0, 95.0, 0.1, 0.999),
+    ("peak", 91.0, 204.0, 0.5, 5.0),
+    ("peak", 196.0, 441.0, 0.5, 5.0),
+    ("peak", 421.0, 948.0, 0.5, 5.0),
+    ("peak", 909.0, 2045.0, 0.5, 5.0),
+    ("peak", 1957.0, 4404.0, 0.5, 5.0),
+    ("high_shelf", 4216.0, 9486.0, 0.1, 0.999),
+)
+
+
+def biquad_coefficients(kind: str, centre_hz, gain_db, q, sample_rate: int):
+    """RBJ cookbook biquad (b0, b1, b2, a0, a1, a2), the same formulas audiomentations uses."""
+    w = 2 * jnp.pi * centre_hz / sample_rate
+    a = 10 ** (gain_db / 40)
+    alpha = jnp.sin(w) / (2 * q)
+    cos = jnp.cos(w)
+    if kind == "peak":
+        return 1 + alpha * a, -2 * cos, 1 - alpha * a, 1 + alpha / a, -2 * cos, 1 - alpha / a
+    sq = 2 * jnp.sqrt(a) * alpha
+    if kind == "low_shelf":
+        return (a * ((a + 1) - (a - 1) * cos + sq), 2 * a * ((a - 1) - (a + 1) * cos), a * ((a + 1) - (a - 1) * cos - sq),
+                (a + 1) + (a - 1) * cos + sq, -2 * ((a - 1) + (a + 1) * cos), (a + 1) + (a - 1) * cos - sq)
+    if kind == "high_shelf":
+        return (a * ((a + 1) + (a - 1) * cos + sq), -2 * a * ((a - 1) + (a + 1) * cos), a * ((a + 1) + (a - 1) * cos - sq),
+                (a + 1) - (a - 1) * cos + sq, 2 * ((a - 1) - (a + 1) * cos), (a + 1) - (a - 1) * cos - sq)
+    raise ValueError(f"unknown band kind {kind!r}")
+
+
+def eq_response(freqs_hz: jax.Array, centres, gains_db, qs, sample_rate: int) -> jax.Array:
+    """Complex response of the seven cascaded bands at the given frequencies."""
+    z1 = jnp.exp(-1j * 2 * jnp.pi * freqs_hz / sample_rate)
+    z2 = z1 * z1
+    h = jnp.ones_like(z1)
+    for i, (kind, *_rest) in enumerate(EQ_BANDS):
+        b0, b1, b2, a0, a1, a2 = biquad_coefficients(kind, centres[i], gains_db[i], qs[i], sample_rate)
+        h = h * (b0 + b1 * z1 + b2 * z2) / (a0 + a1 * z1 + a2 * z2)
+    return h
+
+
+def _fft_size(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def parametric_eq(x: jax.Array, centres, gains_db, qs, sample_rate: int) -> jax.Array:
+    """Applies the seven-band EQ as its exact frequency response (zero-padded FFT: no circular wrap of the
+    tail into the clip), which costs one FFT pair instead of seven recursive filters."""
+    n = _fft_size(x.shape[0] + sample_rate // 2)  # >= 0.5 s of room for the filters' ringing
+    freqs = jnp.fft.rfftfreq(n, 1.0 / sample_rate)
+    spectrum = jnp.fft.rfft(x, n) * eq_response(freqs, centres, gains_db, qs, sample_rate)
+    return jnp.fft.irfft(spectrum, n)[: x.shape[0]]
+
+
+# ---------------------------------------------------------------------------------------------- noise
+
+
+def colored_noise(key: jax.Array, length: int, decay_db_per_octave: jax.Array) -> jax.Array:
+    """Gaussian noise whose power falls by `decay_db_per_octave` (0 white, 3 pink, 6 brown), unit RMS."""
+    n = _fft_size(length)
+    white = jax.random.normal(key, (n,))
+    freqs = jnp.fft.rfftfreq(n)
+    # Amplitude slope: power -d dB/octave is amplitude f^(-d / (20 log10 2)); DC gets the lowest bin's level.
+    slope = -decay_db_per_octave / (20 * np.log10(2.0))
+    shape = jnp.power(jnp.maximum(freqs, freqs[1]), slope)
+    noise = jnp.fft.irfft(jnp.fft.rfft(white) * shape, n)[:length]
+    return noise / jnp.sqrt(jnp.mean(noise ** 2) + 1e-12)
+
+
+def add_noise(x: jax.Array, noise: jax.Array, snr_db: jax.Array) -> jax.Array:
+    """x + noise scaled so that 10 log10(P_x / P_noise) = snr_db exactly (silence stays silence)."""
+    p_signal = jnp.mean(x ** 2)
+    p_noise = jnp.mean(noise ** 2) + 1e-20
+    scale = jnp.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
+    return x + scale * noise
+
+
+# --------------------------------------------------------------------------------------------- reverb
+
+LN_1000 = float(np.log(1000.0))  # 60 dB of amplitude decay
+
+
+def synthetic_ir(key: jax.Array, length: int, rt60_s: jax.Array, pre_delay_s: jax.Array, sample_rate: int) -> jax.Array:
+    """A room as exponentially decaying Gaussian noise: amplitude falls 60 dB in rt60_s after the pre-delay.
+    Unit energy, so the wet signal keeps roughly the input's level."""
+    t = jnp.arange(length, dtype=jnp.float32) / sample_rate - pre_delay_s
+    envelope = jnp.where(t >= 0, jnp.exp(-LN_1000 * jnp.maximum(t, 0.0) / rt60_s), 0.0)
+    ir = jax.random.normal(key, (length,)) * envelope
+    return ir / jnp.sqrt(jnp.sum(ir ** 2) + 1e-12)
+
+
+def convolve(x: jax.Array, ir: jax.Array) -> jax.Array:
+    """Linear convolution by FFT, cut to x's length."""
+    n = _fft_size(x.shape[0] + ir.shape[0] - 1)
+    return jnp.fft.irfft(jnp.fft.rfft(x, n) * jnp.fft.rfft(ir, n), n)[: x.shape[0]]
+
+
+def reverb(x: jax.Array, ir: jax.Array, wet: jax.Array) -> jax.Array:
+    return (1.0 - wet) * x + wet * convolve(x, ir)
+
+
+# ------------------------------------------------------------------------------------------ the simple ones
+
+
+def gain(x: jax.Array, gain_db: jax.Array) -> jax.Array:
+    return x * 10 ** (gain_db / 20)
+
+
+def polarity(x: jax.Array, invert: jax.Array) -> jax.Array:
+    return jnp.where(invert, -x, x)
+
+
+def time_shift(x: jax.Array, shift: jax.Array) -> jax.Array:
+    """Moves the clip by `shift` samples (positive: later), filling with silence."""
+    n = jnp.arange(x.shape[0])
+    src = n - shift
+    return jnp.where((src >= 0) & (src < x.shape[0]), x[jnp.clip(src, 0, x.shape[0] - 1)], 0.0)

@@ -1,0 +1,119 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ssl_audio.augment.chain import make_chain
+from ssl_audio.augment.config import all_ops, default_config, validate
+from ssl_audio.augment.reference import AudiomentationsViews
+from tests.augment.measure import SR, harmonic_tone
+
+B, T = 4, SR  # 1-s clips keep compile and run times small
+
+
+@pytest.fixture(scope="module")
+def full_chain():
+    return jax.jit(make_chain(all_ops(default_config())))
+
+
+def _music(batch=B):
+    return jnp.asarray(np.stack([harmonic_tone(110.0 * (i + 1), seconds=1.0) for i in range(batch)]))
+
+
+def test_shape_dtype_and_finite_on_music_silence_and_full_scale(full_chain):
+    square = np.sign(np.sin(2 * np.pi * 100 * np.arange(T) / SR)).astype(np.float32)  # full scale
+    for batch in (_music(), jnp.zeros((B, T)), jnp.asarray(np.stack([square] * B))):
+        y = full_chain(batch, jax.random.key(0))
+        assert y.shape == (B, T) and y.dtype == jnp.float32
+        assert bool(jnp.isfinite(y).all())
+    assert float(jnp.abs(full_chain(jnp.zeros((B, T)), jax.random.key(1))).max()) == 0.0  # silence stays silence
+
+
+def test_compiles_once_and_reruns_without_recompiling(full_chain):
+    x = _music()
+    for i in range(3):
+        full_chain(x, jax.random.key(i)).block_until_ready()
+    assert full_chain._cache_size() == 1
+
+
+def test_same_key_same_output_different_keys_differ(full_chain):
+    x = _music()
+    a = full_chain(x, jax.random.key(7))
+    np.testing.assert_array_equal(a, full_chain(x, jax.random.key(7)))
+    assert not np.allclose(a, full_chain(x, jax.random.key(8)))
+
+
+def test_every_example_gets_its_own_draw(full_chain):
+    same = jnp.tile(_music(1), (B, 1))
+    y = np.asarray(full_chain(same, jax.random.key(3)))
+    assert all(not np.allclose(y[0], y[i]) for i in range(1, B))
+
+
+def test_probability_zero_is_the_identity():
+    chain = jax.jit(make_chain(all_ops(default_config(), p=0.0)))
+    x = _music()
+    np.testing.assert_array_equal(chain(x, jax.random.key(0)), x)
+
+
+def test_probabilities_gate_each_op_independently():
+    config = all_ops(default_config(), p=0.0)
+    config.polarity.p = 0.5
+    chain = jax.jit(make_chain(config))
+    x = _music(64)
+    y = chain(x, jax.random.key(0))
+    inverted = np.asarray(jnp.all(y == -x, axis=1))
+    untouched = np.asarray(jnp.all(y == x, axis=1))
+    assert (inverted | untouched).all() and 16 < inverted.sum() < 48
+
+
+def test_reverb_from_a_folder_of_impulse_responses(tmp_path):
+    ir = np.zeros(400, np.float32)
+    ir[200] = 1.0  # a pure 200-sample delay: the output must be the input, delayed
+    sf.write(tmp_path / "delay.wav", ir, SR, subtype="FLOAT")
+    config = all_ops(default_config(), p=0.0)
+    config.reverb.p, config.reverb.min_wet, config.reverb.max_wet, config.reverb.ir_dir = 1.0, 1.0, 1.0, str(tmp_path)
+    x = _music()
+    y = jax.jit(make_chain(config))(x, jax.random.key(0))
+    np.testing.assert_allclose(y[:, 200:], x[:, :-200], atol=1e-4)
+
+
+def test_empty_ir_folder_is_a_clear_error(tmp_path):
+    config = default_config()
+    config.reverb.ir_dir = str(tmp_path)
+    with pytest.raises(Exception, match="ir_dir"):
+        make_chain(config)
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("eq.p", 1.5, "augment.eq.p"), ("backend", "torch", "augment.backend"),
+    ("time_stretch.min_rate", 0.1, "augment.time_stretch"), ("noise.color", "blue", "augment.noise.color")])
+def test_bad_values_name_the_key(key, value, match):
+    config = default_config()
+    section, _, leaf = key.rpartition(".")
+    (config[section] if section else config)[leaf] = value
+    with pytest.raises(ValueError, match=match):
+        validate(config)
+
+
+def test_unknown_key_is_an_error_naming_it():
+    config = default_config()
+    with pytest.raises(AttributeError, match="gain_rnage"):
+        config.eq.gain_rnage = 3
+    loose = ml_collections.ConfigDict(default_config().to_dict())  # e.g. built from a dict, unlocked
+    loose.eq.gain_rnage = 3
+    with pytest.raises(ValueError, match="augment.eq.gain_rnage: unknown key"):
+        validate(loose)
+
+
+@pytest.mark.slow
+def test_reference_path_in_loader_is_deterministic_per_seed():
+    transform = AudiomentationsViews(all_ops(default_config()))
+    element = {"view_a": np.asarray(_music(1))[0], "view_b": np.asarray(_music(1))[0]}
+    a = transform.random_map(element, np.random.default_rng(5))
+    b = transform.random_map(element, np.random.default_rng(5))
+    c = transform.random_map(element, np.random.default_rng(6))
+    np.testing.assert_array_equal(a["view_a"], b["view_a"])
+    assert not np.allclose(a["view_a"], c["view_a"])
+    assert not np.allclose(a["view_a"], a["view_b"])  # the two views get different draws

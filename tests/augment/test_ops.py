@@ -1,0 +1,152 @@
+"""Each op hits the value it is asked for, and agrees with audiomentations on the same measurement."""
+
+import random
+
+import audiomentations as A
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ssl_audio.augment import ops
+from ssl_audio.augment.impulse_responses import synthetic_ir_np
+from tests.augment.measure import (SR, active_span, click_spacing, click_train, fundamental, gain_db_at, harmonic_tone,
+                                   rt60, snr_db)
+
+MAX_PITCH = 2 ** (4 / 12)
+stretch_and_shift = jax.jit(lambda x, r, s: ops.stretch_and_shift(x, r, s, MAX_PITCH))
+
+
+def _seed(n=0):
+    random.seed(n)
+    np.random.seed(n)
+
+
+@pytest.mark.parametrize("semitones", [-4.0, -2.0, 3.0, 4.0])
+def test_pitch_shift_moves_the_fundamental(semitones):
+    x = harmonic_tone(220.0)
+    want = 2 ** (semitones / 12)
+    ours = np.asarray(stretch_and_shift(x, 1.0, semitones))
+    _seed()
+    theirs = A.PitchShift(min_semitones=semitones, max_semitones=semitones, p=1.0)(samples=x, sample_rate=SR)
+    assert abs(fundamental(ours) / 220.0 / want - 1) < 0.01
+    assert abs(fundamental(theirs) / 220.0 / want - 1) < 0.01
+    assert ours.shape == x.shape
+
+
+@pytest.mark.parametrize("semitones", [-4.0, 4.0])
+def test_pitch_shift_keeps_duration(semitones):
+    x = np.zeros(3 * SR, np.float32)
+    x[SR // 2: 2 * SR] = harmonic_tone(330.0, seconds=1.5)  # a 1.5 s note starting at 0.5 s
+    on, off = active_span(np.asarray(stretch_and_shift(x, 1.0, semitones)))
+    assert abs(on - 0.5) < 0.03 and abs(off - 2.0) < 0.03
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.25])
+def test_time_stretch_rescales_click_spacing(rate):
+    x = click_train(0.25)
+    ours = np.asarray(stretch_and_shift(x, rate, 0.0))
+    _seed()
+    theirs = A.TimeStretch(min_rate=rate, max_rate=rate, leave_length_unchanged=True, p=1.0)(samples=x, sample_rate=SR)
+    assert abs(click_spacing(ours) / (0.25 / rate) - 1) < 0.02
+    assert abs(click_spacing(theirs) / (0.25 / rate) - 1) < 0.02
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.25])
+def test_time_stretch_keeps_pitch(rate):
+    x = harmonic_tone(220.0)
+    ours = np.asarray(stretch_and_shift(x, rate, 0.0))
+    _seed()
+    theirs = A.TimeStretch(min_rate=rate, max_rate=rate, leave_length_unchanged=True, p=1.0)(samples=x, sample_rate=SR)
+    assert abs(fundamental(ours) / 220.0 - 1) < 0.01
+    assert abs(fundamental(theirs) / 220.0 - 1) < 0.01
+
+
+def _eq_params(band, gain_db):
+    centres = np.array([60.0, 140, 300, 650, 1400, 3000, 6400], np.float32)
+    gains = np.zeros(7, np.float32)
+    gains[band] = gain_db
+    return centres, gains, np.full(7, 0.9, np.float32)
+
+
+@pytest.mark.parametrize("band", range(7))
+@pytest.mark.parametrize("gain_db", [-9.0, 9.0])
+def test_eq_band_gain_at_its_centre(band, gain_db):
+    centres, gains, qs = _eq_params(band, gain_db)
+    t = np.arange(3 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * centres[band] * t)).astype(np.float32)
+    out = np.asarray(ops.parametric_eq(jnp.asarray(tone), centres, gains, qs, SR))
+    measured = gain_db_at(tone, out)
+    # A shelf's gain at its corner frequency is half its shelf gain (RBJ definition); a peak's is the full gain.
+    kind = ops.EQ_BANDS[band][0]
+    expected = gain_db / 2 if kind != "peak" else gain_db
+    assert abs(measured - expected) < 1.0
+
+
+def test_eq_matches_audiomentations_band_for_band():
+    """Draw audiomentations' random seven-band EQ, apply ours with its parameters, compare at every centre."""
+    _seed(3)
+    eq = A.SevenBandParametricEQ(min_gain_db=-12, max_gain_db=12, p=1.0)
+    eq.randomize_parameters(np.zeros(10, np.float32), SR)
+    filters = [eq.low_shelf_filter, *eq.peaking_filters, eq.high_shelf_filter]
+    centres = np.array([f.parameters["center_freq"] for f in filters], np.float32)
+    gains = np.array([f.parameters["gain_db"] for f in filters], np.float32)
+    qs = np.array([f.parameters["q_factor"] for f in filters], np.float32)
+    eq.freeze_parameters()
+    t = np.arange(3 * SR) / SR
+    for centre in centres:
+        tone = (0.2 * np.sin(2 * np.pi * centre * t)).astype(np.float32)
+        theirs = eq(samples=tone, sample_rate=SR)
+        ours = np.asarray(ops.parametric_eq(jnp.asarray(tone), centres, gains, qs, SR))
+        assert abs(gain_db_at(tone, ours) - gain_db_at(tone, theirs)) < 1.0
+
+
+@pytest.mark.parametrize("decay,snr", [(0.0, 15.0), (3.0, 5.0), (6.0, 30.0), (-3.0, 20.0)])
+def test_noise_hits_the_requested_snr(decay, snr):
+    x = harmonic_tone(220.0)
+    noise = ops.colored_noise(jax.random.key(1), len(x), decay)
+    ours = np.asarray(ops.add_noise(jnp.asarray(x), noise, snr))
+    assert abs(snr_db(x, ours) - snr) < 0.5
+
+
+def test_noise_colour_slope():
+    noise = np.asarray(ops.colored_noise(jax.random.key(2), 4 * SR, 3.0))  # pink: -3 dB per octave
+    spectrum = np.abs(np.fft.rfft(noise)) ** 2
+    freqs = np.fft.rfftfreq(len(noise), 1 / SR)
+    band = lambda lo: spectrum[(freqs >= lo) & (freqs < 2 * lo)].mean()  # noqa: E731
+    slopes = [10 * np.log10(band(2 * f) / band(f)) for f in (250, 500, 1000, 2000)]
+    assert all(abs(s + 3.0) < 0.5 for s in slopes)
+
+
+@pytest.mark.parametrize("snr", [10.0, 30.0])
+def test_audiomentations_noise_agrees_on_snr(snr):
+    x = harmonic_tone(220.0)
+    _seed()
+    white = A.AddGaussianSNR(min_snr_db=snr, max_snr_db=snr, p=1.0)(samples=x, sample_rate=SR)
+    assert abs(snr_db(x, white) - snr) < 0.5
+
+
+@pytest.mark.parametrize("target", [0.3, 0.8, 1.2])
+def test_reverb_output_has_the_requested_rt60(target, tmp_path):
+    click = np.zeros(3 * SR, np.float32)
+    click[100] = 1.0
+    ir = ops.synthetic_ir(jax.random.key(0), int(1.3 * SR), target, 0.01, SR)
+    ours = np.asarray(ops.reverb(jnp.asarray(click), ir, 1.0))
+    assert abs(rt60(ours) / target - 1) < 0.15
+    # audiomentations with a room of the same model written as a file.
+    import soundfile as sf
+    sf.write(tmp_path / "room.wav", synthetic_ir_np(np.random.default_rng(0), target, 0.01, SR), SR, subtype="FLOAT")
+    _seed()
+    theirs = A.ApplyImpulseResponse(ir_path=str(tmp_path / "room.wav"), p=1.0)(samples=click, sample_rate=SR)
+    assert abs(rt60(theirs) / target - 1) < 0.15
+
+
+def test_gain_polarity_and_shift_are_exact():
+    x = jnp.asarray(harmonic_tone(220.0))
+    np.testing.assert_allclose(ops.gain(x, 6.0), x * 10 ** (6 / 20), rtol=1e-6)
+    np.testing.assert_array_equal(ops.polarity(x, True), -x)
+    np.testing.assert_array_equal(ops.polarity(x, False), x)
+    shifted = ops.time_shift(x, 100)
+    np.testing.assert_array_equal(shifted[100:], x[:-100])
+    assert float(jnp.abs(shifted[:100]).max()) == 0.0
+    np.testing.assert_array_equal(ops.time_shift(x, -50)[:-50], x[50:])

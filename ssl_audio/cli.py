@@ -78,6 +78,24 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    if args.what == "augment":
+        from ssl_audio.augment.bench import run
+        for line in run(batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+            print(line, flush=True)
+    return 0
+
+
+def cmd_augment_preview(args) -> int:
+    from ssl_audio.augment.preview import preview
+    written = preview(args.input, args.out, views=args.views, seconds=args.seconds, seed=args.seed,
+                      overwrite=args.overwrite)
+    print(f"augment-preview: {len(written) - 2} augmented views of {args.input} in {args.out}")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def _quiet_absl() -> None:
     from absl import logging as absl_logging
     absl_logging.set_verbosity(absl_logging.ERROR)
@@ -154,6 +172,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=default_data_dir(), help="where TFDS datasets live")
     p.add_argument("--plot", default=None, help="also write a PNG of label counts per split to this path")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="speed benchmarks, as ratios against a reference run in the same process",
+                       description="bench augment: the JAX augmentation chain against audiomentations on the same "
+                                   "music clips, every op at p=1; prints per-op timings and, last, "
+                                   "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`.")
+    p.add_argument("what", choices=("augment",), help="what to benchmark")
+    p.add_argument("--batch", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes for audiomentations (default: all cores, as a data loader would use)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("augment-preview", help="write augmented views of a file as WAV and one spectrogram PNG",
+                       description="Decode a file, take a crop from its middle, and write the crop and N views "
+                                   "through the JAX augmentation chain (default config) as WAV files, plus "
+                                   "views.png: their spectrograms side by side, titled with the ops drawn.")
+    p.add_argument("--input", required=True, help="an audio file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--views", type=int, default=4, help="number of augmented views (default 4)")
+    p.add_argument("--seconds", type=float, default=4.0, help="crop length (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier preview in --out")
+    p.set_defaults(func=cmd_augment_preview)
     return parser
 
 

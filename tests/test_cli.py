@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-COMMANDS = ("synth", "scan", "prepare", "info")
+COMMANDS = ("synth", "scan", "prepare", "info", "bench", "augment-preview")
 
 
 def run(*args, cwd=None):

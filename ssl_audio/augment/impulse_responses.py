@@ -1,9 +1,8 @@
 """Impulse responses for reverb: a user's folder of IR files, or synthetic rooms.
 
-The synthetic rooms here (numpy) are the same model as `ops.synthetic_ir` (JAX):
-decaying Gaussian noise with a given RT60 and pre-delay. The audiomentations path
-needs IR *files*, so when the config names no folder, `write_synthetic_irs`
-writes a fixed set that spans the configured RT60 range.
+The audiomentations path needs IR *files*, so when the config names no folder,
+`write_synthetic_irs` writes a fixed set of rooms spanning the configured RT60
+range, made by the same function the JAX path uses (`ops.synthetic_ir`).
 """
 
 from __future__ import annotations
@@ -18,27 +17,21 @@ from ssl_audio.audio.decode import DecodeOptions, load_audio
 from ssl_audio.audio.scan import find_audio_files
 from ssl_audio.errors import SslAudioError
 
-LN_1000 = float(np.log(1000.0))
-
-
-def synthetic_ir_np(rng: np.random.Generator, rt60_s: float, pre_delay_s: float, sample_rate: int) -> np.ndarray:
-    length = int(np.ceil((rt60_s + pre_delay_s) * sample_rate))
-    t = np.arange(length) / sample_rate - pre_delay_s
-    envelope = np.where(t >= 0, np.exp(-LN_1000 * np.maximum(t, 0) / rt60_s), 0.0)
-    ir = rng.standard_normal(length) * envelope
-    return (ir / np.sqrt(np.sum(ir ** 2))).astype(np.float32)
-
-
 def write_synthetic_irs(folder: str | os.PathLike, *, min_rt60: float, max_rt60: float, max_pre_delay_s: float,
                         sample_rate: int, count: int = 16, seed: int = 0) -> list[Path]:
+    import jax
+
+    from ssl_audio.augment.ops import synthetic_ir
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for i, rt60 in enumerate(np.linspace(min_rt60, max_rt60, count)):
         path = folder / f"room_{i:02d}_rt60_{rt60:.2f}s.wav"
+        pre_delay = float(rng.uniform(0, max_pre_delay_s))
         if not path.exists():
-            ir = synthetic_ir_np(rng, float(rt60), float(rng.uniform(0, max_pre_delay_s)), sample_rate)
+            length = int(np.ceil((rt60 + pre_delay) * sample_rate))
+            ir = np.asarray(synthetic_ir(jax.random.key(seed * 1000 + i), length, float(rt60), pre_delay, sample_rate))
             sf.write(path, ir / max(1e-9, np.abs(ir).max()) * 0.9, sample_rate, subtype="FLOAT")
         paths.append(path)
     return paths

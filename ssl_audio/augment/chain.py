@@ -16,11 +16,8 @@ import ml_collections
 import numpy as np
 
 from ssl_audio.augment import ops
-from ssl_audio.augment.config import validate
+from ssl_audio.augment.config import NOISE_DECAY_DB, validate
 from ssl_audio.augment.impulse_responses import load_ir_bank
-
-NOISE_DECAY_DB = {"white": 0.0, "pink": 3.0, "brown": 6.0}
-
 
 def _mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
@@ -41,10 +38,7 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     q_lo = np.array([b[3] for b in ops.EQ_BANDS], np.float32)
     q_hi = np.array([b[4] for b in ops.EQ_BANDS], np.float32)
     n_bands = len(ops.EQ_BANDS)
-    if c.noise.color == "random":
-        decay = u(-6.0, 6.0)
-    else:
-        decay = jnp.full((batch,), NOISE_DECAY_DB[c.noise.color])
+    decay_lo, decay_hi = NOISE_DECAY_DB[c.noise.color]
     return {
         "time_shift": jnp.where(flip(c.time_shift.p), u(-c.time_shift.max_fraction, c.time_shift.max_fraction), 0.0),
         "semitones": jnp.where(flip(c.pitch_shift.p), u(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones), 0.0),
@@ -62,7 +56,7 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
         "invert": flip(c.polarity.p),
         "noise_on": flip(c.noise.p),
         "snr_db": u(c.noise.min_snr_db, c.noise.max_snr_db),
-        "noise_decay": decay,
+        "noise_decay": u(decay_lo, decay_hi),
         "keys": jax.random.split(next(k), batch),
     }
 

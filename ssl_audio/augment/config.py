@@ -10,7 +10,10 @@ from __future__ import annotations
 import ml_collections
 
 OPS = ("time_shift", "pitch_shift", "time_stretch", "eq", "reverb", "gain", "polarity", "noise")
-NOISE_COLORS = ("white", "pink", "brown", "random")
+# Noise colour -> range of its power slope in dB per octave (0 white, 3 pink, 6 brown; "random" spans
+# violet to brown, as audiomentations' AddColorNoise does by default).
+NOISE_DECAY_DB = {"white": (0.0, 0.0), "pink": (3.0, 3.0), "brown": (6.0, 6.0), "random": (-6.0, 6.0)}
+NOISE_COLORS = tuple(NOISE_DECAY_DB)
 
 
 def default_config() -> ml_collections.ConfigDict:

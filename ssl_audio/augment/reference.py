@@ -17,11 +17,8 @@ import grain
 import ml_collections
 import numpy as np
 
-from ssl_audio.augment.config import validate
+from ssl_audio.augment.config import NOISE_DECAY_DB, validate
 from ssl_audio.augment.impulse_responses import write_synthetic_irs
-
-NOISE_DECAY_DB = {"white": (0.0, 0.0), "pink": (3.0, 3.0), "brown": (6.0, 6.0), "random": (-6.0, 6.0)}
-
 
 def ir_folder(config: ml_collections.ConfigDict) -> str:
     if config.reverb.ir_dir:

@@ -1,5 +1,11 @@
-"""Contrastive pretraining stage (SimCLR-style, NT-Xent over the global batch).
+"""Contrastive pretraining: `ssl-audio pretrain --config configs/<name>.py --workdir W`.
 
-Empty for now: the training loop, encoders and checkpointing arrive with the pretraining
-issue. It will read its data through `ssl_audio.data.pipeline.pretrain_loader`.
+- config.py: load a config file with overrides, validate it;
+- optimizer.py: AdamW / LARS with warmup + cosine decay and clipping;
+- state.py: the train state (one pytree) and its shardings;
+- step.py: one training step — augment both views, encode, NT-Xent, update;
+- checkpointing.py: Orbax checkpoints of the state and the data iterator, resume;
+- metrics_log.py: JSONL, TensorBoard, progress bar, loss-curve PNG;
+- train.py: the loop that ties them together;
+- bench.py: `ssl-audio bench step`.
 """

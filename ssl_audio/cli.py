@@ -86,6 +86,32 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    from ssl_audio.distributed import initialize
+    initialize(args.coordinator_address, args.num_processes, args.process_id)  # before any device is touched
+    import jax
+    from pretrain.config import load_config
+    from pretrain.metrics_log import METRICS_FILE, PLOT_FILE, read_metrics
+    from pretrain.train import train
+
+    config = load_config(args.config, args.overrides)
+    if args.no_progress:
+        config.progress = False
+    result = train(config, args.workdir)
+    if jax.process_index() == 0:
+        logged = read_metrics(result.workdir)
+        curve = (f"; loss {logged[0]['loss']:.3f} at step {logged[0]['step']} -> {logged[-1]['loss']:.3f} at step "
+                 f"{logged[-1]['step']}" if logged else "")
+        how = f" (stopped by {result.stopped_by})" if result.stopped_by else ""
+        print(f"pretrain: step {result.final_step}/{result.total_steps}{how} in {result.seconds:.0f} s{curve}")
+        print(f"  checkpoint: {result.workdir / 'checkpoints' / str(result.checkpoint_step)}; metrics: "
+              f"{result.workdir / METRICS_FILE}; loss curve: {result.workdir / PLOT_FILE}; "
+              f"TensorBoard: {result.workdir / 'tensorboard'}")
+    if jax.process_count() > 1:
+        print(f"process {jax.process_index()}/{jax.process_count()}: params_fingerprint={result.params_fingerprint}")
+    return 0
+
+
 def cmd_augment_preview(args) -> int:
     from ssl_audio.augment.preview import preview
     written = preview(args.input, args.out, views=args.views, seconds=args.seconds, seed=args.seed,
@@ -185,6 +211,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes for audiomentations (default: all cores, as a data loader would use)")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("pretrain", help="contrastive pretraining (SimCLR, NT-Xent over the global batch)",
+                       description="Pretrain an encoder on a prepared dataset. Configs are Python files "
+                                   "(configs/*.py, variants :demo and :tiny); override any key with "
+                                   "--config.KEY=VALUE. Rerunning the same command resumes from the last "
+                                   "checkpoint; SIGTERM or Ctrl-C saves one and exits. Multi-host: start one "
+                                   "process per host with --coordinator-address, --num-processes and "
+                                   "--process-id (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+                                   "JAX_PROCESS_ID; SLURM is detected). See docs/scaling.md.",
+                       epilog="example: ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo "
+                              "--workdir runs/demo/pretrain --config.batch_size=64")
+    p.add_argument("--config", required=True, help="config file, optionally with a variant: FILE.py[:demo|:tiny]")
+    p.add_argument("--workdir", required=True, help="where checkpoints, logs and plots go (resumed if it exists)")
+    p.add_argument("--coordinator-address", default=None, help="host:port of process 0 (multi-host)")
+    p.add_argument("--num-processes", type=int, default=None, help="number of processes (multi-host)")
+    p.add_argument("--process-id", type=int, default=None, help="this process's index (multi-host)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the JSONL log is kept)")
+    p.set_defaults(func=cmd_pretrain, takes_overrides=True)
+
     p = sub.add_parser("augment-preview", help="write augmented views of a file as WAV and one spectrogram PNG",
                        description="Decode a file, take a crop from its middle, and write the crop and N views "
                                    "through the JAX augmentation chain (default config) as WAV files, plus "
@@ -201,7 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # --config.KEY=VALUE overrides are the config's business (pretrain/config.py checks every key).
+    if extra and not getattr(args, "takes_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     from ssl_audio.errors import USER_ERRORS
     try:
         return args.func(args)

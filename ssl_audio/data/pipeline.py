@@ -124,8 +124,12 @@ class TwoCrops(grain.transforms.RandomMap):
 
 def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
                     seed: int, worker_count: int = 0, num_epochs: int | None = None,
-                    shard_index: int | None = None, shard_count: int | None = None) -> grain.DataLoader:
+                    shard_index: int | None = None, shard_count: int | None = None,
+                    augment: grain.transforms.RandomMap | None = None) -> grain.DataLoader:
     """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32, shuffled, endless by default.
+
+    `augment`, when given, runs on each pair in the loader (the CPU augmentation path); the default JAX path
+    augments on the device instead, inside the training step.
 
     Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
     `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
@@ -144,7 +148,8 @@ def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch
         shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
         shuffle=True, num_epochs=num_epochs, seed=seed)
     crop = int(round(crop_seconds * handle.sample_rate))
-    operations = [TwoCrops(crop), grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
+    operations = [TwoCrops(crop), *([augment] if augment is not None else []),
+                  grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
     _ensure_absl_flags_parsed()
     return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
 

@@ -1,0 +1,64 @@
+"""What every pretraining config shares; each config file fills in the model and its budgets."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from ssl_audio.augment.config import default_config as default_augment_config
+
+VARIANTS = ("", "demo", "tiny")
+
+
+def parse_variant(arg: str | None) -> str:
+    variant = (arg or "").strip()
+    if variant not in VARIANTS:
+        raise ValueError(f"config variant {variant!r} unknown; use one of: full (no suffix), :demo, :tiny")
+    return variant
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    # Data: a dataset built by `ssl-audio prepare`; the embedded default is `make demo`'s.
+    c.dataset = "demo"
+    c.data_dir = "data/demo/tfds"
+    c.split = "train"
+    c.sample_rate = 16_000
+    c.crop_seconds = 3.0          # each view is an independent crop of this length from the same clip
+    c.data_workers = 0            # grain worker processes per host (0: read in the training process)
+    c.seed = 0
+
+    c.batch_size = 256            # global: clips per step over all devices and hosts (2 views each)
+    c.total_steps = 100_000
+
+    c.model = ml_collections.ConfigDict()   # filled in by each config file
+    c.compute_dtype = "float32"   # or "bfloat16": activations in bf16, parameters and loss in float32
+    c.temperature = 0.1
+
+    c.optimizer = dict(
+        name="adamw",             # or "lars" (SimCLR's choice for very large batches)
+        lr=3e-4,                  # peak learning rate at batch 256; scaled linearly with batch_size
+        warmup_steps=1000,
+        weight_decay=1e-5,        # not applied to biases and normalisation scales
+        b1=0.9, b2=0.999,         # AdamW moments
+        momentum=0.9,             # LARS
+        grad_clip_norm=1.0,
+    )
+
+    c.augment = default_augment_config()
+
+    # Run control: these may change between a run and its resumption; nothing else may.
+    c.log_every_steps = 50
+    c.checkpoint_every_steps = 1000
+    c.keep_checkpoints = 3        # the last N, plus the one with the lowest logged loss
+    c.progress = True
+    return c
+
+
+def make_tiny(c: ml_collections.ConfigDict) -> None:
+    """Settings shared by every tiny variant: seconds on 2 CPU cores, still exercising every part."""
+    c.crop_seconds = 1.0
+    c.batch_size = 8
+    c.total_steps = 20
+    c.optimizer.warmup_steps = 5
+    c.log_every_steps = 5
+    c.checkpoint_every_steps = 10

@@ -1,0 +1,34 @@
+"""SimCLR with the short-chunk ResNet on log-mel (the default model).
+
+    ssl-audio pretrain --config configs/simclr_logmel_cnn.py --workdir runs/logmel_cnn
+"""
+
+from configs import common
+
+
+def get_config(arg: str | None = None):
+    variant = common.parse_variant(arg)
+    c = common.base_config()
+    c.model = dict(name="logmel_cnn", n_fft=512, hop=256, n_mels=128,
+                   channels=(128, 128, 128, 128, 128, 128, 256), embedding_size=512,
+                   projection=dict(hidden_size=512, output_size=128))
+    if variant == "demo":
+        # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.
+        c.crop_seconds = 2.0
+        c.model.n_mels = 64
+        c.model.channels = (32, 32, 64, 64, 64, 128)
+        c.model.embedding_size = 256
+        c.model.projection = dict(hidden_size=256, output_size=128)
+        c.batch_size = 32
+        c.total_steps = 600
+        c.optimizer.lr = 2e-3
+        c.optimizer.warmup_steps = 50
+        c.log_every_steps = 10
+        c.checkpoint_every_steps = 100
+    elif variant == "tiny":
+        common.make_tiny(c)
+        c.model.n_mels = 32
+        c.model.channels = (8, 16, 16)
+        c.model.embedding_size = 32
+        c.model.projection = dict(hidden_size=32, output_size=16)
+    return c

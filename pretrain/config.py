@@ -1,0 +1,124 @@
+"""Loading a pretraining config (big_vision style) and checking it before anything runs.
+
+`load_config("configs/simclr_logmel_cnn.py:tiny", ["--config.batch_size=64"])` goes through
+ml_collections' config_flags, so overrides are typed and a misspelt key is refused. `validate` then checks
+values; every failure is a ConfigError whose message names the key and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import ml_collections
+
+from ssl_audio.augment.config import validate as validate_augment
+from ssl_audio.errors import SslAudioError
+
+REQUIRED_KEYS = ("dataset", "data_dir", "total_steps", "batch_size", "model", "optimizer", "augment")
+# May differ between a run and its resumption: they change how a run is watched, not what it computes.
+RUN_CONTROL_KEYS = ("data_dir", "data_workers", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+                    "progress")
+OPTIMIZERS = ("adamw", "lars")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+class ConfigError(SslAudioError, ValueError):
+    """A config file, key or value that cannot run, named."""
+
+
+def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+    """spec: 'path/to/config.py[:variant]'; overrides: '--config.key=value' strings."""
+    path = Path(spec.split(":", 1)[0])
+    if not path.is_file():
+        raise ConfigError(f"--config {spec}: no such file {path}; configs live in configs/, "
+                          f"e.g. configs/simclr_logmel_cnn.py")
+    for item in overrides:
+        if not item.startswith("--config."):
+            raise ConfigError(f"{item}: not a config override; write --config.KEY=VALUE, e.g. --config.batch_size=64")
+    base = _parse(spec, [])
+    for item in overrides:
+        _check_key_exists(base, item.split("=", 1)[0][len("--config."):], path)
+    config = _parse(spec, overrides)
+    validate(config)
+    return config
+
+
+def _parse(spec: str, overrides: list[str]) -> ml_collections.ConfigDict:
+    from absl import flags
+    from ml_collections import config_flags
+
+    argv = ["ssl-audio", f"--config={spec}", *overrides]
+    flag_values = flags.FlagValues()
+    # sys_argv: the override flags (--config.x.y) are declared from the argv config_flags is shown.
+    config_flags.DEFINE_config_file("config", flag_values=flag_values, lock_config=True, sys_argv=argv)
+    try:
+        flag_values(argv)
+        return flag_values.config
+    except flags.Error as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        if "Error whilst parsing config file" in lines[0]:  # get_config raised: its own message is the last line
+            raise ConfigError(f"--config {spec}: {lines[-1].split(': ', 1)[-1]}") from None
+        raise ConfigError(" ".join(lines)) from None
+    except ValueError as err:  # raised by get_config itself, e.g. an unknown variant
+        raise ConfigError(f"--config {spec}: {err}") from None
+
+
+def _check_key_exists(config: ml_collections.ConfigDict, key: str, path: Path) -> None:
+    node = config
+    for depth, part in enumerate(key.split(".")):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            known = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+            close = difflib.get_close_matches(part, known, n=1)
+            hint = f" (did you mean config.{'.'.join(key.split('.')[:depth] + close)}?)" if close else ""
+            raise ConfigError(f"config.{key}: unknown key{hint}; the keys are those of {path}")
+        node = node[part]
+
+
+def validate(c: ml_collections.ConfigDict) -> None:
+    def check(ok: bool, key: str, why: str) -> None:
+        if not ok:
+            raise ConfigError(f"config.{key}: {why}")
+
+    for key in REQUIRED_KEYS:
+        check(key in c, key, "missing; every pretraining config must set it (see configs/common.py)")
+    check(isinstance(c.dataset, str) and c.dataset != "", "dataset", "must name a dataset built by `ssl-audio prepare`")
+    check(c.batch_size >= 2, "batch_size", f"must be at least 2 (contrastive pairs need negatives), got {c.batch_size}")
+    check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
+    check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
+    check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
+    check(c.compute_dtype in COMPUTE_DTYPES, "compute_dtype", f"must be one of {COMPUTE_DTYPES}, got {c.compute_dtype!r}")
+    o = c.optimizer
+    check(o.name in OPTIMIZERS, "optimizer.name", f"must be one of {OPTIMIZERS}, got {o.name!r}")
+    check(o.lr > 0, "optimizer.lr", f"must be positive, got {o.lr}")
+    check(0 <= o.warmup_steps < c.total_steps, "optimizer.warmup_steps",
+          f"must be below total_steps ({c.total_steps}), got {o.warmup_steps}; lower it with "
+          f"--config.optimizer.warmup_steps=N")
+    for key in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
+        check(c[key] >= 1, key, f"must be at least 1, got {c[key]}")
+    check(c.augment.sample_rate == c.sample_rate, "augment.sample_rate",
+          f"is {c.augment.sample_rate} but sample_rate is {c.sample_rate}; set both to the same rate")
+    try:
+        validate_augment(c.augment)
+    except ValueError as err:
+        raise ConfigError(f"config.{err}") from None
+
+
+def to_json(c: ml_collections.ConfigDict) -> dict:
+    return json.loads(c.to_json_best_effort())
+
+
+def differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """Keys whose values differ between two configs (as JSON dicts), ignoring RUN_CONTROL_KEYS."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        name = f"{prefix}{key}"
+        if not prefix and key in RUN_CONTROL_KEYS:
+            continue
+        a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{name}.")
+        elif a != b:
+            out.append((name, a, b))
+    return out

@@ -1,0 +1,107 @@
+"""What a run shows and leaves behind: a progress bar, WORKDIR/metrics.jsonl, TensorBoard event files in
+WORKDIR/tensorboard and, at the end, WORKDIR/loss.png.
+
+Only process 0 writes. On resume from step k, logged lines after k are dropped first: those steps are about
+to be recomputed (identically), and the log keeps one line per step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import jax
+
+METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+PLOT_FILE = "loss.png"
+
+
+def read_metrics(workdir: str | Path) -> list[dict]:
+    path = Path(workdir) / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsLog:
+    def __init__(self, workdir: Path, *, start_step: int, total_steps: int, progress: bool):
+        self.enabled = jax.process_index() == 0
+        self.workdir = workdir
+        self.path = workdir / METRICS_FILE
+        self.bar = None
+        self.writer = None
+        if not self.enabled:
+            return
+        kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.file = self.path.open("a")
+        from tensorboardX import SummaryWriter
+        self.writer = SummaryWriter(str(workdir / TENSORBOARD_DIR), purge_step=start_step + 1)
+        if progress:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", desc="pretrain", dynamic_ncols=True)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def write(self, record: dict) -> None:
+        """One logged step: {'step', 'loss', ...}; floats are rounded for a readable file."""
+        if not self.enabled:
+            return
+        record = {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in record.items()}
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        for key, value in record.items():
+            if key != "step" and isinstance(value, (int, float)):
+                self.writer.add_scalar(f"pretrain/{key}", value, record["step"])
+        self.writer.flush()
+        if self.bar is not None:
+            postfix = {"loss": f"{record['loss']:.3f}", "pos_top1": f"{record.get('pos_top1', 0):.2f}"}
+            if "clips_per_s" in record:
+                postfix["clips/s"] = f"{record['clips_per_s']:.1f}"
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def message(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.close()
+        self.file.close()
+        self.writer.close()
+
+
+def plot_loss(workdir: Path) -> Path | None:
+    """WORKDIR/loss.png: loss and positive-pair top-1 against step, from metrics.jsonl."""
+    records = read_metrics(workdir)
+    if not records or jax.process_index() != 0:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in records]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(steps, [r["loss"] for r in records], color="tab:blue")
+    ax_loss.set(xlabel="step", ylabel="NT-Xent loss", title="contrastive loss")
+    if "pos_top1" in records[0]:
+        ax_acc.plot(steps, [r["pos_top1"] for r in records], color="tab:green")
+    ax_acc.set(xlabel="step", ylabel="share of anchors", title="partner is the nearest view (top-1)", ylim=(0, 1))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"pretraining: {workdir}")
+    fig.tight_layout()
+    path = workdir / PLOT_FILE
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,85 @@
+"""One pretraining step, as pure functions of (state, batch) for `jax.jit`.
+
+    views  = augment(view_a), augment(view_b)     (on the device; ssl_audio/augment/chain.py)
+    z      = model(views)                          (ssl_audio/models/)
+    loss   = nt_xent(z_a, z_b)                     (ssl_audio/losses.py; negatives from the global batch)
+    state' = optimizer update of state             (pretrain/optimizer.py)
+
+Both views go through the model as one batch so batch norm sees both, as in SimCLR. Every random draw
+comes from `fold_in(state.rng, state.step)`: a resumed run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+
+from ssl_audio.augment.chain import make_chain
+from ssl_audio.losses import nt_xent
+from pretrain.optimizer import learning_rate_schedule
+from pretrain.state import State
+
+Batch = dict[str, jax.Array]
+
+
+def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """The on-device chain, or the identity when the data loader already augmented (backend audiomentations)."""
+    if config.augment.backend == "jax":
+        return make_chain(config.augment)
+    return lambda batch, key: batch
+
+
+def make_loss_and_grads(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
+                        mesh: jax.sharding.Mesh | None = None):
+    """(state, batch) -> (loss, metrics, grads, new batch_stats). Separate from the update so tests can
+    compare gradients across device counts."""
+    augment = make_augment(config)
+    temperature = float(config.temperature)
+
+    def loss_and_grads(state: State, batch: Batch):
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+        key_a, key_b = jax.random.split(rng)
+        n = batch["view_a"].shape[0]
+        views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
+
+        def loss_fn(params):
+            model = nnx.merge(graphdef, params, state["batch_stats"])
+            _, z = model(views)
+            loss, metrics = nt_xent(z[:n], z[n:], temperature, mesh)
+            return loss, (metrics, nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.Param))))
+
+        (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+        return loss, metrics, grads, batch_stats
+
+    return loss_and_grads
+
+
+def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+                    mesh: jax.sharding.Mesh | None = None):
+    loss_and_grads = make_loss_and_grads(config, graphdef, mesh)
+    schedule = learning_rate_schedule(config)
+
+    def train_step(state: State, batch: Batch) -> tuple[State, dict[str, jax.Array]]:
+        loss, metrics, grads, batch_stats = loss_and_grads(state, batch)
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        params = optax.apply_updates(state["params"], updates)
+        new_state = {"step": state["step"] + 1, "params": params, "batch_stats": batch_stats,
+                     "opt_state": opt_state, "rng": state["rng"]}
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+        metrics = {"loss": loss, **metrics, "grad_norm": optax.global_norm(grads),
+                   "learning_rate": schedule(state["step"]), "params_finite": finite}
+        return new_state, metrics
+
+    return train_step
+
+
+def jit_train_step(train_step, state_shardings, mesh: jax.sharding.Mesh):
+    """Batch sharded over the data axis, state replicated and donated (updated in place on the device)."""
+    from ssl_audio.distributed import batch_sharding, replicated
+    return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding(mesh)),
+                   out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)

@@ -1,0 +1,11 @@
+"""Encoders (chosen by name), the log-mel front end and the contrastive model around them.
+
+- registry.py: `register` / `build_encoder` — encoders by name;
+- frontend.py: log-mel on the device;
+- samplecnn.py, logmel_cnn.py, spectrogram_transformer.py: the encoders;
+- contrastive.py: encoder + projection head, `build_model(config)`.
+"""
+
+from ssl_audio.models import logmel_cnn, samplecnn, spectrogram_transformer  # noqa: F401  (registers them)
+from ssl_audio.models.contrastive import ContrastiveModel, ProjectionHead, build_model  # noqa: F401
+from ssl_audio.models.registry import ENCODERS, build_encoder, register  # noqa: F401

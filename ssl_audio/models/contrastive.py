@@ -1,0 +1,49 @@
+"""The pretraining model: an encoder (by name from the registry) and SimCLR's projection head.
+
+The loss sees the projection z; downstream tasks use the encoder's embedding h (SimCLR: h transfers better).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from ssl_audio.models.registry import build_encoder, dtype_of
+
+
+class ProjectionHead(nnx.Module):
+    """Linear -> batch norm -> ReLU -> linear, as in SimCLR."""
+
+    def __init__(self, cin: int, hidden: int, cout: int, *, dtype, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(cin, hidden, use_bias=False, dtype=dtype, rngs=rngs)
+        self.norm = nnx.BatchNorm(hidden, momentum=0.9, dtype=dtype, rngs=rngs)
+        self.out = nnx.Linear(hidden, cout, dtype=dtype, rngs=rngs)
+
+    def __call__(self, h: jax.Array) -> jax.Array:
+        return self.out(jax.nn.relu(self.norm(self.hidden(h)))).astype(jnp.float32)
+
+
+class ContrastiveModel(nnx.Module):
+    def __init__(self, model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int,
+                 compute_dtype: str = "float32", rngs: nnx.Rngs):
+        dtype = dtype_of(compute_dtype)
+        self.encoder = build_encoder(model, sample_rate=sample_rate, input_samples=input_samples, dtype=dtype,
+                                     rngs=rngs)
+        p = model.projection
+        self.projection = ProjectionHead(self.encoder.embedding_size, p.hidden_size, p.output_size, dtype=dtype,
+                                         rngs=rngs)
+        self.embedding_size = self.encoder.embedding_size
+
+    def __call__(self, audio: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """[B, T] -> (embedding h [B, D], projection z [B, P]), both float32."""
+        h = self.encoder(audio)
+        return h, self.projection(h)
+
+
+def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ContrastiveModel:
+    """The model a pretraining config describes, with freshly initialised parameters."""
+    return ContrastiveModel(config.model, sample_rate=config.sample_rate,
+                            input_samples=int(round(config.crop_seconds * config.sample_rate)),
+                            compute_dtype=config.compute_dtype, rngs=nnx.Rngs(params=seed))

@@ -1,0 +1,46 @@
+"""Encoders by name: `@register("samplecnn")` on a class, `build_encoder(config.model, …)` to make one.
+
+An encoder is an `nnx.Module` mapping a batch of waveforms [B, T] to embeddings [B, embedding_size]; it is
+constructed from its config block plus the sample rate and the number of samples it will see, and exposes
+`embedding_size`. Anything else (the projection head, the loss) is built around it, not inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from ssl_audio.errors import SslAudioError
+
+ENCODERS: dict[str, Callable[..., nnx.Module]] = {}
+
+
+class UnknownModelError(SslAudioError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+def register(name: str):
+    def decorate(cls):
+        ENCODERS[name] = cls
+        return cls
+    return decorate
+
+
+def dtype_of(name: str):
+    """'float32' | 'bfloat16' -> the jnp dtype computations run in (parameters stay float32)."""
+    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
+
+
+def build_encoder(model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int,
+                  dtype=jnp.float32, rngs: nnx.Rngs) -> nnx.Module:
+    from ssl_audio import models  # noqa: F401  (importing the package registers every encoder)
+    if model.name not in ENCODERS:
+        raise UnknownModelError(f"config.model.name: unknown encoder {model.name!r}; "
+                                f"choose one of {', '.join(sorted(ENCODERS))}")
+    options = {k: v for k, v in model.to_dict().items() if k not in ("name", "projection")}
+    return ENCODERS[model.name](sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs,
+                                **options)

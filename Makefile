@@ -4,8 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Where the demo writes; all of it is regenerated from the seed, nothing here is a user's.
+# Rerunning `make demo` reuses what is there: data is fingerprinted, pretraining resumes from its checkpoint.
 DEMO_DIR  ?= data/demo
 DEMO_CLIPS ?= 1000
+DEMO_RUN  ?= runs/demo
 
 .PHONY: demo test setup clean-demo
 
@@ -23,9 +25,11 @@ demo: $(STAMP)
 	$(BIN)/ssl-audio scan $(DEMO_DIR)/audio --quiet
 	$(BIN)/ssl-audio prepare --input $(DEMO_DIR)/audio --name demo --data-dir $(DEMO_DIR)/tfds
 	$(BIN)/ssl-audio info --dataset demo --data-dir $(DEMO_DIR)/tfds --plot $(DEMO_DIR)/labels.png
+	$(BIN)/ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo --workdir $(DEMO_RUN)/pretrain \
+	    --config.dataset=demo --config.data_dir=$(DEMO_DIR)/tfds
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --durations=10
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=10
 
 clean-demo:
-	rm -rf $(DEMO_DIR)
+	rm -rf $(DEMO_DIR) $(DEMO_RUN)

@@ -54,6 +54,17 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def make_demo(c: ml_collections.ConfigDict, lr: float) -> None:
+    """Budgets shared by every demo variant: about 10 minutes on 2 CPU cores, many small steps."""
+    c.crop_seconds = 2.0
+    c.batch_size = 32
+    c.total_steps = 600
+    c.optimizer.lr = lr
+    c.optimizer.warmup_steps = 50
+    c.log_every_steps = 10
+    c.checkpoint_every_steps = 100
+
+
 def make_tiny(c: ml_collections.ConfigDict) -> None:
     """Settings shared by every tiny variant: seconds on 2 CPU cores, still exercising every part."""
     c.crop_seconds = 1.0

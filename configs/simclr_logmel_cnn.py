@@ -14,17 +14,11 @@ def get_config(arg: str | None = None):
                    projection=dict(hidden_size=512, output_size=128))
     if variant == "demo":
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.
-        c.crop_seconds = 2.0
         c.model.n_mels = 64
         c.model.channels = (32, 32, 64, 64, 64, 128)
         c.model.embedding_size = 256
         c.model.projection = dict(hidden_size=256, output_size=128)
-        c.batch_size = 32
-        c.total_steps = 600
-        c.optimizer.lr = 2e-3
-        c.optimizer.warmup_steps = 50
-        c.log_every_steps = 10
-        c.checkpoint_every_steps = 100
+        common.make_demo(c, lr=2e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.n_mels = 32

@@ -15,15 +15,9 @@ def get_config(arg: str | None = None):
     c.model = dict(name="samplecnn", channels=(128, 128, 128, 256, 256, 256, 256, 256, 256, 512),
                    projection=dict(hidden_size=512, output_size=128))
     if variant == "demo":
-        c.crop_seconds = 2.0
         c.model.channels = (32, 32, 32, 64, 64, 64, 64, 64, 128)
         c.model.projection = dict(hidden_size=128, output_size=64)
-        c.batch_size = 32
-        c.total_steps = 600
-        c.optimizer.lr = 2e-3
-        c.optimizer.warmup_steps = 50
-        c.log_every_steps = 10
-        c.checkpoint_every_steps = 100
+        common.make_demo(c, lr=2e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.channels = (8, 8, 16, 16, 16)

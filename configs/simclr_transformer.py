@@ -13,15 +13,9 @@ def get_config(arg: str | None = None):
                    depth=6, heads=6, mlp_ratio=4, projection=dict(hidden_size=512, output_size=128))
     c.optimizer.weight_decay = 0.05  # transformers want real weight decay (ViT / AST practice)
     if variant == "demo":
-        c.crop_seconds = 2.0
         c.model.update(n_mels=64, width=128, depth=3, heads=4)
         c.model.projection = dict(hidden_size=256, output_size=128)
-        c.batch_size = 32
-        c.total_steps = 600
-        c.optimizer.lr = 1e-3
-        c.optimizer.warmup_steps = 50
-        c.log_every_steps = 10
-        c.checkpoint_every_steps = 100
+        common.make_demo(c, lr=1e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.update(n_mels=32, patch=(8, 8), width=32, depth=2, heads=2, mlp_ratio=2)

@@ -89,9 +89,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
     workdir = Path(workdir)
     mesh = make_mesh()
     check_batch_divides(config.batch_size, mesh)
-    check_workdir(workdir, config)
-
     handle = open_dataset(config.dataset, config.data_dir, sample_rate=config.sample_rate)
+    check_workdir(workdir, config)  # after everything that can fail on bad input: an error leaves no workdir
     cpu_augment = None
     if config.augment.backend == "audiomentations":
         from ssl_audio.augment.reference import AudiomentationsViews

@@ -79,9 +79,23 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.what != "step" and (args.config or args.devices or args.overrides):
+        raise ValueError(f"bench {args.what}: --config, --devices and --config.KEY overrides belong to bench step")
     if args.what == "augment":
         from ssl_audio.augment.bench import run
-        for line in run(batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+        for line in run(batch=args.batch or 64, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+            print(line, flush=True)
+    elif args.what == "step":
+        if not args.config:
+            raise ValueError("bench step: give --config, e.g. --config configs/simclr_logmel_cnn.py:tiny")
+        if args.devices and args.devices > 1:
+            # On a CPU-only machine, N simulated devices; read when the backend starts, so set before that.
+            flag = f"--xla_force_host_platform_device_count={args.devices}"
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+        from pretrain.bench import report, run
+        overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
+        for line in report(run(args.config, overrides, devices=args.devices, steps=args.repeats,
+                               peak=args.peak_tflops)):
             print(line, flush=True)
     return 0
 
@@ -202,14 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed benchmarks, as ratios against a reference run in the same process",
                        description="bench augment: the JAX augmentation chain against audiomentations on the same "
                                    "music clips, every op at p=1; prints per-op timings and, last, "
-                                   "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`.")
-    p.add_argument("what", choices=("augment",), help="what to benchmark")
-    p.add_argument("--batch", type=int, default=64, help="clips per batch (default 64)")
-    p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
+                                   "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`. "
+                                   "bench step: the full pretraining step (augmentation included) of a config; "
+                                   "prints the augmentation's share of it and, last, `step steps_per_s=... "
+                                   "clips_per_s=... tflops_per_s=... mfu=... augment_share=...`.")
+    p.add_argument("what", choices=("augment", "step"), help="what to benchmark")
+    p.add_argument("--batch", type=int, default=None,
+                   help="clips per batch (augment: default 64; step: default the config's batch_size)")
+    p.add_argument("--seconds", type=float, default=3.0, help="clip length for augment (default 3)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
+    p.add_argument("--config", default=None, help="step: pretraining config, e.g. configs/simclr_logmel_cnn.py:tiny "
+                                                  "(--config.KEY=VALUE overrides allowed)")
+    p.add_argument("--devices", type=int, default=None,
+                   help="step: devices to shard the batch over (default all; on CPU, N simulated devices)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="step: peak TFLOP/s per device for MFU (default: from the device kind)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for audiomentations (default: all cores, as a data loader would use)")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=cmd_bench, takes_overrides=True)
 
     p = sub.add_parser("pretrain", help="contrastive pretraining (SimCLR, NT-Xent over the global batch)",
                        description="Pretrain an encoder on a prepared dataset. Configs are Python files "

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,9 +19,16 @@ def command(workdir, dataset, *overrides, config=TINY) -> list[str]:
             "--no-progress", f"--config.dataset={name}", f"--config.data_dir={data_dir}", *overrides]
 
 
+# Compiled steps are cached on disk and shared by the runs of a test session (and the next session): the
+# tiny config's step costs ~8 s to compile and most tests run it several times.
+COMPILATION_CACHE = Path(tempfile.gettempdir()) / "ssl_audio_tests_jax_cache"
+
+
 def env(devices: int = 1) -> dict:
     e = dict(os.environ)
     e.pop("XLA_FLAGS", None)
+    e["JAX_COMPILATION_CACHE_DIR"] = str(COMPILATION_CACHE)
+    e["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     if devices > 1:
         e["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     return e

@@ -24,6 +24,7 @@ def reference_run(prepared, tmp_path_factory):
     return workdir, result
 
 
+@pytest.mark.xdist_group("reference_run")
 def test_uninterrupted_run_leaves_checkpoints_logs_and_plot(reference_run):
     workdir, result = reference_run
     losses = helpers.losses(workdir)
@@ -36,6 +37,7 @@ def test_uninterrupted_run_leaves_checkpoints_logs_and_plot(reference_run):
     assert "pretrain: step 40/40" in result.stdout
 
 
+@pytest.mark.xdist_group("reference_run")
 def test_killed_run_resumes_with_the_same_loss_at_every_later_step(prepared, reference_run, tmp_path):
     workdir = tmp_path / "run"
     process = subprocess.Popen(helpers.command(workdir, prepared, *EVERY_STEP), stdout=subprocess.PIPE,
@@ -96,3 +98,24 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(prepa
     assert all(step < bad_step for step in kept)
     if kept:
         assert f"the last good checkpoint is step {max(kept)}" in message
+
+
+@pytest.mark.xdist_group("reference_run")
+def test_workdir_of_another_config_is_refused_and_left_alone(prepared, reference_run):
+    workdir, _ = reference_run
+    before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+    result = helpers.run(workdir, prepared, *EVERY_STEP, "--config.temperature=0.5")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"ssl-audio pretrain: error: {workdir} holds a run of another config: config.temperature is 0.1 there, "
+        f"0.5 here. Use a new --workdir, or resume that run with the config in {workdir / 'config.json'}")
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
+
+
+@pytest.mark.xdist_group("reference_run")
+def test_finished_run_rerun_does_nothing(prepared, reference_run):
+    workdir, _ = reference_run
+    result = helpers.run(workdir, prepared, *EVERY_STEP)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already trained to step 40 of 40; nothing to do" in result.stdout
+    assert sorted(helpers.losses(workdir)) == list(range(1, 41))

@@ -1,0 +1,120 @@
+"""`ssl-audio bench step`: speed of the full training step (augmentation included) on this machine.
+
+Runs the jitted step on a synthetic global batch (tones + noise: the step's cost does not depend on the
+audio), after compiling it, and reports steps/s, clips/s, achieved TFLOP/s and MFU. FLOPs come from XLA's
+cost analysis of the lowered (global, not yet partitioned) step; the peak from the device kind (dense bf16,
+or TF32 when computing in float32) or --peak-tflops. Also runs the same step without augmentation on the same batch, in the same
+process: the difference is the augmentation's share of the step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from pretrain.config import load_config
+from pretrain.optimizer import make_optimizer
+from pretrain.state import create_state, model_graphdef
+from pretrain.step import jit_train_step, make_train_step
+from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
+
+# Dense peak TFLOP/s per device: (bf16, tf32). Substrings of jax's device_kind.
+PEAK_TFLOPS = {
+    "H200": (989.0, 494.7), "H100": (989.0, 494.7), "A100": (312.0, 156.0), "L40S": (362.0, 183.0),
+    "L4": (121.0, 60.0), "A10": (125.0, 62.5), "V100": (125.0, 15.7),
+    "TPU v6": (918.0, 918.0), "TPU v5p": (459.0, 459.0), "TPU v5": (197.0, 197.0), "TPU v4": (275.0, 275.0),
+}
+
+
+def peak_tflops(device_kind: str, compute_dtype: str) -> float | None:
+    for name, (bf16, tf32) in PEAK_TFLOPS.items():
+        if name.lower() in device_kind.lower():
+            return bf16 if compute_dtype == "bfloat16" else tf32
+    return None
+
+
+def step_flops(lowered) -> float:
+    """FLOPs of one step of the whole (global, not yet partitioned) program: what MFU counts as useful work.
+    The compiled per-device programs would count replicated work, such as the optimizer update, N times."""
+    analysis = lowered.cost_analysis()
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0]
+    return float(analysis.get("flops", 0.0)) if analysis else 0.0
+
+
+def synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    n, t = config.batch_size // jax.process_count(), int(round(config.crop_seconds * config.sample_rate))
+    time_s = np.arange(t) / config.sample_rate
+    tones = np.sin(2 * np.pi * rng.uniform(80, 2000, (n, 1)) * time_s) * rng.uniform(0.05, 0.5, (n, 1))
+    return {v: (tones + 0.01 * rng.standard_normal((n, t))).astype(np.float32) for v in ("view_a", "view_b")}
+
+
+def _timed(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())
+    begin = time.perf_counter()
+    for _ in range(repeats):
+        out = fn()
+    jax.block_until_ready(out)
+    return (time.perf_counter() - begin) / repeats
+
+
+def _time_step(config, mesh, batch, steps: int) -> dict:
+    tx = make_optimizer(config)
+    state, shardings = create_state(config, tx, mesh)
+    step = jit_train_step(make_train_step(config, model_graphdef(config), tx, mesh), shardings, mesh)
+    began = time.perf_counter()
+    lowered = step.lower(state, batch)
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - began
+    holder = {"state": state}
+
+    def one_step():
+        holder["state"], metrics = compiled(holder["state"], batch)
+        return metrics
+
+    return {"step_s": _timed(one_step, steps), "flops": step_flops(lowered), "compile_s": compile_s}
+
+
+def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, peak: float | None) -> dict:
+    config = load_config(spec, overrides)
+    available = jax.devices()
+    n = devices or len(available)
+    if n > len(available):
+        raise ValueError(f"--devices {n}: only {len(available)} device(s) here ({available[0].device_kind})")
+    mesh = make_mesh(available[:n])
+    check_batch_divides(config.batch_size, mesh)
+    batch = global_batch(synthetic_batch(config, np.random.default_rng(0)), mesh)
+    timed = _time_step(config, mesh, batch, steps)
+    # The same step without augmentation, in the same process: what augmenting costs is the difference.
+    plain = config.copy_and_resolve_references()
+    plain.augment.backend = "audiomentations"  # the step then takes the views as they come
+    reference = _time_step(plain, mesh, batch, steps) if config.augment.backend == "jax" else timed
+    step_s, flops, compile_s = timed["step_s"], timed["flops"], timed["compile_s"]
+    augment_s = max(step_s - reference["step_s"], 0.0)
+
+    kind = available[0].device_kind
+    peak = peak or peak_tflops(kind, config.compute_dtype)
+    achieved = flops / step_s / 1e12
+    return {"config": spec, "device": kind, "devices": n, "batch_size": config.batch_size,
+            "compute_dtype": config.compute_dtype, "compile_s": compile_s, "step_s": step_s,
+            "steps_per_s": 1 / step_s, "clips_per_s": config.batch_size / step_s, "gflop_per_step": flops / 1e9,
+            "tflops_per_s": achieved, "peak_tflops": peak, "mfu": (achieved / (peak * n)) if peak else None,
+            "augment_s": augment_s, "augment_share": augment_s / step_s}
+
+
+def report(r: dict) -> list[str]:
+    mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "n/a"
+    peak = (f"{r['peak_tflops']:g} TFLOP/s per device ({r['compute_dtype']})" if r["peak_tflops"]
+            else "unknown for this device; give --peak-tflops")
+    return [
+        f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "
+        f"compute {r['compute_dtype']}",
+        f"  compile {r['compile_s']:.1f} s; step {r['step_s'] * 1e3:.1f} ms = {r['gflop_per_step']:.1f} GFLOP; "
+        f"peak {peak}",
+        f"  augmenting both views: {r['augment_s'] * 1e3:.1f} ms = {100 * r['augment_share']:.1f}% of the step "
+        f"(against the same step without augmentation, run here)",
+        f"step steps_per_s={r['steps_per_s']:.3f} clips_per_s={r['clips_per_s']:.1f} "
+        f"tflops_per_s={r['tflops_per_s']:.4f} mfu={mfu} augment_share={r['augment_share']:.3f}",
+    ]

@@ -1,0 +1,60 @@
+"""Encoders by name, their shapes, and the log-mel front end against librosa."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from flax import nnx
+
+from pretrain.config import load_config
+from ssl_audio.models import ENCODERS, build_encoder, build_model
+from ssl_audio.models.frontend import log_mel
+from ssl_audio.models.registry import UnknownModelError
+
+
+@pytest.mark.parametrize("name", ["logmel_cnn", "samplecnn", "transformer"])
+def test_each_config_builds_its_encoder_and_embeds(name):
+    config = load_config(f"configs/simclr_{name}.py:tiny")
+    model = build_model(config)
+    samples = int(round(config.crop_seconds * config.sample_rate))
+    audio = jnp.asarray(np.random.default_rng(0).standard_normal((3, samples)) * 0.1, jnp.float32)
+    h, z = model(audio)
+    assert h.shape == (3, model.embedding_size) and z.shape == (3, config.model.projection.output_size)
+    assert h.dtype == z.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(h))) and bool(jnp.all(jnp.isfinite(z)))
+    assert float(jnp.std(h, axis=0).mean()) > 0  # different clips, different embeddings
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_outputs():
+    config = load_config("configs/simclr_logmel_cnn.py:tiny", ["--config.compute_dtype=bfloat16"])
+    model = build_model(config)
+    params = jax.tree.leaves(nnx.state(model, nnx.Param))
+    assert all(p.dtype == jnp.float32 for p in params)
+    h, z = model(jnp.zeros((2, 16_000)))
+    assert h.dtype == jnp.float32
+
+
+def test_every_registered_encoder_has_a_config():
+    assert set(ENCODERS) == {"samplecnn", "logmel_cnn", "spectrogram_transformer"}
+
+
+def test_unknown_encoder_is_named_with_the_choices():
+    model = ml_collections.ConfigDict({"name": "resnet9000"})
+    with pytest.raises(UnknownModelError, match="config.model.name: unknown encoder 'resnet9000'; choose one of "
+                                                  "logmel_cnn, samplecnn, spectrogram_transformer"):
+        build_encoder(model, sample_rate=16_000, input_samples=16_000, rngs=nnx.Rngs(0))
+
+
+def test_log_mel_matches_librosa():
+    import librosa
+    rng = np.random.default_rng(0)
+    t = np.arange(16_000) / 16_000
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    ours = np.asarray(log_mel(jnp.asarray(audio[None]), sample_rate=16_000, n_fft=512, hop=256, n_mels=64))[0]
+    theirs = librosa.feature.melspectrogram(y=audio, sr=16_000, n_fft=512, hop_length=256, n_mels=64, power=2.0,
+                                            center=True, pad_mode="reflect").T
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, np.log(np.maximum(theirs, 1e-6)), atol=1e-3)

@@ -1,0 +1,81 @@
+"""Configs: every file and variant loads; overrides are typed; bad keys and values are named."""
+
+from __future__ import annotations
+
+import pytest
+
+from pretrain.config import ConfigError, REQUIRED_KEYS, differences, load_config, to_json
+from pretrain.optimizer import learning_rate_schedule, make_optimizer, peak_learning_rate
+
+CONFIGS = ["configs/simclr_logmel_cnn.py", "configs/simclr_samplecnn.py", "configs/simclr_transformer.py"]
+
+
+@pytest.mark.parametrize("variant", ["", ":demo", ":tiny"])
+@pytest.mark.parametrize("path", CONFIGS)
+def test_every_config_and_variant_loads_with_the_required_keys(path, variant):
+    config = load_config(path + variant)
+    assert all(key in config for key in REQUIRED_KEYS)
+
+
+def test_overrides_are_typed_and_reach_nested_keys():
+    config = load_config(CONFIGS[0] + ":tiny", ["--config.batch_size=16", "--config.optimizer.lr=0.01",
+                                                "--config.dataset=mine", "--config.augment.noise.p=0"])
+    assert (config.batch_size, config.optimizer.lr, config.dataset, config.augment.noise.p) == (16, 0.01, "mine", 0)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["--config.batchsize=3"], "config.batchsize: unknown key (did you mean config.batch_size?)"),
+    (["--config.optimizer.lrr=1"], "config.optimizer.lrr: unknown key (did you mean config.optimizer.lr?)"),
+    (["--config.batch_size=abc"], "--config.batch_size=abc"),
+    (["--config.optimizer.name=sgd"], "config.optimizer.name: must be one of"),
+    (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
+    (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
+    (["--batch=3"], "--batch=3: not a config override"),
+])
+def test_bad_overrides_are_one_line_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(CONFIGS[0], overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_file_and_unknown_variant_are_named():
+    with pytest.raises(ConfigError, match="no such file configs/nope.py"):
+        load_config("configs/nope.py")
+    with pytest.raises(ConfigError, match="config variant 'huge' unknown"):
+        load_config(CONFIGS[0] + ":huge")
+
+
+def test_run_control_keys_may_change_on_resume_but_nothing_else():
+    a = to_json(load_config(CONFIGS[0] + ":tiny"))
+    b = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.log_every_steps=1", "--config.data_dir=/elsewhere"]))
+    c = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.model.embedding_size=64"]))
+    assert differences(a, b) == []
+    assert differences(a, c) == [("model.embedding_size", 32, 64)]
+
+
+def test_schedule_warms_up_then_decays_to_zero_and_scales_with_batch():
+    config = load_config(CONFIGS[0] + ":tiny")
+    schedule = learning_rate_schedule(config)
+    peak = peak_learning_rate(config)
+    assert peak == pytest.approx(config.optimizer.lr * config.batch_size / 256)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(config.optimizer.warmup_steps)) == pytest.approx(peak)
+    assert float(schedule(config.total_steps)) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < float(schedule((config.optimizer.warmup_steps + config.total_steps) // 2)) < peak
+
+
+@pytest.mark.parametrize("name", ["adamw", "lars"])
+def test_optimizers_exempt_biases_and_norms_from_weight_decay(name):
+    import jax.numpy as jnp
+    import optax
+    config = load_config(CONFIGS[0] + ":tiny", [f"--config.optimizer.name={name}", "--config.optimizer.weight_decay=0.5",
+                                                "--config.optimizer.warmup_steps=0"])
+    tx = make_optimizer(config)
+    params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}
+    zero = {"kernel": jnp.zeros((2, 2)), "bias": jnp.zeros((2,))}
+    state = tx.init(params)
+    state = tx.update(zero, state, params)[1]   # step 0 has lr 0; look at step 1
+    updates, _ = tx.update(zero, state, params)
+    assert float(jnp.abs(updates["kernel"]).max()) > 0     # decayed with a zero gradient
+    assert float(jnp.abs(updates["bias"]).max()) == 0.0    # not decayed
+    assert isinstance(tx, optax.GradientTransformation)

@@ -18,7 +18,7 @@ def get_config(arg: str | None = None):
         c.model.channels = (32, 32, 64, 64, 64, 128)
         c.model.embedding_size = 256
         c.model.projection = dict(hidden_size=256, output_size=128)
-        common.make_demo(c, lr=2e-3)
+        common.make_demo(c, lr=8e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.n_mels = 32

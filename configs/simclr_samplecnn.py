@@ -17,7 +17,7 @@ def get_config(arg: str | None = None):
     if variant == "demo":
         c.model.channels = (32, 32, 32, 64, 64, 64, 64, 64, 128)
         c.model.projection = dict(hidden_size=128, output_size=64)
-        common.make_demo(c, lr=2e-3)
+        common.make_demo(c, lr=8e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.channels = (8, 8, 16, 16, 16)

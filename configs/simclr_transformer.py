@@ -15,7 +15,7 @@ def get_config(arg: str | None = None):
     if variant == "demo":
         c.model.update(n_mels=64, width=128, depth=3, heads=4)
         c.model.projection = dict(hidden_size=256, output_size=128)
-        common.make_demo(c, lr=1e-3)
+        common.make_demo(c, lr=4e-3)
     elif variant == "tiny":
         common.make_tiny(c)
         c.model.update(n_mels=32, patch=(8, 8), width=32, depth=2, heads=2, mlp_ratio=2)

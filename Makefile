@@ -27,6 +27,8 @@ demo: $(STAMP)
 	$(BIN)/ssl-audio info --dataset demo --data-dir $(DEMO_DIR)/tfds --plot $(DEMO_DIR)/labels.png
 	$(BIN)/ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo --workdir $(DEMO_RUN)/pretrain \
 	    --config.dataset=demo --config.data_dir=$(DEMO_DIR)/tfds
+	$(BIN)/ssl-audio probe --checkpoint $(DEMO_RUN)/pretrain --dataset demo --data-dir $(DEMO_DIR)/tfds \
+	    --out $(DEMO_RUN)/probe --overwrite --cache-dir $(DEMO_RUN)/features
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=10

@@ -1,5 +1,10 @@
-"""Transfer stage: frozen linear / MLP probes and fine-tuning for genre, mood and instruments.
+"""Transfer: `ssl-audio probe` — heads on frozen features of a pretrained encoder, beside MFCC and
+random-init baselines.
 
-Empty for now: the heads and metrics arrive with the transfer issue. It will read its data
-through `ssl_audio.data.pipeline.eval_clips` and `window_batches`.
+- features.py: per-clip features (pooled encoder windows; MFCC descriptors) and their cache;
+- heads.py: linear and MLP heads (Flax NNX);
+- fit.py: training with learning-rate / weight-decay search and early stopping on validation;
+- metrics.py: scikit-learn scores per kind of label;
+- report.py: results.json, report.md, confusion matrices, PR curves;
+- run.py: the command.
 """

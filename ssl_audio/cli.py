@@ -126,6 +126,20 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+def cmd_probe(args) -> int:
+    from linear_probe.run import probe, summary_lines
+    kinds = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    results = probe(args.checkpoint, args.dataset, args.data_dir, out=args.out, task=args.task, head=args.head,
+                    feature_kinds=kinds, overwrite=args.overwrite, cache_dir=args.cache_dir,
+                    hop_seconds=args.hop_seconds, pooling=args.pooling, group_by=args.group_by,
+                    allow_shared=args.allow_shared_groups, workers=args.workers, progress=not args.quiet)
+    print(f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in "
+          f"{os.path.join(args.out, 'results.json')}")
+    for line in summary_lines(results):
+        print(line)
+    return 0
+
+
 def cmd_augment_preview(args) -> int:
     from ssl_audio.augment.preview import preview
     written = preview(args.input, args.out, views=args.views, seconds=args.seconds, seed=args.seed,
@@ -252,6 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--process-id", type=int, default=None, help="this process's index (multi-host)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the JSONL log is kept)")
     p.set_defaults(func=cmd_pretrain, takes_overrides=True)
+
+    p = sub.add_parser("probe", help="linear / MLP probes of a checkpoint on a dataset's labels, beside baselines",
+                       description="Embed every clip of a prepared dataset with a pretrained encoder (windows "
+                                   "pooled per clip; cached), fit heads on the train split, choose learning rate "
+                                   "and weight decay and stop early on validation, and score the test split. The "
+                                   "same heads run on MFCC descriptors and on a randomly initialised encoder, "
+                                   "side by side. Writes results.json, report.md and plots to --out; prints one "
+                                   "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`.")
+    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
+    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
+    p.add_argument("--data-dir", default=default_data_dir(), help="where TFDS datasets live")
+    p.add_argument("--task", default="all", help="a label column (genre, mood, instruments, tags, valence, ...) or all")
+    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the frozen features")
+    p.add_argument("--features", default="pretrained,mfcc,random",
+                   help="comma list of pretrained, mfcc, random (default all three)")
+    p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default ~/.cache/ssl_audio/features)")
+    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+    p.add_argument("--pooling", choices=("mean", "max"), default="mean", help="window embeddings -> clip (default mean)")
+    p.add_argument("--group-by", default="artist", help="column that must not be shared by test and other splits")
+    p.add_argument("--allow-shared-groups", action="store_true",
+                   help="probe even if a group (artist) is in test and another split (e.g. MagnaTagATune's split)")
+    p.add_argument("--workers", type=int, default=None, help="processes for MFCC extraction (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("augment-preview", help="write augmented views of a file as WAV and one spectrogram PNG",
                        description="Decode a file, take a crop from its middle, and write the crop and N views "

@@ -1,0 +1,159 @@
+"""Per-clip features for the probes, cached on disk.
+
+- `encoder_features`: a clip is cut into the encoder's windows (`hop_seconds` apart, the last one ending
+  at the clip's end), the windows of many clips are batched together, and each clip's window embeddings
+  are pooled (mean by default, or max).
+- `mfcc_features`: the classical baseline: 20 MFCCs and their deltas, chroma and spectral contrast
+  (librosa), each summarised by its mean and standard deviation over time.
+
+Features are cached under CACHE/DATASET-FINGERPRINT/FEATURE-ID/SPLIT.npz, keyed by the dataset's
+fingerprint (written by `ssl-audio prepare`) and by the feature extractor (the encoder's weights
+checksum, window, hop and pooling), so a second probe of the same checkpoint reads them in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips, window_batches
+from ssl_audio.pretrained import Encoder
+
+MFCC_VERSION = 1  # bump when the descriptor set changes: the cache key includes it
+
+
+@dataclasses.dataclass
+class ClipFeatures:
+    x: np.ndarray                      # [n_clips, D] float32
+    labels: dict[str, np.ndarray]      # class -> int32 [n]; multilabel -> float32 [n, C]; value -> float32 [n]
+    groups: dict[str, np.ndarray]      # group columns (artist, album) -> str [n]
+    keys: np.ndarray                   # str [n]: the clip's path in the dataset
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"x": self.x, "keys": self.keys, **{f"label:{k}": v for k, v in self.labels.items()},
+                  **{f"group:{k}": v for k, v in self.groups.items()}}
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)  # a killed run never leaves a half-written cache entry
+
+    @classmethod
+    def load(cls, path: Path) -> "ClipFeatures":
+        with np.load(path) as z:
+            return cls(x=z["x"], keys=z["keys"],
+                       labels={k[6:]: z[k] for k in z.files if k.startswith("label:")},
+                       groups={k[6:]: z[k] for k in z.files if k.startswith("group:")})
+
+
+def dataset_fingerprint(handle: DatasetHandle) -> str:
+    sidecar = handle.path / "ssl_audio_prepare.json"
+    if sidecar.exists():
+        return json.loads(sidecar.read_text())["fingerprint"][:16]
+    return hashlib.sha256((handle.path / "dataset_info.json").read_bytes()).hexdigest()[:16]
+
+
+def cached(cache_dir: Path, handle: DatasetHandle, feature_id: str, split: str,
+           compute: Callable[[], ClipFeatures]) -> tuple[ClipFeatures, bool]:
+    """(features, whether they came from the cache)."""
+    path = Path(cache_dir) / f"{handle.name}-{dataset_fingerprint(handle)}" / feature_id / f"{split}.npz"
+    if path.exists():
+        return ClipFeatures.load(path), True
+    features = compute()
+    features.save(path)
+    return features, False
+
+
+def _labels_and_groups(handle: DatasetHandle, encoded: list[dict]) -> tuple[dict, dict]:
+    labels, groups = {}, {}
+    for column, kind in handle.columns.items():
+        values = [e[column] for e in encoded]
+        if kind == "group":
+            groups[column] = np.array(values, dtype=str)
+        else:
+            labels[column] = np.stack(values) if kind == "multilabel" else np.array(values)
+    return labels, groups
+
+
+def encoder_feature_id(encoder: Encoder, hop_seconds: float | None, pooling: str) -> str:
+    hop = hop_seconds or encoder.window_seconds
+    return f"encoder-{encoder.checksum}-w{encoder.window_seconds:g}-h{hop:g}-{pooling}"
+
+
+def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop_seconds: float | None = None,
+                     pooling: str = "mean", batch_size: int = 64, progress: bool = True) -> ClipFeatures:
+    if pooling not in ("mean", "max"):
+        raise ValueError(f"--pooling: 'mean' or 'max', got {pooling!r}")
+    n = handle.splits[split]
+    encoded: list[dict] = [None] * n
+    keys: list[str] = [""] * n
+
+    def clips():
+        for clip in eval_clips(handle, split, window_seconds=encoder.window_seconds, hop_seconds=hop_seconds):
+            encoded[clip["index"]], keys[clip["index"]] = clip["labels"], clip["key"]
+            yield clip
+
+    sums, counts = None, np.zeros(n, np.int64)
+    bar = _bar(n, f"embed {split}", progress)
+    for batch in window_batches(clips(), batch_size):
+        h = encoder.embed_windows(batch["audio"])
+        if sums is None:
+            sums = np.zeros((n, h.shape[1]), np.float32) if pooling == "mean" else np.full((n, h.shape[1]), -np.inf,
+                                                                                            np.float32)
+        for row, clip in enumerate(batch["clip"]):
+            if clip < 0:
+                continue
+            if pooling == "mean":
+                sums[clip] += h[row]
+            else:
+                sums[clip] = np.maximum(sums[clip], h[row])
+            if counts[clip] == 0:
+                bar.update(1)
+            counts[clip] += 1
+    bar.close()
+    pooled = sums / counts[:, None] if pooling == "mean" else sums
+    labels, groups = _labels_and_groups(handle, encoded)
+    return ClipFeatures(x=pooled.astype(np.float32), labels=labels, groups=groups, keys=np.array(keys, dtype=str))
+
+
+def mfcc_descriptors(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """20 MFCC + deltas, 12 chroma, 7 spectral contrast bands; mean and std over time: 118 values."""
+    import librosa
+    mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=20)
+    delta = librosa.feature.delta(mfcc)
+    stft = np.abs(librosa.stft(audio, n_fft=2048, hop_length=512))
+    chroma = librosa.feature.chroma_stft(S=stft ** 2, sr=sample_rate)
+    contrast = librosa.feature.spectral_contrast(S=stft, sr=sample_rate)
+    frames = np.concatenate([mfcc, delta, chroma, contrast])
+    return np.concatenate([frames.mean(axis=1), frames.std(axis=1)]).astype(np.float32)
+
+
+def _mfcc_of_record(args) -> np.ndarray:
+    audio, sample_rate = args
+    return mfcc_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate)
+
+
+def mfcc_feature_id() -> str:
+    return f"mfcc-v{MFCC_VERSION}"
+
+
+def mfcc_features(handle: DatasetHandle, split: str, *, workers: int | None = None,
+                  progress: bool = True) -> ClipFeatures:
+    from ssl_audio.parallel import parallel_map
+    source = handle.source(split)
+    records = [source[i] for i in range(len(source))]
+    x = list(parallel_map(_mfcc_of_record, [(r["audio"], handle.sample_rate) for r in records], workers=workers,
+                     desc=f"mfcc {split}", unit="clip", progress=progress))
+    encoded = [encode_labels(handle, r) for r in records]
+    labels, groups = _labels_and_groups(handle, encoded)
+    keys = [r["key"].decode() if isinstance(r["key"], bytes) else str(r["key"]) for r in records]
+    return ClipFeatures(x=np.stack(x), labels=labels, groups=groups, keys=np.array(keys, dtype=str))
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="clip", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,117 @@
+"""What a probe leaves in its output folder: results.json, report.md, and the plots people would rather
+see than read (a confusion matrix per single-label task, PR curves per tagging task)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def summary_lines(results: dict) -> list[str]:
+    """`<dataset> <task> metric=<name> pretrained=<x> mfcc=<y> random=<z>`, one line per task."""
+    lines = []
+    for task, r in results["tasks"].items():
+        scores = " ".join(f"{kind}={_fmt(v['test'][r['metric']])}" for kind, v in r["by_features"].items())
+        lines.append(f"{results['dataset']} {task} metric={r['metric']} {scores}")
+    return lines
+
+
+def write_json(results: dict, out: Path) -> Path:
+    path = out / "results.json"
+    path.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    return path
+
+
+def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
+    kinds = list(next(iter(results["tasks"].values()))["by_features"]) if results["tasks"] else []
+    lines = [f"# Probe of {results['source']} on {results['dataset']}", "",
+             f"Head: {results['head']} on frozen features; learning rate and weight decay chosen on the "
+             f"validation split, early stopping on its metric; scores below are on the **test** split "
+             f"({results['split_sizes']['test']} clips, artists held out: "
+             f"{'none shared with train' if not results['leaks'] else 'SHARED, see below'}).", "",
+             "| task | metric | " + " | ".join(kinds) + " |", "| --- | --- | " + " | ".join("---" for _ in kinds) + " |"]
+    for task, r in results["tasks"].items():
+        lines.append(f"| {task} | {r['metric']} | " + " | ".join(_fmt(r["by_features"][k]["test"][r["metric"]])
+                                                              for k in kinds) + " |")
+    lines += ["", "Features: " + "; ".join(f"**{k}** = {v['description']} ({v['dim']} dims)"
+                                           for k, v in results["features"].items()), ""]
+    if "pretrained" in kinds:
+        verdicts = []
+        for task, r in results["tasks"].items():
+            t = {k: r["by_features"][k]["test"][r["metric"]] for k in kinds}
+            beats = [k for k in kinds if k != "pretrained" and t["pretrained"] > t[k]]
+            loses = [k for k in kinds if k != "pretrained" and t["pretrained"] <= t[k]]
+            verdicts.append(f"- {task}: pretrained beats {', '.join(beats) or 'nothing'}"
+                            + (f"; does not beat {', '.join(loses)}" if loses else ""))
+        lines += ["## Does pretraining help?", "", *verdicts, ""]
+    if results["leaks"]:
+        lines += ["## Shared groups", "", "These groups are in more than one split (allowed by the user), so the "
+                  "scores above are optimistic:", "", *[f"- {g}: {', '.join(s)}" for g, s in results["leaks"].items()], ""]
+    for task, r in results["tasks"].items():
+        lines += [f"## {task} ({r['kind']})", ""]
+        for kind, v in r["by_features"].items():
+            lines.append(f"- {kind}: validation {r['metric']} {_fmt(v['validation'])} with lr {v['learning_rate']:g}, "
+                         f"weight decay {v['weight_decay']:g}, best at step {v['best_step']}; test: "
+                         + ", ".join(f"{m} {_fmt(x)}" for m, x in v["test"].items() if isinstance(x, float)))
+        pretrained = r["by_features"].get("pretrained") or next(iter(r["by_features"].values()))
+        per_class = pretrained["test"].get("per_class")
+        if per_class:
+            columns = [c for c in next(iter(per_class.values())) if c != "support"] + ["support"]
+            lines += ["", f"Per class ({'pretrained' if 'pretrained' in r['by_features'] else kinds[0]}, test):", "",
+                      "| class | " + " | ".join(columns) + " |", "| --- | " + " | ".join("---" for _ in columns) + " |"]
+            for name, row in per_class.items():
+                lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) if c != "support" else str(row[c])
+                                                      for c in columns) + " |")
+        lines.append("")
+    lines += ["## Plots", "", *[f"![{p}]({p})" for p in plots], ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def plot_confusion(confusion: list[list[int]], names: list[str], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    m = np.asarray(confusion, dtype=float)
+    normalised = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if m[i, j]:
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if normalised[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_pr_curves(y: np.ndarray, scores: np.ndarray, names: list[str], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, name in enumerate(names):
+        if 0 < y[:, i].sum() < len(y):
+            p, r, _ = precision_recall_curve(y[:, i], scores[:, i])
+            ax.plot(r, p, label=f"{name} (AP {average_precision_score(y[:, i], scores[:, i]):.2f})")
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

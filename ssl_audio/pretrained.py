@@ -1,0 +1,136 @@
+"""A pretrained encoder for downstream use: load it from a pretraining workdir or one of its checkpoints,
+and embed windows of audio with it (batch norm in inference mode, projection head dropped).
+
+    encoder = load_encoder("runs/demo/pretrain")            # latest checkpoint of a workdir
+    encoder = load_encoder("runs/demo/pretrain/checkpoints/600")
+    h = encoder.embed_windows(audio)                        # [B, window_samples] -> [B, embedding_size]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from ssl_audio.errors import SslAudioError
+from ssl_audio.models import build_model
+
+CONFIG_FILE = "config.json"      # written by `ssl-audio pretrain` in its workdir
+CHECKPOINT_DIR = "checkpoints"
+
+
+class CheckpointNotFoundError(SslAudioError, FileNotFoundError):
+    """The path is neither a pretraining workdir nor one of its checkpoints."""
+
+
+@dataclasses.dataclass
+class Encoder:
+    config: ml_collections.ConfigDict
+    graphdef: nnx.GraphDef
+    params: dict
+    batch_stats: dict
+    source: str          # where it came from: a checkpoint folder, or "random-init (seed N)"
+    step: int | None     # the training step of the checkpoint
+    checksum: str        # identifies these exact weights (cache keys, manifests)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.config.sample_rate)
+
+    @property
+    def window_seconds(self) -> float:
+        return float(self.config.crop_seconds)
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.config.crop_seconds * self.config.sample_rate))
+
+    @functools.cached_property
+    def embedding_size(self) -> int:
+        return int(self._apply(self.params, self.batch_stats, jnp.zeros((1, self.window_samples))).shape[-1])
+
+    @functools.cached_property
+    def _apply(self):
+        graphdef = self.graphdef
+
+        @jax.jit
+        def apply(params, batch_stats, audio):
+            model = nnx.merge(graphdef, params, batch_stats)
+            model.eval()  # batch norm uses its running statistics: an embedding must not depend on the batch
+            return model.encoder(audio)
+
+        return apply
+
+    def embed_windows(self, audio: np.ndarray) -> np.ndarray:
+        """[B, window_samples] float32 -> [B, embedding_size] float32."""
+        return np.asarray(self._apply(self.params, self.batch_stats, jnp.asarray(audio, jnp.float32)))
+
+
+def _split(model) -> tuple[nnx.GraphDef, dict, dict]:
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
+    """(workdir, checkpoint step folder) for a workdir (its latest step) or a step folder."""
+    path = Path(path).expanduser()
+    if (path / CONFIG_FILE).exists() and (path / CHECKPOINT_DIR).is_dir():
+        steps = sorted((int(p.name) for p in (path / CHECKPOINT_DIR).iterdir()
+                        if p.name.isdigit() and (p / "state").is_dir()), reverse=True)
+        if not steps:
+            raise CheckpointNotFoundError(f"{path}: a pretraining workdir without a finished checkpoint yet; "
+                                          f"let `ssl-audio pretrain` save one (or resume it)")
+        return path, path / CHECKPOINT_DIR / str(steps[0])
+    if (path / "state").is_dir() and (path.parent.parent / CONFIG_FILE).exists():
+        return path.parent.parent, path
+    raise CheckpointNotFoundError(f"{path}: not a pretraining workdir (WORKDIR with {CONFIG_FILE} and "
+                                  f"{CHECKPOINT_DIR}/) nor one of its checkpoints (WORKDIR/{CHECKPOINT_DIR}/STEP)")
+
+
+def load_encoder(path: str | Path) -> Encoder:
+    import orbax.checkpoint as ocp
+
+    workdir, step_dir = resolve_checkpoint(path)
+    config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
+    graphdef, params, batch_stats = _split(nnx.eval_shape(lambda: build_model(config, seed=config.seed)))
+    saved = ocp.StandardCheckpointer().restore((step_dir / "state").absolute())
+    params = _fill(params, saved["params"], step_dir)
+    batch_stats = _fill(batch_stats, saved["batch_stats"], step_dir)
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves((params, batch_stats)):
+        digest.update(np.asarray(leaf).tobytes())
+    return Encoder(config=config, graphdef=graphdef, params=params, batch_stats=batch_stats, source=str(step_dir),
+                   step=int(step_dir.name), checksum=digest.hexdigest()[:16])
+
+
+def random_encoder(config: ml_collections.ConfigDict, seed: int = 0) -> Encoder:
+    """The same architecture with freshly initialised weights: the baseline a pretrained encoder must beat."""
+    graphdef, params, batch_stats = _split(build_model(config, seed=seed))
+    return Encoder(config=config, graphdef=graphdef, params=params, batch_stats=batch_stats,
+                   source=f"random-init (seed {seed})", step=None, checksum=f"random-init-{seed}")
+
+
+def _fill(abstract: dict, saved: dict, where: Path) -> dict:
+    """Saved arrays placed into the model's structure (Orbax keeps dict keys as strings: '0' for 0)."""
+    def lookup(path, leaf):
+        node = saved
+        for key in path:
+            name = str(getattr(key, "key", getattr(key, "idx", key)))
+            if not isinstance(node, dict) or name not in node:
+                raise CheckpointNotFoundError(f"{where}: has no {'/'.join(str(getattr(k, 'key', k)) for k in path)} "
+                                              f"for this model's config; was it written by another version?")
+            node = node[name]
+        array = np.asarray(node)
+        if array.shape != leaf.shape:
+            raise CheckpointNotFoundError(f"{where}: {'/'.join(str(getattr(k, 'key', k)) for k in path)} has shape "
+                                          f"{array.shape}, the model wants {leaf.shape}")
+        return jnp.asarray(array, leaf.dtype)
+    return jax.tree_util.tree_map_with_path(lookup, abstract)

@@ -1,0 +1,102 @@
+"""`ssl-audio probe` end to end on a tiny checkpoint: report, plots, cache reuse, refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.pretrain import helpers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def checkpoint(prepared, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("pretrained") / "run"
+    result = helpers.run(workdir, prepared, "--config.total_steps=6", "--config.optimizer.warmup_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def probe(checkpoint, dataset, out, *extra):
+    name, data_dir = dataset
+    return subprocess.run([sys.executable, "-m", "ssl_audio.cli", "probe", "--checkpoint", str(checkpoint),
+                           "--dataset", name, "--data-dir", data_dir, "--out", str(out), "--quiet", *extra],
+                          capture_output=True, text=True, env=helpers.env(), timeout=600)
+
+
+@pytest.mark.xdist_group("probe_checkpoint")
+def test_probe_reports_every_feature_kind_side_by_side(checkpoint, prepared, tmp_path):
+    out = tmp_path / "probe"
+    result = probe(checkpoint, prepared, out, "--task", "genre", "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("tiny genre metric=accuracy pretrained=") and " mfcc=" in last and " random=" in last
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["tasks"]["genre"]["by_features"]) == {"pretrained", "mfcc", "random"}
+    assert results["features"]["mfcc"]["dim"] == 118 and results["leaks"] == {}
+    for kind, r in results["tasks"]["genre"]["by_features"].items():
+        assert 0.0 <= r["test"]["accuracy"] <= 1.0 and len(r["search"]) == 4
+    report = (out / "report.md").read_text()
+    assert "| genre | accuracy |" in report and "confusion_genre.png" in report
+    assert (out / "confusion_genre.png").stat().st_size > 5_000
+
+    again = probe(checkpoint, prepared, out, "--task", "genre", "--cache-dir", str(tmp_path / "cache"))
+    assert again.returncode == 2 and "already holds files" in again.stderr          # never overwritten unasked
+    cached = probe(checkpoint, prepared, out, "--task", "genre", "--cache-dir", str(tmp_path / "cache"), "--overwrite")
+    assert cached.returncode == 0, cached.stderr[-3000:]
+    assert cached.stdout.count("read from the cache") == 3
+    assert cached.stdout.strip().splitlines()[-1] == last                             # same features, same heads
+
+
+@pytest.mark.xdist_group("probe_checkpoint")
+def test_tagging_task_writes_pr_curves(checkpoint, prepared, tmp_path):
+    out = tmp_path / "probe"
+    result = probe(checkpoint, prepared, out, "--task", "instruments", "--features", "pretrained", "--head", "mlp",
+                   "--cache-dir", str(tmp_path / "cache"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("tiny instruments metric=pr_auc_macro pretrained=")
+    assert (out / "pr_curves_instruments.png").stat().st_size > 5_000
+
+
+@pytest.fixture(scope="module")
+def leaky(synth_dir, tmp_path_factory):
+    """The synth clips with a split column that puts one artist in both train and test."""
+    from ssl_audio.data.prepare import PrepareOptions, prepare
+    folder = tmp_path_factory.mktemp("leaky") / "audio"
+    shutil.copytree(synth_dir, folder, ignore=shutil.ignore_patterns("synth.json"))
+    with open(folder / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    artists = sorted({r["artist"] for r in rows})
+    leaked = next(a for a in artists if sum(r["artist"] == a for r in rows) >= 2)
+    for i, r in enumerate(rows):
+        r["split"] = ("train", "train", "validation", "test")[artists.index(r["artist"]) % 4]
+    mine = [r for r in rows if r["artist"] == leaked]
+    mine[0]["split"], mine[1]["split"] = "train", "test"
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    data_dir = tmp_path_factory.mktemp("leaky_tfds")
+    prepare(folder, PrepareOptions(name="leaky", data_dir=str(data_dir), workers=1))
+    return ("leaky", str(data_dir)), leaked
+
+
+@pytest.mark.xdist_group("probe_checkpoint")
+def test_artist_in_train_and_test_is_refused_by_name(checkpoint, leaky, tmp_path):
+    dataset, leaked = leaky
+    result = probe(checkpoint, dataset, tmp_path / "probe", "--task", "genre", "--features", "mfcc")
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"artist {leaked!r} is in test and train" in message and "--allow-shared-groups" in message
+    assert not (tmp_path / "probe").exists()
+    allowed = probe(checkpoint, dataset, tmp_path / "probe", "--task", "genre", "--features", "mfcc",
+                    "--allow-shared-groups", "--cache-dir", str(tmp_path / "cache"))
+    assert allowed.returncode == 0, allowed.stderr[-3000:]
+    assert leaked in json.loads((tmp_path / "probe" / "results.json").read_text())["leaks"]
+    assert "## Shared groups" in (tmp_path / "probe" / "report.md").read_text()

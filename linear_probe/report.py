@@ -32,8 +32,9 @@ def write_json(results: dict, out: Path) -> Path:
 def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
     kinds = list(next(iter(results["tasks"].values()))["by_features"]) if results["tasks"] else []
     lines = [f"# Probe of {results['source']} on {results['dataset']}", "",
-             f"Head: {results['head']} on frozen features; learning rate and weight decay chosen on the "
-             f"validation split, early stopping on its metric; scores below are on the **test** split "
+             f"Head: {results['head']}, " + ("on frozen features; learning rate and weight decay chosen on the "
+             "validation split, early stopping on its metric" if results.get("mode", "frozen") == "frozen" else
+             "with the encoders fine-tuned (MFCC stays frozen); the best validation step kept") + f"; scores below are on the **test** split "
              f"({results['split_sizes']['test']} clips, artists held out: "
              f"{'none shared with train' if not results['leaks'] else 'SHARED, see below'}).", "",
              "| task | metric | " + " | ".join(kinds) + " |", "| --- | --- | " + " | ".join("---" for _ in kinds) + " |"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from linear_probe import features as F
 from linear_probe import metrics
+from linear_probe.finetune import finetune
 from linear_probe.fit import fit_head
 from linear_probe.report import plot_confusion, plot_pr_curves, summary_lines, write_json, write_markdown
 from ssl_audio.data.pipeline import DatasetHandle, open_dataset
@@ -72,10 +73,13 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
           head: str = "linear", feature_kinds=FEATURE_KINDS, overwrite: bool = False,
           cache_dir: str | Path | None = None, hop_seconds: float | None = None, pooling: str = "mean",
           group_by: str = "artist", allow_shared: bool = False, workers: int | None = None,
+          mode: str = "frozen", finetune_steps: int = 300, finetune_lr: float = 1e-4, finetune_batch_size: int = 32,
           progress: bool = True, say=print) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} already holds files; choose another --out or pass --overwrite")
+    if mode not in ("frozen", "finetune"):
+        raise ValueError(f"--mode: 'frozen' or 'finetune', got {mode!r}")
     unknown = [k for k in feature_kinds if k not in FEATURE_KINDS]
     if unknown:
         raise ValueError(f"--features: unknown {', '.join(unknown)}; choose from {', '.join(FEATURE_KINDS)}")
@@ -103,8 +107,16 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
                                                              pooling=pooling, progress=progress),
                                 f"the same {encoder.config.model.name}, randomly initialised")
 
+    encoders = {"pretrained": encoder}
+    if "random" in extractors:
+        encoders["random"] = rand
     feats, described = {}, {}
     for kind, (feature_id, extract, description) in extractors.items():
+        if mode == "finetune" and kind in encoders:  # trained end to end: no frozen features to extract
+            feats[kind] = None
+            described[kind] = {"description": description + ", fine-tuned with a head on each task",
+                               "dim": encoders[kind].embedding_size, "cache": None, "from_cache": False}
+            continue
         feats[kind] = {}
         hits = 0
         for split in SPLITS:
@@ -118,7 +130,7 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
 
     out.mkdir(parents=True, exist_ok=True)
     results = {"dataset": handle.name, "source": encoder.source, "step": encoder.step, "checksum": encoder.checksum,
-               "head": head, "split_sizes": {s: handle.splits[s] for s in SPLITS}, "leaks": leaks,
+               "head": head, "mode": mode, "split_sizes": {s: handle.splits[s] for s in SPLITS}, "leaks": leaks,
                "features": described, "tasks": {}}
     plots = []
     for column in columns:
@@ -128,14 +140,23 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
         main = metrics.MAIN_METRIC[kind]
         results["tasks"][column] = {"kind": kind, "metric": main, "by_features": {}}
         for fkind, splits in feats.items():
-            train, val, test = (splits[s] for s in SPLITS)
-            fitted = fit_head(kind, n_out, train.x, train.labels[column], val.x, val.labels[column], names, head=head)
-            scores = fitted.scores(test.x)
-            test_metrics = metrics.score(kind, test.labels[column], scores, names)
-            results["tasks"][column]["by_features"][fkind] = {
-                "validation": fitted.validation, "learning_rate": fitted.learning_rate,
-                "weight_decay": fitted.weight_decay, "best_step": fitted.best_step, "search": fitted.search,
-                "test": test_metrics}
+            if splits is None:
+                tuned = finetune(encoders[fkind], handle, column, names, out / "finetune" / f"{column}-{fkind}",
+                                 head=head, steps=finetune_steps, batch_size=finetune_batch_size,
+                                 lr_encoder=finetune_lr, lr_head=10 * finetune_lr,
+                                 say=say)
+                scores, labels = tuned.test_scores, tuned.test_labels
+                entry = {"validation": tuned.validation, "learning_rate": finetune_lr, "weight_decay": 1e-4,
+                         "best_step": tuned.best_step, "search": tuned.history, "fine_tuned": True}
+            else:
+                train, val, test = (splits[s] for s in SPLITS)
+                fitted = fit_head(kind, n_out, train.x, train.labels[column], val.x, val.labels[column], names,
+                                  head=head)
+                scores, labels = fitted.scores(test.x), test.labels[column]
+                entry = {"validation": fitted.validation, "learning_rate": fitted.learning_rate,
+                         "weight_decay": fitted.weight_decay, "best_step": fitted.best_step, "search": fitted.search}
+            test_metrics = metrics.score(kind, labels, scores, names)
+            results["tasks"][column]["by_features"][fkind] = {**entry, "test": test_metrics}
             if fkind == "pretrained" or (fkind == next(iter(feats)) and "pretrained" not in feats):
                 if kind == "class":
                     name = f"confusion_{column}.png"
@@ -143,7 +164,7 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
                     plots.append(name)
                 elif kind == "multilabel":
                     name = f"pr_curves_{column}.png"
-                    plot_pr_curves(test.labels[column], scores, names, f"{column}, {fkind} features (test)",
+                    plot_pr_curves(labels, scores, names, f"{column}, {fkind} features (test)",
                                    out / name)
                     plots.append(name)
     write_json(results, out)

@@ -132,7 +132,9 @@ def cmd_probe(args) -> int:
     results = probe(args.checkpoint, args.dataset, args.data_dir, out=args.out, task=args.task, head=args.head,
                     feature_kinds=kinds, overwrite=args.overwrite, cache_dir=args.cache_dir,
                     hop_seconds=args.hop_seconds, pooling=args.pooling, group_by=args.group_by,
-                    allow_shared=args.allow_shared_groups, workers=args.workers, progress=not args.quiet)
+                    allow_shared=args.allow_shared_groups, workers=args.workers, mode=args.mode,
+                    finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr,
+                    finetune_batch_size=args.finetune_batch_size, progress=not args.quiet)
     print(f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in "
           f"{os.path.join(args.out, 'results.json')}")
     for line in summary_lines(results):
@@ -278,7 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
     p.add_argument("--data-dir", default=default_data_dir(), help="where TFDS datasets live")
     p.add_argument("--task", default="all", help="a label column (genre, mood, instruments, tags, valence, ...) or all")
-    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the frozen features")
+    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the features")
+    p.add_argument("--mode", choices=("frozen", "finetune"), default="frozen",
+                   help="frozen: heads on cached features; finetune: the encoder (pretrained and random-init) is "
+                        "trained too, with its own smaller learning rate; checkpoints in OUT/finetune/")
+    p.add_argument("--finetune-steps", type=int, default=300, help="finetune: training steps per task (default 300)")
+    p.add_argument("--finetune-batch-size", type=int, default=32, help="finetune: clips per step (default 32)")
+    p.add_argument("--finetune-lr", type=float, default=1e-4,
+                   help="finetune: encoder learning rate; the head's is 10x (default 1e-4)")
     p.add_argument("--features", default="pretrained,mfcc,random",
                    help="comma list of pretrained, mfcc, random (default all three)")
     p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")

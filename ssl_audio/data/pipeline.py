@@ -143,15 +143,47 @@ def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch
     if len(source) // count < per_process:
         raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
                          f"{per_process} per process; lower batch_size or add data")
-    sampler = grain.samplers.IndexSampler(
-        num_records=len(source),
-        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
-        shuffle=True, num_epochs=num_epochs, seed=seed)
+    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
     crop = int(round(crop_seconds * handle.sample_rate))
     operations = [TwoCrops(crop), *([augment] if augment is not None else []),
                   grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
     _ensure_absl_flags_parsed()
     return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
+
+
+def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epochs: int | None):
+    """This process's shard of the records, reshuffled every epoch; its position is the loader's state."""
+    return grain.samplers.IndexSampler(
+        num_records=num_records,
+        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
+        shuffle=True, num_epochs=num_epochs, seed=seed)
+
+
+class LabelledCrop(grain.transforms.RandomMap):
+    """One random crop of a clip with one of its labels, encoded (fine-tuning)."""
+
+    def __init__(self, handle: DatasetHandle, column: str, crop_samples: int):
+        self.handle, self.column, self.crop_samples = handle, column, crop_samples
+
+    def random_map(self, element: dict, rng: np.random.Generator) -> dict:
+        return {"audio": random_crop(element["audio"], self.crop_samples, rng),
+                "label": encode_labels(self.handle, element)[self.column]}
+
+
+def labelled_loader(handle: DatasetHandle, column: str, *, split: str = "train", global_batch_size: int,
+                    crop_seconds: float, seed: int, worker_count: int = 0) -> grain.DataLoader:
+    """Endless shuffled batches of {'audio': [per_process_batch, crop], 'label': encoded `column`}."""
+    index, count = _process_shard(None, None)
+    source = handle.source(split)
+    per_process = global_batch_size // count
+    if len(source) // count < per_process:
+        raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
+                         f"{per_process}; lower the batch size")
+    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=None)
+    crop = int(round(crop_seconds * handle.sample_rate))
+    _ensure_absl_flags_parsed()
+    return grain.DataLoader(data_source=source, sampler=sampler, worker_count=worker_count, operations=[
+        LabelledCrop(handle, column, crop), grain.transforms.Batch(batch_size=per_process, drop_remainder=True)])
 
 
 # ---------------------------------------------------------------------------------------------- evaluation

@@ -100,3 +100,49 @@ def test_artist_in_train_and_test_is_refused_by_name(checkpoint, leaky, tmp_path
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     assert leaked in json.loads((tmp_path / "probe" / "results.json").read_text())["leaks"]
     assert "## Shared groups" in (tmp_path / "probe" / "report.md").read_text()
+
+
+@pytest.mark.xdist_group("probe_checkpoint")
+def test_finetune_trains_the_encoder_end_to_end_and_resumes(checkpoint, prepared, tmp_path):
+    out = tmp_path / "probe"
+    args = ("--task", "genre", "--mode", "finetune", "--finetune-steps", "4", "--finetune-batch-size", "8",
+            "--features", "pretrained")
+    result = probe(checkpoint, prepared, out, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finetune genre: step 4/4 train loss" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    entry = results["tasks"]["genre"]["by_features"]["pretrained"]
+    assert results["mode"] == "finetune" and entry["fine_tuned"] and entry["best_step"] == 4
+    assert (out / "finetune" / "genre-pretrained" / "checkpoints" / "4").is_dir()
+    # The encoder moved: fine-tuned weights are saved, and they differ from the pretrained ones.
+    from ssl_audio.pretrained import load_encoder
+    import orbax.checkpoint as ocp
+    import numpy as np
+    import jax
+    tuned = ocp.StandardCheckpointer().restore((out / "finetune" / "genre-pretrained" / "checkpoints" / "4" / "state"))
+    before = load_encoder(checkpoint).params["encoder"]
+    moved = [float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
+             zip(jax.tree.leaves(before), jax.tree.leaves(tuned["params"]["encoder"]))]
+    assert max(moved) > 0
+    rerun = probe(checkpoint, prepared, out, *args, "--overwrite")
+    assert rerun.returncode == 0 and "finetune genre: resuming from step 4" in rerun.stdout
+    assert rerun.stdout.strip().splitlines()[-1] == result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.xdist_group("probe_checkpoint")
+def test_gtzan_and_magnatagatune_layouts_are_probed(checkpoint, tmp_path, tone):
+    from ssl_audio.data.prepare import PrepareOptions, prepare
+    from tests.data.test_layouts import make_gtzan, make_mtt
+    data_dir = str(tmp_path / "tfds")
+    prepare(make_gtzan(tmp_path / "gtzan", tone, per_genre=10), PrepareOptions(name="gtzan", data_dir=data_dir,
+                                                                               workers=1))
+    prepare(make_mtt(tmp_path / "mtt", tone), PrepareOptions(name="mtt", data_dir=data_dir, workers=1))
+    gtzan = probe(checkpoint, ("gtzan", data_dir), tmp_path / "p_gtzan", "--features", "pretrained,mfcc")
+    assert gtzan.returncode == 0, gtzan.stderr[-3000:]
+    assert gtzan.stdout.strip().splitlines()[-1].startswith("gtzan genre metric=accuracy pretrained=")
+    mtt = probe(checkpoint, ("mtt", data_dir), tmp_path / "p_mtt", "--features", "pretrained,mfcc")
+    assert mtt.returncode == 2 and "is in test and" in mtt.stderr                  # its folder split shares artists
+    mtt = probe(checkpoint, ("mtt", data_dir), tmp_path / "p_mtt", "--features", "pretrained,mfcc",
+                "--allow-shared-groups")
+    assert mtt.returncode == 0, mtt.stderr[-3000:]
+    assert mtt.stdout.strip().splitlines()[-1].startswith("mtt tags metric=pr_auc_macro pretrained=")

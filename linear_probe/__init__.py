@@ -6,5 +6,6 @@ random-init baselines.
 - fit.py: training with learning-rate / weight-decay search and early stopping on validation;
 - metrics.py: scikit-learn scores per kind of label;
 - report.py: results.json, report.md, confusion matrices, PR curves;
+- finetune.py: encoder and head trained together, checkpointed like pretraining;
 - run.py: the command.
 """

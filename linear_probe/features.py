@@ -24,7 +24,7 @@ import numpy as np
 from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips, window_batches
 from ssl_audio.pretrained import Encoder
 
-MFCC_VERSION = 1  # bump when the descriptor set changes: the cache key includes it
+MFCC_VERSION = 2  # bump when the descriptor set changes: the cache key includes it
 
 
 @dataclasses.dataclass
@@ -126,7 +126,9 @@ def mfcc_descriptors(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=20)
     delta = librosa.feature.delta(mfcc)
     stft = np.abs(librosa.stft(audio, n_fft=2048, hop_length=512))
-    chroma = librosa.feature.chroma_stft(S=stft ** 2, sr=sample_rate)
+    # tuning=0: no tuning estimate. It costs time and, through numba's cached gufunc in piptrack, crashed
+    # worker processes (segfault) in a fresh environment; pitch classes at A440 are the usual baseline.
+    chroma = librosa.feature.chroma_stft(S=stft ** 2, sr=sample_rate, tuning=0.0)
     contrast = librosa.feature.spectral_contrast(S=stft, sr=sample_rate)
     frames = np.concatenate([mfcc, delta, chroma, contrast])
     return np.concatenate([frames.mean(axis=1), frames.std(axis=1)]).astype(np.float32)

@@ -7,6 +7,8 @@ worker start-up, ordering and progress behaviour.
 from __future__ import annotations
 
 import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import os
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -41,10 +43,16 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
         # 'spawn' keeps workers free of the parent's JAX/TF threads (fork after they start can deadlock).
         ctx = mp.get_context("spawn")
         chunksize = max(1, min(16, len(items) // (workers * 8) or 1))
-        with ctx.Pool(workers, initializer=initializer, initargs=initargs) as pool:
-            for result in pool.imap(fn, items, chunksize=chunksize):
-                yield result
-                bar.update(1)
+        # An executor, not multiprocessing.Pool: when a worker dies (a crash in native code) the Pool waits
+        # forever for its task, while the executor raises BrokenProcessPool.
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
+            try:
+                for result in pool.map(fn, items, chunksize=chunksize):
+                    yield result
+                    bar.update(1)
+            except BrokenProcessPool:
+                raise RuntimeError(f"{desc or 'parallel work'}: a worker process died (crashed in native code); "
+                                   f"rerun with --workers 1 to see where") from None
     finally:
         bar.close()
 

@@ -135,6 +135,17 @@ def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch
     `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
     """
     index, count = _process_shard(shard_index, shard_count)
+    source, per_process = _source_and_batch(handle, split, global_batch_size, count)
+    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
+    crop = int(round(crop_seconds * handle.sample_rate))
+    operations = [TwoCrops(crop), *([augment] if augment is not None else []),
+                  grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
+    _ensure_absl_flags_parsed()
+    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
+
+
+def _source_and_batch(handle: DatasetHandle, split: str, global_batch_size: int, count: int):
+    """The split's source and each process's share of the global batch, or an error saying what to change."""
     if global_batch_size % count:
         raise ValueError(f"batch_size {global_batch_size} is not divisible by the {count} processes; "
                          f"use a multiple of {count}")
@@ -143,12 +154,7 @@ def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch
     if len(source) // count < per_process:
         raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
                          f"{per_process} per process; lower batch_size or add data")
-    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
-    crop = int(round(crop_seconds * handle.sample_rate))
-    operations = [TwoCrops(crop), *([augment] if augment is not None else []),
-                  grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
-    _ensure_absl_flags_parsed()
-    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
+    return source, per_process
 
 
 def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epochs: int | None):
@@ -174,11 +180,7 @@ def labelled_loader(handle: DatasetHandle, column: str, *, split: str = "train",
                     crop_seconds: float, seed: int, worker_count: int = 0) -> grain.DataLoader:
     """Endless shuffled batches of {'audio': [per_process_batch, crop], 'label': encoded `column`}."""
     index, count = _process_shard(None, None)
-    source = handle.source(split)
-    per_process = global_batch_size // count
-    if len(source) // count < per_process:
-        raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
-                         f"{per_process}; lower the batch size")
+    source, per_process = _source_and_batch(handle, split, global_batch_size, count)
     sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=None)
     crop = int(round(crop_seconds * handle.sample_rate))
     _ensure_absl_flags_parsed()

@@ -84,8 +84,11 @@ def encoder_feature_id(encoder: Encoder, hop_seconds: float | None, pooling: str
     return f"encoder-{encoder.checksum}-w{encoder.window_seconds:g}-h{hop:g}-{pooling}"
 
 
-def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop_seconds: float | None = None,
-                     pooling: str = "mean", batch_size: int = 64, progress: bool = True) -> ClipFeatures:
+def pool_windows(fn: Callable[[np.ndarray], np.ndarray], handle: DatasetHandle, split: str, *,
+                 window_seconds: float, hop_seconds: float | None = None, pooling: str = "mean",
+                 batch_size: int = 64, progress: bool = True, desc: str = "") -> tuple[np.ndarray, list[dict], list[str]]:
+    """fn over every window of every clip of a split, windows of many clips batched together, pooled per
+    clip (mean or max). Returns (pooled [n_clips, D], each clip's encoded labels, each clip's key)."""
     if pooling not in ("mean", "max"):
         raise ValueError(f"--pooling: 'mean' or 'max', got {pooling!r}")
     n = handle.splits[split]
@@ -93,31 +96,39 @@ def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop
     keys: list[str] = [""] * n
 
     def clips():
-        for clip in eval_clips(handle, split, window_seconds=encoder.window_seconds, hop_seconds=hop_seconds):
+        for clip in eval_clips(handle, split, window_seconds=window_seconds, hop_seconds=hop_seconds):
             encoded[clip["index"]], keys[clip["index"]] = clip["labels"], clip["key"]
             yield clip
 
-    sums, counts = None, np.zeros(n, np.int64)
-    bar = _bar(n, f"embed {split}", progress)
+    pooled, counts = None, np.zeros(n, np.int64)
+    bar = _bar(n, desc or split, progress)
     for batch in window_batches(clips(), batch_size):
-        h = encoder.embed_windows(batch["audio"])
-        if sums is None:
-            sums = np.zeros((n, h.shape[1]), np.float32) if pooling == "mean" else np.full((n, h.shape[1]), -np.inf,
-                                                                                            np.float32)
+        out = np.asarray(fn(batch["audio"]), np.float32)
+        if pooled is None:
+            pooled = np.zeros((n, out.shape[1]), np.float32) if pooling == "mean" else np.full(
+                (n, out.shape[1]), -np.inf, np.float32)
         for row, clip in enumerate(batch["clip"]):
             if clip < 0:
                 continue
             if pooling == "mean":
-                sums[clip] += h[row]
+                pooled[clip] += out[row]
             else:
-                sums[clip] = np.maximum(sums[clip], h[row])
+                pooled[clip] = np.maximum(pooled[clip], out[row])
             if counts[clip] == 0:
                 bar.update(1)
             counts[clip] += 1
     bar.close()
-    pooled = sums / counts[:, None] if pooling == "mean" else sums
+    pooled = pooled / counts[:, None] if pooling == "mean" else pooled
+    return pooled.astype(np.float32), encoded, keys
+
+
+def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop_seconds: float | None = None,
+                     pooling: str = "mean", batch_size: int = 64, progress: bool = True) -> ClipFeatures:
+    pooled, encoded, keys = pool_windows(encoder.embed_windows, handle, split, window_seconds=encoder.window_seconds,
+                                         hop_seconds=hop_seconds, pooling=pooling, batch_size=batch_size,
+                                         progress=progress, desc=f"embed {split}")
     labels, groups = _labels_and_groups(handle, encoded)
-    return ClipFeatures(x=pooled.astype(np.float32), labels=labels, groups=groups, keys=np.array(keys, dtype=str))
+    return ClipFeatures(x=pooled, labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
 
 def mfcc_descriptors(audio: np.ndarray, sample_rate: int) -> np.ndarray:

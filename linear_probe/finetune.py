@@ -21,10 +21,12 @@ import optax
 from flax import nnx
 
 from linear_probe import metrics
+from linear_probe.features import pool_windows
 from linear_probe.fit import loss_fn, to_scores
 from linear_probe.heads import HEADS
 from pretrain.checkpointing import Checkpoints, check_workdir
-from ssl_audio.data.pipeline import DatasetHandle, eval_clips, labelled_loader, window_batches
+from ssl_audio.data.pipeline import DatasetHandle, labelled_loader
+from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
 
 
@@ -56,23 +58,10 @@ class FineTuned:
 def clip_outputs(apply, params, batch_stats, handle: DatasetHandle, split: str, column: str, window_seconds: float,
                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Head outputs averaged over each clip's windows, and the clips' labels."""
-    n = handle.splits[split]
-    sums, counts, labels = None, np.zeros(n), [None] * n
-
-    def clips():
-        for clip in eval_clips(handle, split, window_seconds=window_seconds):
-            labels[clip["index"]] = clip["labels"][column]
-            yield clip
-
-    for batch in window_batches(clips(), batch_size):
-        out = np.asarray(apply(params, batch_stats, jnp.asarray(batch["audio"])))
-        if sums is None:
-            sums = np.zeros((n, out.shape[1]), np.float32)
-        for row, clip in enumerate(batch["clip"]):
-            if clip >= 0:
-                sums[clip] += out[row]
-                counts[clip] += 1
-    return sums / counts[:, None], np.stack(labels) if np.ndim(labels[0]) else np.array(labels)
+    outputs, encoded, _ = pool_windows(lambda audio: apply(params, batch_stats, jnp.asarray(audio)), handle, split,
+                                       window_seconds=window_seconds, batch_size=batch_size, progress=False)
+    labels = [e[column] for e in encoded]
+    return outputs, np.stack(labels) if np.ndim(labels[0]) else np.array(labels)
 
 
 def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[str] | None, workdir: Path, *,
@@ -88,8 +77,7 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
 
     pretrained = nnx.merge(encoder.graphdef, encoder.params, encoder.batch_stats)
     model = Classifier(pretrained.encoder, HEADS[head](encoder.embedding_size, n_out, rngs=nnx.Rngs(seed)))
-    graphdef, params, batch_stats = nnx.split(model, nnx.Param, ...)
-    params, batch_stats = nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
+    graphdef, params, batch_stats = split_model(model)
     tx = optax.multi_transform({"encoder": optax.adamw(lr_encoder, weight_decay=1e-4),
                                 "head": optax.adamw(lr_head, weight_decay=1e-4)},
                                {part: jax.tree.map(lambda _: part, tree) for part, tree in params.items()})
@@ -103,7 +91,7 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
         def objective(p):
             m = nnx.merge(graphdef, p, state["batch_stats"])
             loss = loss_fn(kind, m(audio, rngs=nnx.Rngs(dropout=key)), label)
-            return loss, nnx.to_pure_dict(nnx.state(m, nnx.Not(nnx.Param)))
+            return loss, other_variables(m)
 
         (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])

@@ -18,11 +18,10 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from ssl_audio.errors import SslAudioError
+from ssl_audio.pretrained import CHECKPOINT_DIR, CONFIG_FILE
 from pretrain.config import differences, to_json
 from pretrain.state import State, abstract_state
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
 
 
 class WorkdirMismatchError(SslAudioError):

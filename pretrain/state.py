@@ -18,13 +18,9 @@ from flax import nnx
 
 from ssl_audio.distributed import replicated
 from ssl_audio.models import build_model
+from ssl_audio.models.variables import split_model
 
 State = dict[str, Any]
-
-
-def split_model(model: nnx.Module) -> tuple[nnx.GraphDef, dict, dict]:
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
 
 
 def model_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:

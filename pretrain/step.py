@@ -21,6 +21,7 @@ from flax import nnx
 
 from ssl_audio.augment.chain import make_chain
 from ssl_audio.losses import nt_xent
+from ssl_audio.models.variables import other_variables
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 
@@ -51,7 +52,7 @@ def make_loss_and_grads(config: ml_collections.ConfigDict, graphdef: nnx.GraphDe
             model = nnx.merge(graphdef, params, state["batch_stats"])
             _, z = model(views)
             loss, metrics = nt_xent(z[:n], z[n:], temperature, mesh)
-            return loss, (metrics, nnx.to_pure_dict(nnx.state(model, nnx.Not(nnx.Param))))
+            return loss, (metrics, other_variables(model))
 
         (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
         return loss, metrics, grads, batch_stats

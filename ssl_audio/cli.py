@@ -107,6 +107,7 @@ def cmd_pretrain(args) -> int:
     from pretrain.config import load_config
     from pretrain.metrics_log import METRICS_FILE, PLOT_FILE, read_metrics
     from pretrain.train import train
+    from ssl_audio.pretrained import CHECKPOINT_DIR
 
     config = load_config(args.config, args.overrides)
     if args.no_progress:
@@ -118,7 +119,7 @@ def cmd_pretrain(args) -> int:
                  f"{logged[-1]['step']}" if logged else "")
         how = f" (stopped by {result.stopped_by})" if result.stopped_by else ""
         print(f"pretrain: step {result.final_step}/{result.total_steps}{how} in {result.seconds:.0f} s{curve}")
-        print(f"  checkpoint: {result.workdir / 'checkpoints' / str(result.checkpoint_step)}; metrics: "
+        print(f"  checkpoint: {result.workdir / CHECKPOINT_DIR / str(result.checkpoint_step)}; metrics: "
               f"{result.workdir / METRICS_FILE}; loss curve: {result.workdir / PLOT_FILE}; "
               f"TensorBoard: {result.workdir / 'tensorboard'}")
     if jax.process_count() > 1:

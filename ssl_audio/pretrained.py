@@ -22,6 +22,7 @@ from flax import nnx
 
 from ssl_audio.errors import SslAudioError
 from ssl_audio.models import build_model
+from ssl_audio.models.variables import split_model
 
 CONFIG_FILE = "config.json"      # written by `ssl-audio pretrain` in its workdir
 CHECKPOINT_DIR = "checkpoints"
@@ -74,11 +75,6 @@ class Encoder:
         return np.asarray(self._apply(self.params, self.batch_stats, jnp.asarray(audio, jnp.float32)))
 
 
-def _split(model) -> tuple[nnx.GraphDef, dict, dict]:
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
-
-
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     """(workdir, checkpoint step folder) for a workdir (its latest step) or a step folder."""
     path = Path(path).expanduser()
@@ -100,7 +96,7 @@ def load_encoder(path: str | Path) -> Encoder:
 
     workdir, step_dir = resolve_checkpoint(path)
     config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
-    graphdef, params, batch_stats = _split(nnx.eval_shape(lambda: build_model(config, seed=config.seed)))
+    graphdef, params, batch_stats = split_model(nnx.eval_shape(lambda: build_model(config, seed=config.seed)))
     saved = ocp.StandardCheckpointer().restore((step_dir / "state").absolute())
     params = _fill(params, saved["params"], step_dir)
     batch_stats = _fill(batch_stats, saved["batch_stats"], step_dir)
@@ -113,7 +109,7 @@ def load_encoder(path: str | Path) -> Encoder:
 
 def random_encoder(config: ml_collections.ConfigDict, seed: int = 0) -> Encoder:
     """The same architecture with freshly initialised weights: the baseline a pretrained encoder must beat."""
-    graphdef, params, batch_stats = _split(build_model(config, seed=seed))
+    graphdef, params, batch_stats = split_model(build_model(config, seed=seed))
     return Encoder(config=config, graphdef=graphdef, params=params, batch_stats=batch_stats,
                    source=f"random-init (seed {seed})", step=None, checksum=f"random-init-{seed}")
 

@@ -3,7 +3,8 @@
 - registry.py: `register` / `build_encoder` — encoders by name;
 - frontend.py: log-mel on the device;
 - samplecnn.py, logmel_cnn.py, spectrogram_transformer.py: the encoders;
-- contrastive.py: encoder + projection head, `build_model(config)`.
+- contrastive.py: encoder + projection head, `build_model(config)`;
+- variables.py: a model's variables as pure dicts (params / batch statistics) and back.
 """
 
 from ssl_audio.models import logmel_cnn, samplecnn, spectrogram_transformer  # noqa: F401  (registers them)

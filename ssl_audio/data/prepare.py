@@ -34,7 +34,8 @@ def default_data_dir() -> str:
 
 
 def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
-    return Path(data_dir) / BUILDER_NAME / name / DATASET_VERSION
+    # expanduser: the shell leaves `~` alone inside `--config.data_dir=~/tfds`.
+    return Path(data_dir).expanduser() / BUILDER_NAME / name / DATASET_VERSION
 
 
 def validate_name(name: str) -> str:
@@ -123,7 +124,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
 
     config = AudioFolderConfig(name=opt.name, description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
                                records=records, columns=catalog.columns, decode=opt.decode, workers=opt.workers)
-    builder = SslAudioFolder(config=config, data_dir=opt.data_dir, file_format="array_record")
+    builder = SslAudioFolder(config=config, data_dir=str(Path(opt.data_dir).expanduser()), file_format="array_record")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD))
 

@@ -119,3 +119,12 @@ def test_window_batches_pack_in_order_with_padding():
     np.testing.assert_array_equal(batches[1]["clip"], [2, 2, -1, -1])
     np.testing.assert_array_equal(batches[1]["valid"], [True, True, False, False])
     assert batches[1]["audio"][0, 0] == 2 and batches[1]["audio"][3].sum() == 0
+
+
+def test_data_dir_with_a_tilde_is_the_home_folder(prepared, monkeypatch):
+    # `--config.data_dir=~/tfds` reaches us unexpanded: the shell expands `~` only at the start of a word.
+    from pathlib import Path
+    name, data_dir = prepared
+    monkeypatch.setenv("HOME", str(Path(data_dir).parent))
+    handle = open_dataset(name, f"~/{Path(data_dir).name}")
+    assert handle.splits["train"] > 0

@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Where the demo writes; all of it is regenerated from the seed, nothing here is a user's.
-# Rerunning `make demo` reuses what is there: data is fingerprinted, pretraining resumes from its checkpoint.
+# Rerunning `make demo` reuses what is there: data is fingerprinted, pretraining resumes from its checkpoint,
+# embedding skips the files it has done.
 DEMO_DIR  ?= data/demo
 DEMO_CLIPS ?= 1000
 DEMO_RUN  ?= runs/demo
@@ -29,6 +30,9 @@ demo: $(STAMP)
 	    --config.dataset=demo --config.data_dir=$(DEMO_DIR)/tfds
 	$(BIN)/ssl-audio probe --checkpoint $(DEMO_RUN)/pretrain --dataset demo --data-dir $(DEMO_DIR)/tfds \
 	    --out $(DEMO_RUN)/probe --overwrite --cache-dir $(DEMO_RUN)/features
+	$(BIN)/ssl-audio embed --checkpoint $(DEMO_RUN)/pretrain --input $(DEMO_DIR)/audio \
+	    --output $(DEMO_RUN)/embeddings --windows
+	$(BIN)/ssl-audio export-savedmodel --checkpoint $(DEMO_RUN)/pretrain --out $(DEMO_RUN)/savedmodel --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=10

@@ -21,10 +21,11 @@ from typing import Callable
 
 import numpy as np
 
-from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips, window_batches
+from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION, clip_descriptors
+from ssl_audio.audio.windows import window_batches
+from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips
 from ssl_audio.pretrained import Encoder
 
-MFCC_VERSION = 2  # bump when the descriptor set changes: the cache key includes it
 
 
 @dataclasses.dataclass
@@ -131,27 +132,13 @@ def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop
     return ClipFeatures(x=pooled, labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
 
-def mfcc_descriptors(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """20 MFCC + deltas, 12 chroma, 7 spectral contrast bands; mean and std over time: 118 values."""
-    import librosa
-    mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=20)
-    delta = librosa.feature.delta(mfcc)
-    stft = np.abs(librosa.stft(audio, n_fft=2048, hop_length=512))
-    # tuning=0: no tuning estimate. It costs time and, through numba's cached gufunc in piptrack, crashed
-    # worker processes (segfault) in a fresh environment; pitch classes at A440 are the usual baseline.
-    chroma = librosa.feature.chroma_stft(S=stft ** 2, sr=sample_rate, tuning=0.0)
-    contrast = librosa.feature.spectral_contrast(S=stft, sr=sample_rate)
-    frames = np.concatenate([mfcc, delta, chroma, contrast])
-    return np.concatenate([frames.mean(axis=1), frames.std(axis=1)]).astype(np.float32)
-
-
 def _mfcc_of_record(args) -> np.ndarray:
     audio, sample_rate = args
-    return mfcc_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate)
+    return clip_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate)
 
 
 def mfcc_feature_id() -> str:
-    return f"mfcc-v{MFCC_VERSION}"
+    return f"mfcc-v{DESCRIPTORS_VERSION}"
 
 
 def mfcc_features(handle: DatasetHandle, split: str, *, workers: int | None = None,

@@ -79,11 +79,27 @@ def cmd_info(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.what != "step" and (args.config or args.devices or args.overrides):
-        raise ValueError(f"bench {args.what}: --config, --devices and --config.KEY overrides belong to bench step")
+    if args.what == "augment" and (args.config or args.devices or args.overrides):
+        raise ValueError("bench augment: --config, --devices and --config.KEY overrides belong to bench step "
+                         "and bench embed")
     if args.what == "augment":
         from ssl_audio.augment.bench import run
         for line in run(batch=args.batch or 64, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+            print(line, flush=True)
+    elif args.what == "embed":
+        from ssl_audio.embed.bench import run
+        from ssl_audio.embed.model import EmbeddingModel, load_model
+        if bool(args.checkpoint) == bool(args.config):
+            raise ValueError("bench embed: give --checkpoint (e.g. runs/demo/pretrain), or --config for a "
+                             "random-init encoder of that config's size")
+        if args.checkpoint:
+            model = load_model(args.checkpoint, batch_size=args.batch or 64)
+        else:
+            from pretrain.config import load_config
+            from ssl_audio.pretrained import random_encoder
+            model = EmbeddingModel(random_encoder(load_config(args.config, args.overrides)),
+                                   batch_size=args.batch or 64)
+        for line in run(model, args.input, files=args.files, repeats=args.repeats, workers=args.workers):
             print(line, flush=True)
     elif args.what == "step":
         if not args.config:
@@ -139,6 +155,27 @@ def cmd_probe(args) -> int:
     print(f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in "
           f"{os.path.join(args.out, 'results.json')}")
     for line in summary_lines(results):
+        print(line)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from ssl_audio.embed.export import export
+    from ssl_audio.embed.model import load_model
+    model = load_model(args.checkpoint, window_seconds=args.window_seconds, hop_seconds=args.hop_seconds,
+                       pooling=args.pooling, batch_size=args.batch_size)
+    result = export(model, args.input, args.output, fmt=args.format, windows=args.windows,
+                    overwrite=args.overwrite, retry_errors=args.retry_errors, workers=args.workers,
+                    progress=not args.quiet)
+    for line in result.lines():
+        print(line)
+    return 0
+
+
+def cmd_export_savedmodel(args) -> int:
+    from ssl_audio.embed.savedmodel import export_savedmodel
+    result = export_savedmodel(args.checkpoint, args.out, hop_seconds=args.hop_seconds, overwrite=args.overwrite)
+    for line in result.lines():
         print(line)
     return 0
 
@@ -236,8 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`. "
                                    "bench step: the full pretraining step (augmentation included) of a config; "
                                    "prints the augmentation's share of it and, last, `step steps_per_s=... "
-                                   "clips_per_s=... tflops_per_s=... mfu=... augment_share=...`.")
-    p.add_argument("what", choices=("augment", "step"), help="what to benchmark")
+                                   "clips_per_s=... tflops_per_s=... mfu=... augment_share=...`. "
+                                   "bench embed: `ssl-audio embed`'s pipeline against librosa descriptors (20 "
+                                   "MFCC + deltas, chroma, contrast) on the same files, decoding included, both "
+                                   "on all cores; prints, last, `embed ours_x_realtime=... "
+                                   "descriptors_x_realtime=... ratio=...`.")
+    p.add_argument("what", choices=("augment", "step", "embed"), help="what to benchmark")
     p.add_argument("--batch", type=int, default=None,
                    help="clips per batch (augment: default 64; step: default the config's batch_size)")
     p.add_argument("--seconds", type=float, default=3.0, help="clip length for augment (default 3)")
@@ -249,7 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="step: peak TFLOP/s per device for MFU (default: from the device kind)")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes for audiomentations (default: all cores, as a data loader would use)")
+                   help="processes for audiomentations or the descriptors (default: all cores)")
+    p.add_argument("--checkpoint", default=None, help="embed: a pretraining workdir or WORKDIR/checkpoints/STEP")
+    p.add_argument("--input", default="data/demo/audio", help="embed: folder of audio (default data/demo/audio)")
+    p.add_argument("--files", type=int, default=100, help="embed: number of files from --input (default 100)")
     p.set_defaults(func=cmd_bench, takes_overrides=True)
 
     p = sub.add_parser("pretrain", help="contrastive pretraining (SimCLR, NT-Xent over the global batch)",
@@ -302,6 +346,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes for MFCC extraction (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("embed", help="embed a folder (or list) of audio files into Parquet or NPZ files",
+                       description="Decode and resample every audio file under --input (or listed in it, one "
+                                   "path per line), cut it into the model's windows, embed the windows in "
+                                   "batches over every local device, and write per file a pooled scene "
+                                   "embedding and, with --windows, the timestamped window embeddings. "
+                                   "OUT/manifest.json records the checkpoint, settings and counts; bad files go "
+                                   "to OUT/errors.tsv. Rerunning the same command resumes: finished files are "
+                                   "skipped and new ones appended.")
+    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
+    p.add_argument("--input", required=True, help="folder of audio (recursive) or a text file with one path per line")
+    p.add_argument("--output", required=True, help="output folder (resumed when it holds this command's output)")
+    p.add_argument("--format", choices=("parquet", "npz"), default="parquet",
+                   help="parquet: OUT/scene/ (and OUT/windows/) tables of parts; npz: one OUT/npz/<path>.npz per "
+                        "file (default parquet)")
+    p.add_argument("--window-seconds", type=float, default=None,
+                   help="window length (default: the model's training crop; CNN encoders accept others)")
+    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+    p.add_argument("--pooling", choices=("mean", "max", "none"), default="mean",
+                   help="window embeddings -> one per file (default mean); none writes window embeddings only")
+    p.add_argument("--windows", action="store_true", help="also write every window's embedding with its times")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per device batch, over all devices (default 64)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    p.add_argument("--retry-errors", action="store_true", help="retry files listed in OUT/errors.tsv by an earlier run")
+    p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings (start over)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("export-savedmodel", help="write the encoder as a TensorFlow SavedModel (no JAX needed to run it)",
+                       description="Convert the encoder with jax2tf into a TensorFlow SavedModel with two "
+                                   "signatures: embed_windows (audio [batch, window] -> [batch, D]; the default) and "
+                                   "embed_clip (mono audio [samples] at the model's rate -> scene [D], windows "
+                                   "[T, D], starts and ends in seconds). Load it with tf.saved_model.load(DIR).")
+    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
+    p.add_argument("--out", required=True, help="SavedModel folder to write")
+    p.add_argument("--hop-seconds", type=float, default=None, help="embed_clip's hop between windows (default: the window)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel in --out")
+    p.set_defaults(func=cmd_export_savedmodel)
 
     p = sub.add_parser("augment-preview", help="write augmented views of a file as WAV and one spectrogram PNG",
                        description="Decode a file, take a crop from its middle, and write the crop and N views "

@@ -56,19 +56,26 @@ class Encoder:
 
     @functools.cached_property
     def embedding_size(self) -> int:
-        return int(self._apply(self.params, self.batch_stats, jnp.zeros((1, self.window_samples))).shape[-1])
+        shape = jax.eval_shape(self.forward, self.params, self.batch_stats,
+                               jax.ShapeDtypeStruct((1, self.window_samples), jnp.float32))
+        return int(shape.shape[-1])
+
+    @property
+    def forward(self):
+        """The pure function (params, batch_stats, audio [B, W]) -> embeddings [B, D]: what callers jit
+        (with their own shardings), export (jax2tf) or differentiate."""
+        graphdef = self.graphdef
+
+        def forward(params, batch_stats, audio):
+            model = nnx.merge(graphdef, params, batch_stats)
+            model.eval()  # batch norm uses its running statistics: an embedding must not depend on the batch
+            return model.encoder(audio).astype(jnp.float32)  # bf16-trained models still hand out float32
+
+        return forward
 
     @functools.cached_property
     def _apply(self):
-        graphdef = self.graphdef
-
-        @jax.jit
-        def apply(params, batch_stats, audio):
-            model = nnx.merge(graphdef, params, batch_stats)
-            model.eval()  # batch norm uses its running statistics: an embedding must not depend on the batch
-            return model.encoder(audio)
-
-        return apply
+        return jax.jit(self.forward)
 
     def embed_windows(self, audio: np.ndarray) -> np.ndarray:
         """[B, window_samples] float32 -> [B, embedding_size] float32."""

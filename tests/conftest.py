@@ -44,3 +44,13 @@ def prepared(synth_dir, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
     prepare(synth_dir, PrepareOptions(name="tiny", data_dir=str(data_dir), workers=1))
     return "tiny", str(data_dir)
+
+
+@pytest.fixture(scope="session")
+def checkpoint(prepared, tmp_path_factory):
+    """A pretraining workdir of the tiny logmel_cnn config after 2 steps, made by the CLI as a user would."""
+    from tests.pretrain import helpers
+    workdir = tmp_path_factory.mktemp("pretrained_tiny") / "run"
+    result = helpers.run(workdir, prepared, "--config.total_steps=2", "--config.optimizer.warmup_steps=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

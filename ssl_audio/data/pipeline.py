@@ -19,12 +19,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import grain
 import numpy as np
 import tensorflow_datasets as tfds
 
+from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
 from ssl_audio.data.prepare import dataset_path
 from ssl_audio.errors import SslAudioError
@@ -191,22 +192,10 @@ def labelled_loader(handle: DatasetHandle, column: str, *, split: str = "train",
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
-def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
-    """Starts of fixed windows covering the whole clip; the last one ends at the clip's end."""
-    if n_samples <= window:
-        return [0]
-    starts = list(range(0, n_samples - window + 1, hop))
-    if starts[-1] + window < n_samples:
-        starts.append(n_samples - window)
-    return starts
-
-
 def eval_windows(audio: np.ndarray, window: int, hop: int) -> np.ndarray:
     """[n_windows, window] float32; a clip shorter than one window is zero-padded."""
     x = audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
-    if x.shape[0] < window:
-        x = np.pad(x, (0, window - x.shape[0]))
-    return np.stack([x[s:s + window] for s in window_starts(x.shape[0], window, hop)])
+    return np.ascontiguousarray(cut_windows(x, window, hop)[0])
 
 
 def encode_labels(handle: DatasetHandle, example: dict) -> dict[str, np.ndarray]:
@@ -249,29 +238,3 @@ def eval_clips(handle: DatasetHandle, split: str, *, window_seconds: float, hop_
     # `index` in the output is the clip's position within this shard.
     return grain.MapDataset.source(handle.source(split)).slice(slice(index, None, count)).map_with_index(
         ToWindows(handle, window, hop))
-
-
-def window_batches(clips: Iterable[dict], batch_size: int) -> Iterator[dict]:
-    """Packs windows of consecutive clips into fixed-size batches, so the device always sees one shape.
-
-    Yields {'audio': [B, W], 'clip': [B] int32 (the clip's 'index', -1 for padding), 'valid': [B] bool}.
-    """
-    buf_audio, buf_clip = [], []
-    for clip in clips:
-        for w in clip["windows"]:
-            buf_audio.append(w)
-            buf_clip.append(clip["index"])
-            if len(buf_audio) == batch_size:
-                yield _pack(buf_audio, buf_clip, batch_size)
-                buf_audio, buf_clip = [], []
-    if buf_audio:
-        yield _pack(buf_audio, buf_clip, batch_size)
-
-
-def _pack(audio: list[np.ndarray], clip: list[int], batch_size: int) -> dict:
-    n = len(audio)
-    out = np.zeros((batch_size, audio[0].shape[0]), np.float32)
-    out[:n] = np.stack(audio)
-    ids = np.full(batch_size, -1, np.int32)
-    ids[:n] = clip
-    return {"audio": out, "clip": ids, "valid": ids >= 0}

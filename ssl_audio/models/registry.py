@@ -2,7 +2,8 @@
 
 An encoder is an `nnx.Module` mapping a batch of waveforms [B, T] to embeddings [B, embedding_size]; it is
 constructed from its config block plus the sample rate and the number of samples it will see, and exposes
-`embedding_size`. Anything else (the projection head, the loss) is built around it, not inside it.
+`embedding_size`. One that only works at the length it was built for says so with a class attribute
+`fixed_input_length = True` (CNNs that pool over time take windows of any length). Anything else (the projection head, the loss) is built around it, not inside it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def register(name: str):
         ENCODERS[name] = cls
         return cls
     return decorate
+
+
+def accepts_any_length(name: str) -> bool:
+    """Whether encoder `name` can embed windows longer or shorter than its training crops."""
+    from ssl_audio import models  # noqa: F401
+    return not getattr(ENCODERS.get(name), "fixed_input_length", False)
 
 
 def dtype_of(name: str):

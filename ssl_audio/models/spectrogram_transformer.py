@@ -34,6 +34,9 @@ class EncoderLayer(nnx.Module):
 
 @register("spectrogram_transformer")
 class SpectrogramTransformer(nnx.Module):
+    # Its position embeddings are sized for `input_samples`: longer input would be cut, shorter padded.
+    fixed_input_length = True
+
     def __init__(self, *, sample_rate: int, input_samples: int, n_fft: int = 512, hop: int = 160,
                  n_mels: int = 128, patch: tuple[int, int] = (16, 16), width: int = 384, depth: int = 6,
                  heads: int = 6, mlp_ratio: int = 4, dtype=jnp.float32, rngs: nnx.Rngs):

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from ssl_audio.data.pipeline import (DatasetNotFoundError, eval_clips, eval_windows, open_dataset, pretrain_loader,
-                                     window_batches, window_starts)
+from ssl_audio.data.pipeline import DatasetNotFoundError, eval_clips, open_dataset, pretrain_loader
 
 
 @pytest.fixture(scope="module")
@@ -83,22 +82,6 @@ def test_sample_rate_mismatch_and_missing_dataset_are_clear(prepared, tmp_path):
         open_dataset("nothing_here", tmp_path)
 
 
-@pytest.mark.parametrize("n,window,hop,expected", [
-    (100, 40, 40, [0, 40, 60]), (100, 40, 20, [0, 20, 40, 60]), (40, 40, 40, [0]), (10, 40, 40, [0])])
-def test_window_starts_cover_the_clip(n, window, hop, expected):
-    starts = window_starts(n, window, hop)
-    assert starts == expected
-    covered = np.zeros(n, bool)
-    for s in starts:
-        covered[s:s + window] = True
-    assert covered.all()
-
-
-def test_short_clip_is_zero_padded_to_one_window():
-    w = eval_windows(np.ones(10, np.float32), 16, 16)
-    assert w.shape == (1, 16) and w[0, :10].sum() == 10 and w[0, 10:].sum() == 0
-
-
 def test_eval_view_windows_and_labels(handle, clips_by_split):
     clips = list(eval_clips(handle, "test", window_seconds=1.0, hop_seconds=0.5, shard_index=0, shard_count=1))
     assert len(clips) == handle.splits["test"]
@@ -109,16 +92,6 @@ def test_eval_view_windows_and_labels(handle, clips_by_split):
         assert 0 <= labels["genre"] < len(handle.class_names["genre"])
         assert labels["instruments"].shape == (len(handle.class_names["instruments"]),)
         assert labels["instruments"].sum() >= 1 and set(np.unique(labels["instruments"])) <= {0.0, 1.0}
-
-
-def test_window_batches_pack_in_order_with_padding():
-    clips = [{"index": i, "windows": np.full((n, 4), i, np.float32)} for i, n in enumerate([3, 1, 2])]
-    batches = list(window_batches(clips, 4))
-    assert len(batches) == 2
-    np.testing.assert_array_equal(batches[0]["clip"], [0, 0, 0, 1])
-    np.testing.assert_array_equal(batches[1]["clip"], [2, 2, -1, -1])
-    np.testing.assert_array_equal(batches[1]["valid"], [True, True, False, False])
-    assert batches[1]["audio"][0, 0] == 2 and batches[1]["audio"][3].sum() == 0
 
 
 def test_data_dir_with_a_tilde_is_the_home_folder(prepared, monkeypatch):

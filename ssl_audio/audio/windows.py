@@ -1,0 +1,65 @@
+"""Where a clip is cut into the encoder's fixed-length windows.
+
+One convention everywhere (probe features, the embed job, the Python and HEAR APIs): windows start every
+`hop` samples from 0, and one more window ends exactly at the clip's end when the hops leave a remainder,
+so every sample is covered and no window reads past the audio. A clip shorter than a window is one window,
+zero-padded at its end.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> list[int]:
+    """Starts of fixed windows covering the whole clip; the last one ends at the clip's end."""
+    if window <= 0 or hop <= 0:
+        raise ValueError(f"window and hop must be positive, got window={window} hop={hop}")
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, hop))
+    if starts[-1] + window < n_samples:
+        starts.append(n_samples - window)
+    return starts
+
+
+def cut_windows(audio: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(windows [n, window] float32, starts [n] int64) of a mono clip; short clips are zero-padded."""
+    x = np.asarray(audio, np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"expected mono audio [samples], got shape {x.shape}")
+    starts = np.asarray(window_starts(x.shape[0], window, hop), np.int64)
+    if x.shape[0] < window:
+        x = np.pad(x, (0, window - x.shape[0]))
+    # Views into the clip, not copies: a one-hour file cut with a small hop would not fit in memory otherwise.
+    frames = np.lib.stride_tricks.sliding_window_view(x, window)
+    return frames[starts], starts
+
+
+def window_batches(clips: Iterable[dict], batch_size: int) -> Iterator[dict]:
+    """Packs windows of consecutive clips into fixed-size batches, so the device always sees one shape.
+
+    `clips` yield {'index': int, 'windows': [n, W]}. Yields {'audio': [B, W], 'clip': [B] int32 (the clip's
+    'index', -1 for padding), 'valid': [B] bool}; a clip's windows arrive in order, possibly over batches.
+    """
+    buf_audio, buf_clip = [], []
+    for clip in clips:
+        for w in clip["windows"]:
+            buf_audio.append(w)
+            buf_clip.append(clip["index"])
+            if len(buf_audio) == batch_size:
+                yield _pack(buf_audio, buf_clip, batch_size)
+                buf_audio, buf_clip = [], []
+    if buf_audio:
+        yield _pack(buf_audio, buf_clip, batch_size)
+
+
+def _pack(audio: list[np.ndarray], clip: list[int], batch_size: int) -> dict:
+    n = len(audio)
+    out = np.zeros((batch_size, audio[0].shape[0]), np.float32)
+    out[:n] = np.stack(audio)
+    ids = np.full(batch_size, -1, np.int32)
+    ids[:n] = clip
+    return {"audio": out, "clip": ids, "valid": ids >= 0}

@@ -1,0 +1,318 @@
+"""`ssl-audio embed`: a folder (or a list) of audio files -> embedding files, resumable.
+
+Files are decoded and resampled by a few threads ahead of the devices (libsndfile and soxr release the
+GIL), cut into windows, and the windows of consecutive files are packed into fixed-size device batches.
+After each batch the files it completed are appended to the store (`ssl_audio.embed.store`), so a kill
+loses at most that batch. Rerunning the same command skips what is done (and files that failed before,
+unless --retry-errors) and appends the rest; new files in the folder are picked up. A bad file is one line
+in OUT/errors.tsv and never stops the job. OUT/manifest.json says what made the output.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import importlib.metadata
+import itertools
+import json
+import os
+import platform
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ssl_audio.audio.decode import DecodeError, load_audio
+from ssl_audio.audio.scan import find_audio_files
+from ssl_audio.audio.windows import window_batches
+from ssl_audio.embed.model import EmbeddingModel, Embeddings, pool
+from ssl_audio.embed.store import FORMATS, OUTPUT_NAMES, open_store
+from ssl_audio.errors import OutputExistsError
+
+MANIFEST = "manifest.json"
+ERRORS = "errors.tsv"
+
+
+class ManifestMismatchError(OutputExistsError):
+    """OUT holds embeddings made with other settings; mixing them would corrupt the output."""
+
+
+@dataclasses.dataclass
+class ExportResult:
+    out: Path
+    inputs: int
+    done_before: int
+    failed_before: int
+    embedded: int
+    failed: int
+    failed_total: int
+    audio_seconds: float
+    seconds: float
+
+    @property
+    def x_realtime(self) -> float:
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        before = (f", {self.failed_before} failed before (skipped; --retry-errors tries them again)"
+                  if self.failed_before else "")
+        out = [f"embed: {self.embedded} files embedded, {self.done_before} already done, {self.failed} failed this "
+               f"run{before}; {self.inputs} inputs, {self.failed_total} bad files listed in {self.out / ERRORS}"]
+        if self.embedded:
+            out.append(f"  {self.audio_seconds / 3600:.2f} h of audio in {self.seconds:.1f} s = "
+                       f"{self.x_realtime:.0f}x real time, {self.embedded / self.seconds:.1f} files/s")
+        out.append(f"  output: {self.out} (manifest: {self.out / MANIFEST})")
+        return out
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+
+def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
+    """(key, path) per input. A folder: every audio file under it, keyed by its path relative to the folder.
+    A text file: one path per line (blank lines and '#' comments skipped), relative ones taken from the
+    list's folder, keyed as written. Duplicates are kept once."""
+    spec = Path(spec).expanduser()
+    if spec.is_dir():
+        return [(p.relative_to(spec).as_posix(), p) for p in find_audio_files(spec)]
+    if not spec.exists():
+        raise FileNotFoundError(f"--input {spec}: no such folder or list file")
+    seen, out = set(), []
+    for line in spec.read_text(encoding="utf-8").splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#") or entry in seen:
+            continue
+        seen.add(entry)
+        path = Path(entry).expanduser()
+        out.append((entry, path if path.is_absolute() else spec.parent / path))
+    if not out:
+        raise ValueError(f"--input {spec}: the list names no files (one audio path per line)")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+class ErrorsLog:
+    """OUT/errors.tsv: `path<TAB>reason` per failed file, appended and flushed as failures happen."""
+
+    def __init__(self, path: Path, retry: bool):
+        self.path = path
+        self.failed: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+                key, _, reason = line.partition("\t")
+                self.failed[key] = reason
+        if retry:
+            self.failed = {}
+        if retry or not path.exists():
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write("path\treason\n")
+            for key, reason in self.failed.items():
+                f.write(f"{key}\t{reason}\n")
+
+    def add(self, key: str, reason: str) -> None:
+        reason = " ".join(reason.split())  # one line, whatever the exception said
+        self.failed[key] = reason
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"{key}\t{reason}\n")
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("ssl_audio", "jax", "jaxlib", "flax", "numpy", "pyarrow", "soundfile", "soxr"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _settings(model: EmbeddingModel, fmt: str, windows: bool) -> dict:
+    return {**model.settings(), "format": fmt, "window_embeddings": windows}
+
+
+def prepare_output(out: Path, settings: dict, overwrite: bool) -> None:
+    """Creates OUT, resumes into it when it was made with the same settings, refuses anything else."""
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"--output {out}: is a file; give a folder")
+    manifest = out / MANIFEST
+    if overwrite:
+        for name in (*OUTPUT_NAMES, MANIFEST, ERRORS):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    elif manifest.exists():
+        before = json.loads(manifest.read_text()).get("settings", {})
+        changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+        if changed:
+            what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise ManifestMismatchError(f"--output {out}: holds embeddings made with other settings ({what}); "
+                                        f"choose another --output, or add --overwrite to replace them")
+    elif out.exists() and any(out.iterdir()):
+        raise OutputExistsError(f"--output {out}: already holds files that are not an ssl-audio embed output; "
+                                f"choose an empty or new folder, or add --overwrite to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_manifest(out: Path, model: EmbeddingModel, settings: dict, *, inputs: str, counts: dict,
+                   complete: bool) -> None:
+    e = model.encoder
+    manifest = {
+        "settings": settings,
+        "checkpoint": {"source": e.source, "step": e.step, "checksum": e.checksum},
+        "config": e.config.to_dict(),
+        "input": inputs,
+        "counts": counts,
+        "complete": complete,
+        "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "how_to_load": _how_to_load(settings),
+    }
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    tmp.replace(out / MANIFEST)
+
+
+def _how_to_load(settings: dict) -> str:
+    if settings["format"] == "npz":
+        return ("np.load('OUT/npz/<input path>.npz'): embedding [D] (unless pooling none), and with window "
+                "embeddings: window_embeddings [T, D], window_start_s, window_end_s; duration_s")
+    text = ("pandas.read_parquet('OUT/scene'): one row per file (path, duration_s, n_windows, embedding); "
+            "numpy: np.stack(df.embedding)")
+    if settings["window_embeddings"]:
+        text += "; pandas.read_parquet('OUT/windows'): one row per window (path, window, start_s, end_s, embedding)"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+def _decode(model: EmbeddingModel, path: Path):
+    try:
+        return load_audio(path, model.decode_options), None
+    except DecodeError as err:
+        return None, err.reason + (f" ({err.hint})" if err.hint else "")
+    except Exception as err:  # anything else one file can throw must not end a job of thousands
+        return None, f"could not be decoded ({type(err).__name__}: {err})"
+
+
+def decoded(model: EmbeddingModel, items: list[tuple[str, Path]], workers: int) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+    """(key, audio or None, error or None) in input order, decoded `workers` files ahead."""
+    ahead = max(2, 2 * workers)
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
+        queue = collections.deque()
+        todo = iter(items)
+        for key, path in itertools.islice(todo, ahead):
+            queue.append((key, pool.submit(_decode, model, path)))
+        while queue:
+            key, future = queue.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                queue.append((nxt[0], pool.submit(_decode, model, nxt[1])))
+            audio, error = future.result()
+            yield key, audio, error
+
+
+@dataclasses.dataclass
+class _InFlight:
+    key: str
+    duration: float
+    starts: np.ndarray
+    ends: np.ndarray
+    out: np.ndarray
+    filled: int = 0
+
+
+def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | None, str | None]],
+                 on_error=None) -> Iterator[list[tuple[str, Embeddings]]]:
+    """Windows of consecutive clips packed into device batches (`window_batches`); after each batch,
+    yields the clips it completed (possibly none), in input order."""
+    inflight: dict[int, _InFlight] = {}
+    order: collections.deque[int] = collections.deque()
+
+    def windowed():
+        for index, (key, audio, error) in enumerate(clips):
+            if audio is None:
+                if on_error is not None:
+                    on_error(key, error)
+                continue
+            windows, starts, ends = model.windows_of(audio)
+            inflight[index] = _InFlight(key=key, duration=audio.shape[0] / model.sample_rate, starts=starts,
+                                        ends=ends, out=np.zeros((len(starts), model.embedding_size), np.float32))
+            order.append(index)
+            yield {"index": index, "windows": windows}
+
+    for batch in window_batches(windowed(), model.batch_size):
+        h = model.embed_windows(batch["audio"][batch["valid"]])
+        for row, index in enumerate(batch["clip"][batch["valid"]]):
+            clip = inflight[index]
+            clip.out[clip.filled] = h[row]    # a clip's windows arrive in order
+            clip.filled += 1
+        done = []
+        while order and inflight[order[0]].filled == len(inflight[order[0]].starts):
+            c = inflight.pop(order.popleft())
+            done.append((c.key, Embeddings(scene=pool(c.out, model.pooling), windows=c.out, starts=c.starts,
+                                           ends=c.ends, duration=c.duration)))
+        yield done
+
+
+def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "parquet",
+           windows: bool = False, overwrite: bool = False, retry_errors: bool = False, workers: int = 2,
+           progress: bool = True) -> ExportResult:
+    from tqdm.auto import tqdm
+
+    if fmt not in FORMATS:
+        raise ValueError(f"--format: one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = Path(out).expanduser()
+    items = list_inputs(inputs)
+    windows = windows or model.pooling == "none"
+    tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+    settings = _settings(model, fmt, windows)
+    prepare_output(out, settings, overwrite)
+
+    store = open_store(fmt, out, model.embedding_size, tables)
+    done = store.open([k for k, _ in items])
+    errors = ErrorsLog(out / ERRORS, retry=retry_errors)
+    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
+    done_before = sum(1 for k, _ in items if k in done)
+    failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done)
+    counts = {"inputs": len(items), "done": done_before, "failed": len(errors.failed)}
+    write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
+
+    failed_now, embedded, audio_seconds = 0, 0, 0.0
+    bar = tqdm(total=len(todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
+    start = time.perf_counter()
+
+    def on_error(key: str, reason: str) -> None:
+        nonlocal failed_now
+        errors.add(key, reason)
+        failed_now += 1
+        bar.update(1)
+
+    try:
+        for finished in embed_stream(model, decoded(model, todo, workers), on_error=on_error):
+            store.append(finished)
+            embedded += len(finished)
+            audio_seconds += sum(e.duration for _, e in finished)
+            bar.update(len(finished))
+            elapsed = time.perf_counter() - start
+            if finished and elapsed > 0:
+                bar.set_postfix_str(f"{audio_seconds / elapsed:.0f}x real time", refresh=False)
+    finally:
+        bar.close()
+        store.close()
+    seconds = time.perf_counter() - start
+    counts = {"inputs": len(items), "done": counts["done"] + embedded, "failed": len(errors.failed)}
+    write_manifest(out, model, settings, inputs=str(inputs), counts=counts,
+                   complete=counts["done"] + counts["failed"] == len(items))
+    return ExportResult(out=out, inputs=len(items), done_before=done_before, failed_before=failed_before,
+                        embedded=embedded, failed=failed_now,
+                        failed_total=len(errors.failed), audio_seconds=audio_seconds, seconds=seconds)
+

@@ -1,0 +1,225 @@
+"""Where embeddings land on disk, in files downstream teams open without us, and how a killed job's
+output is recovered.
+
+Parquet (the default): OUT/scene/part-NNNNN.parquet (one row per file: path, duration_s, n_windows,
+embedding) and, when window embeddings are asked for, OUT/windows/part-NNNNN.parquet (one row per window:
+path, window, start_s, end_s, embedding). `pandas.read_parquet("OUT/scene")`, pyarrow, polars, DuckDB and
+Spark read a folder of parts as one table. Rows are first appended to an Arrow IPC stream journal
+(OUT/.journal/TABLE.arrows), flushed after every device batch: a kill loses at most the batch in flight,
+and the next run turns what the journal holds into a part before it goes on.
+
+NPZ: OUT/npz/<the input's relative path>.npz per file (embedding, window_embeddings, window_start_s,
+window_end_s, duration_s), each written to a temporary name and renamed, so it exists only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ssl_audio.embed.model import Embeddings
+
+FORMATS = ("parquet", "npz")
+JOURNAL_DIR = ".journal"
+ROWS_PER_PART = 50_000
+
+
+def _schema(table: str, dim: int) -> pa.Schema:
+    vector = pa.list_(pa.float32(), dim)
+    if table == "scene":
+        return pa.schema([("path", pa.string()), ("duration_s", pa.float64()), ("n_windows", pa.int32()),
+                          ("embedding", vector)])
+    return pa.schema([("path", pa.string()), ("window", pa.int32()), ("start_s", pa.float64()),
+                      ("end_s", pa.float64()), ("embedding", vector)])
+
+
+def _vectors(rows: np.ndarray, dim: int) -> pa.FixedSizeListArray:
+    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(rows, np.float32).reshape(-1)), dim)
+
+
+def _batch(table: str, dim: int, records: list[tuple[str, Embeddings]]) -> pa.RecordBatch:
+    schema = _schema(table, dim)
+    if table == "scene":
+        return pa.RecordBatch.from_arrays([
+            pa.array([k for k, _ in records], pa.string()),
+            pa.array([e.duration for _, e in records], pa.float64()),
+            pa.array([len(e.windows) for _, e in records], pa.int32()),
+            _vectors(np.stack([e.scene for _, e in records]) if records else np.zeros((0, dim)), dim)], schema=schema)
+    paths, index, starts, ends, vectors = [], [], [], [], []
+    for key, e in records:
+        paths += [key] * len(e.windows)
+        index.append(np.arange(len(e.windows), dtype=np.int32))
+        starts.append(e.starts)
+        ends.append(e.ends)
+        vectors.append(e.windows)
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+    return pa.RecordBatch.from_arrays([
+        pa.array(paths, pa.string()), pa.array(cat(index, np.int32)), pa.array(cat(starts, np.float64)),
+        pa.array(cat(ends, np.float64)), _vectors(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dim)],
+        schema=schema)
+
+
+def _read_journal(path: Path) -> list[pa.RecordBatch]:
+    """Every complete record batch of a journal; a batch cut short by a kill is dropped."""
+    batches = []
+    if not path.exists() or path.stat().st_size == 0:
+        return batches
+    try:
+        with pa.OSFile(str(path), "rb") as f:
+            reader = pa.ipc.open_stream(f)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError, EOFError):
+        pass  # the tail was being written when the job died
+    return batches
+
+
+class ParquetStore:
+    """Tables of parts plus journals; `primary` is the table whose rows mark a file as done."""
+
+    def __init__(self, out: Path, dim: int, tables: tuple[str, ...], rows_per_part: int = ROWS_PER_PART):
+        self.out, self.dim, self.tables, self.rows_per_part = Path(out), dim, tables, rows_per_part
+        self.primary = tables[0]
+        self._writers: dict[str, tuple] = {}
+        self._journal_rows = 0
+
+    # Written last in a commit, so a file is done only once all its rows are in.
+    @property
+    def _write_order(self) -> tuple[str, ...]:
+        return tuple(t for t in self.tables if t != self.primary) + (self.primary,)
+
+    def _parts(self, table: str) -> list[Path]:
+        return sorted((self.out / table).glob("part-*.parquet"))
+
+    def _journal(self, table: str) -> Path:
+        return self.out / JOURNAL_DIR / f"{table}.arrows"
+
+    def _paths_in_parts(self, table: str) -> set[str]:
+        done: set[str] = set()
+        for part in self._parts(table):
+            done.update(pq.read_table(part, columns=["path"]).column("path").to_pylist())
+        return done
+
+    def open(self, keys: list[str] | None = None) -> set[str]:
+        """Recovers what a killed run left in the journals; returns the paths already done."""
+        done = self._paths_in_parts(self.primary)
+        recovered: dict[str, list[pa.RecordBatch]] = {}
+        keep = set()
+        for batch in _read_journal(self._journal(self.primary)):
+            keep.update(p for p in batch.column("path").to_pylist() if p not in done)
+        for table in self.tables:
+            in_parts = done if table == self.primary else self._paths_in_parts(table)
+            rows = []
+            for batch in _read_journal(self._journal(table)):
+                mask = [p in keep and p not in in_parts for p in batch.column("path").to_pylist()]
+                if any(mask):
+                    rows.append(batch.filter(pa.array(mask)))
+            recovered[table] = rows
+        for table in self._write_order:
+            if recovered[table]:
+                self._write_part(table, pa.Table.from_batches(recovered[table], schema=_schema(table, self.dim)))
+        shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
+        return done | keep
+
+    def append(self, records: list[tuple[str, Embeddings]]) -> None:
+        if not records:
+            return
+        for table in self._write_order:
+            batch = _batch(table, self.dim, records)
+            sink, writer = self._writer(table)
+            writer.write_batch(batch)
+            sink.flush()
+            os.fsync(sink.fileno())
+        self._journal_rows += len(records)
+        if self._journal_rows >= self.rows_per_part:
+            self._compact()
+
+    def _writer(self, table: str):
+        if table not in self._writers:
+            path = self._journal(table)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sink = open(path, "wb")
+            self._writers[table] = (sink, pa.ipc.new_stream(sink, _schema(table, self.dim)))
+        return self._writers[table]
+
+    def _close_writers(self) -> None:
+        for sink, writer in self._writers.values():
+            writer.close()
+            sink.close()
+        self._writers = {}
+
+    def _compact(self) -> None:
+        """Journals -> one new part per table; then the journals go."""
+        self._close_writers()
+        for table in self._write_order:
+            batches = _read_journal(self._journal(table))
+            if batches:
+                self._write_part(table, pa.Table.from_batches(batches, schema=_schema(table, self.dim)))
+        shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
+        self._journal_rows = 0
+
+    def _write_part(self, table: str, data: pa.Table) -> None:
+        folder = self.out / table
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = self._parts(table)
+        number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
+        final = folder / f"part-{number:05d}.parquet"
+        tmp = folder / f".part-{number:05d}.parquet.tmp"
+        pq.write_table(data, tmp)
+        tmp.replace(final)  # a part exists only when complete
+
+    def close(self) -> None:
+        self._compact()
+
+
+def npz_name(key: str) -> PurePosixPath:
+    """The .npz path for an input key, inside OUT/npz: absolute paths lose their root, '..' becomes '__'."""
+    parts = [("__" if p == ".." else p) for p in PurePosixPath(key.replace(os.sep, "/")).parts if p not in ("/", ".")]
+    return PurePosixPath(*parts).with_name(parts[-1] + ".npz")
+
+
+class NpzStore:
+    def __init__(self, out: Path, dim: int, tables: tuple[str, ...]):
+        self.out, self.dim, self.tables = Path(out), dim, tables
+
+    def _file(self, key: str) -> Path:
+        return self.out / "npz" / npz_name(key)
+
+    def open(self, keys: list[str] | None = None) -> set[str]:
+        return {k for k in (keys or []) if self._file(k).exists()}
+
+    def append(self, records: list[tuple[str, Embeddings]]) -> None:
+        for key, e in records:
+            arrays = {"path": np.array(key), "duration_s": np.float64(e.duration)}
+            if "scene" in self.tables:
+                arrays["embedding"] = e.scene
+            if "windows" in self.tables:
+                arrays.update(window_embeddings=e.windows, window_start_s=e.starts, window_end_s=e.ends)
+            final = self._file(key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name("." + final.name + ".tmp")
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            tmp.replace(final)
+
+    def close(self) -> None:
+        pass
+
+
+def open_store(fmt: str, out: Path, dim: int, tables: tuple[str, ...]):
+    if fmt == "parquet":
+        return ParquetStore(out, dim, tables)
+    if fmt == "npz":
+        return NpzStore(out, dim, tables)
+    raise ValueError(f"--format: one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+OUTPUT_NAMES = ("scene", "windows", "npz", JOURNAL_DIR)  # what --overwrite may remove, besides the manifest

@@ -1,0 +1,60 @@
+"""`ssl-audio export-savedmodel`: a SavedModel that TensorFlow reloads and that matches JAX within 1e-4."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ssl_audio
+from tests.embed.conftest import music
+from tests.pretrain import helpers
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embed_checkpoint")]
+
+
+def export(checkpoint, out, *extra) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ssl_audio.cli", "export-savedmodel", "--checkpoint",
+                           str(checkpoint), "--out", str(out), *extra],
+                          capture_output=True, text=True, env=helpers.env(), timeout=300)
+
+
+def test_savedmodel_reloads_and_matches_jax(checkpoint, tmp_path):
+    out = tmp_path / "savedmodel"
+    result = export(checkpoint, out, "--hop-seconds", "0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "max abs difference" in result.stdout
+
+    loaded = tf.saved_model.load(str(out))
+    jax_model = ssl_audio.load_model(checkpoint, hop_seconds=0.5)
+    assert int(loaded.sample_rate.numpy()) == jax_model.sample_rate
+    assert int(loaded.window_samples.numpy()) == jax_model.window_samples
+
+    rng = np.random.default_rng(1)
+    for batch in (1, 5):                                  # the batch dimension is symbolic
+        windows = rng.uniform(-1, 1, (batch, jax_model.window_samples)).astype(np.float32)
+        np.testing.assert_allclose(loaded.embed_windows(tf.constant(windows)).numpy(),
+                                   jax_model.embed_windows(windows), atol=1e-4)
+    serving = loaded.signatures["serving_default"]
+    out_tensor = next(iter(serving(audio=tf.constant(windows)).values()))
+    np.testing.assert_allclose(out_tensor.numpy(), jax_model.embed_windows(windows), atol=1e-4)
+
+    for seconds in (2.3, 0.4):                            # windows cut in TF, the last one at the clip's end
+        audio = music(seconds, jax_model.sample_rate, seed=int(seconds * 10))
+        tf_out = loaded.embed_clip(tf.constant(audio))
+        expected = jax_model.embed(audio, jax_model.sample_rate)
+        np.testing.assert_allclose(tf_out["starts"].numpy(), expected.starts, atol=1e-9)
+        np.testing.assert_allclose(tf_out["ends"].numpy(), expected.ends, atol=1e-9)
+        np.testing.assert_allclose(tf_out["windows"].numpy(), expected.windows, atol=1e-4)
+        np.testing.assert_allclose(tf_out["scene"].numpy(), expected.scene, atol=1e-4)
+
+    again = export(checkpoint, out)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert export(checkpoint, out, "--overwrite").returncode == 0
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.txt").write_text("x")
+    refused = export(checkpoint, tmp_path / "other", "--overwrite")
+    assert refused.returncode == 2 and "not a SavedModel" in refused.stderr

@@ -149,3 +149,15 @@ def test_four_devices_give_the_same_embeddings_as_one(checkpoint, folder, tmp_pa
     assert set(a) == set(b) == GOOD
     for key in GOOD:
         np.testing.assert_allclose(b[key], a[key], atol=1e-5, err_msg=key)
+
+
+def test_bench_embed_prints_its_ratio_last(checkpoint, folder):
+    result = subprocess.run([sys.executable, "-m", "ssl_audio.cli", "bench", "embed", "--checkpoint", str(checkpoint),
+                             "--input", str(folder), "--files", "7", "--repeats", "1", "--workers", "1"],
+                            capture_output=True, text=True, env=helpers.env(), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    fields = dict(item.split("=") for item in last.split()[1:])
+    assert last.startswith("embed ") and set(fields) == {"ours_x_realtime", "descriptors_x_realtime", "ratio"}
+    ours, ref, ratio = (float(fields[k]) for k in ("ours_x_realtime", "descriptors_x_realtime", "ratio"))
+    assert ours > 0 and ref > 0 and ratio == pytest.approx(ours / ref, rel=0.02)

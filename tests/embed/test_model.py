@@ -73,3 +73,13 @@ def test_a_fixed_length_encoder_refuses_other_window_lengths():
     with pytest.raises(ValueError, match="takes windows of exactly"):
         EmbeddingModel(encoder, window_seconds=encoder.window_seconds * 2)
     assert EmbeddingModel(encoder, hop_seconds=0.25).hop_samples == 4_000
+
+
+def test_a_cnn_encoder_takes_longer_windows_than_it_was_trained_on():
+    from configs.simclr_logmel_cnn import get_config
+    from ssl_audio.embed.model import EmbeddingModel
+    from ssl_audio.pretrained import random_encoder
+    model = EmbeddingModel(random_encoder(get_config("tiny")), window_seconds=2.5, hop_seconds=1.0)
+    e = model.embed(music(4.0, 16_000, seed=5), 16_000)
+    np.testing.assert_allclose(e.starts, [0.0, 1.0, 1.5])
+    assert e.windows.shape == (3, model.embedding_size) and np.isfinite(e.windows).all()

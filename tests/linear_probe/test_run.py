@@ -15,12 +15,7 @@ from tests.pretrain import helpers
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def checkpoint(prepared, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("pretrained") / "run"
-    result = helpers.run(workdir, prepared, "--config.total_steps=6", "--config.optimizer.warmup_steps=2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+# `checkpoint` (tests/conftest.py): the tiny config after 2 steps, shared with the embed tests.
 
 
 def probe(checkpoint, dataset, out, *extra):

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeError, load_audio
+from ssl_audio.audio.decode import DecodeError, is_audio_file, load_audio
 from ssl_audio.audio.scan import find_audio_files
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.embed.model import EmbeddingModel, Embeddings, pool
@@ -73,15 +73,22 @@ class ExportResult:
 
 def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     """(key, path) per input. A folder: every audio file under it, keyed by its path relative to the folder.
-    A text file: one path per line (blank lines and '#' comments skipped), relative ones taken from the
+    An audio file: itself, keyed by its name. A text file: one path per line (blank lines and '#' comments skipped), relative ones taken from the
     list's folder, keyed as written. Duplicates are kept once."""
     spec = Path(spec).expanduser()
     if spec.is_dir():
         return [(p.relative_to(spec).as_posix(), p) for p in find_audio_files(spec)]
     if not spec.exists():
         raise FileNotFoundError(f"--input {spec}: no such folder or list file")
+    if is_audio_file(spec):
+        return [(spec.name, spec)]
+    try:
+        text = spec.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--input {spec}: neither a folder, an audio file nor a text list of paths "
+                         f"(one per line, UTF-8)") from None
     seen, out = set(), []
-    for line in spec.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         entry = line.strip()
         if not entry or entry.startswith("#") or entry in seen:
             continue

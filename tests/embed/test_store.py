@@ -1,12 +1,18 @@
-"""The Parquet store's crash safety, without a model: what a kill at any point leaves is recovered, once."""
+"""Without a model: the Parquet store's crash safety (what a kill at any point leaves is recovered, once),
+NPZ names, and how inputs are listed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from ssl_audio.embed.model import Embeddings
+from ssl_audio.embed.export import list_inputs
 from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, ParquetStore, npz_name
+from tests.embed.conftest import write
 
 D = 4
 
@@ -98,3 +104,19 @@ def test_npz_names_stay_inside_the_output(tmp_path):
     assert store.open(["../up/y.wav", "other.wav"]) == {"../up/y.wav"}
     with np.load(tmp_path / "npz" / "__/up/y.wav.npz") as z:
         assert str(z["path"]) == "../up/y.wav" and z["window_embeddings"].shape == (3, D)
+
+
+def test_inputs_from_a_folder_a_single_file_or_a_list(tmp_path):
+    write(tmp_path / "in" / "x" / "a.wav", 0.5)
+    write(tmp_path / "in" / "b.wav", 0.5)
+    assert [k for k, _ in list_inputs(tmp_path / "in")] == ["b.wav", "x/a.wav"]
+    assert list_inputs(tmp_path / "in" / "b.wav") == [("b.wav", tmp_path / "in" / "b.wav")]
+    listing = tmp_path / "files.txt"
+    listing.write_text("in/b.wav\n# skipped\n\nin/b.wav\n/elsewhere/c.wav\n")
+    assert list_inputs(listing) == [("in/b.wav", tmp_path / "in" / "b.wav"),
+                                    ("/elsewhere/c.wav", Path("/elsewhere/c.wav"))]
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
+    with pytest.raises(ValueError, match="neither a folder, an audio file nor a text list"):
+        list_inputs(tmp_path / "blob.bin")
+    with pytest.raises(FileNotFoundError, match="no such folder or list file"):
+        list_inputs(tmp_path / "nothing")

@@ -24,6 +24,7 @@ import numpy as np
 from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION, clip_descriptors
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips
+from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.pretrained import Encoder
 
 
@@ -125,7 +126,9 @@ def pool_windows(fn: Callable[[np.ndarray], np.ndarray], handle: DatasetHandle, 
 
 def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop_seconds: float | None = None,
                      pooling: str = "mean", batch_size: int = 64, progress: bool = True) -> ClipFeatures:
-    pooled, encoded, keys = pool_windows(encoder.embed_windows, handle, split, window_seconds=encoder.window_seconds,
+    # EmbeddingModel shards each batch over every local device, as `ssl-audio embed` does.
+    embed = EmbeddingModel(encoder, batch_size=batch_size).embed_windows
+    pooled, encoded, keys = pool_windows(embed, handle, split, window_seconds=encoder.window_seconds,
                                          hop_seconds=hop_seconds, pooling=pooling, batch_size=batch_size,
                                          progress=progress, desc=f"embed {split}")
     labels, groups = _labels_and_groups(handle, encoded)

@@ -30,6 +30,8 @@ from ssl_audio.pretrained import Encoder, load_encoder
 
 POOLINGS = ("mean", "max", "none")
 DEFAULT_BATCH_SIZE = 64
+# Below this a window holds a handful of spectrogram frames: no music encoder here means anything by it.
+MIN_WINDOW_SECONDS = 0.1
 
 
 @dataclasses.dataclass
@@ -68,9 +70,9 @@ class EmbeddingModel:
         self.sample_rate = encoder.sample_rate
         self.window_seconds = float(window_seconds or encoder.window_seconds)
         self.hop_seconds = float(hop_seconds or self.window_seconds)
-        if self.window_seconds <= 0 or self.hop_seconds <= 0:
-            raise ValueError(f"window and hop must be positive seconds, got {self.window_seconds} and "
-                             f"{self.hop_seconds}")
+        if self.window_seconds < MIN_WINDOW_SECONDS or self.hop_seconds <= 0:
+            raise ValueError(f"--window-seconds must be at least {MIN_WINDOW_SECONDS:g} and --hop-seconds positive, "
+                             f"got {self.window_seconds:g} and {self.hop_seconds:g}")
         self.window_samples = int(round(self.window_seconds * self.sample_rate))
         self.hop_samples = max(1, int(round(self.hop_seconds * self.sample_rate)))
         self.mesh = make_mesh(jax.local_devices() if devices is None else devices)

@@ -73,6 +73,10 @@ def test_a_fixed_length_encoder_refuses_other_window_lengths():
     with pytest.raises(ValueError, match="takes windows of exactly"):
         EmbeddingModel(encoder, window_seconds=encoder.window_seconds * 2)
     assert EmbeddingModel(encoder, hop_seconds=0.25).hop_samples == 4_000
+    with pytest.raises(ValueError, match="at least 0.1"):
+        EmbeddingModel(encoder, window_seconds=0.001)
+    with pytest.raises(ValueError, match="hop-seconds positive"):
+        EmbeddingModel(encoder, hop_seconds=-1.0)
 
 
 def test_a_cnn_encoder_takes_longer_windows_than_it_was_trained_on():

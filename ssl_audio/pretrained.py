@@ -1,9 +1,11 @@
-"""A pretrained encoder for downstream use: load it from a pretraining workdir or one of its checkpoints,
-and embed windows of audio with it (batch norm in inference mode, projection head dropped).
+"""A pretrained encoder for downstream use: load it from a pretraining workdir or one of its checkpoints
+(batch norm in inference mode, projection head dropped).
 
     encoder = load_encoder("runs/demo/pretrain")            # latest checkpoint of a workdir
     encoder = load_encoder("runs/demo/pretrain/checkpoints/600")
-    h = encoder.embed_windows(audio)                        # [B, window_samples] -> [B, embedding_size]
+    encoder.forward(encoder.params, encoder.batch_stats, audio)   # [B, window_samples] -> [B, embedding_size]
+
+`ssl_audio.embed.model.EmbeddingModel` wraps one to embed audio of any length on every local device.
 """
 
 from __future__ import annotations
@@ -72,14 +74,6 @@ class Encoder:
             return model.encoder(audio).astype(jnp.float32)  # bf16-trained models still hand out float32
 
         return forward
-
-    @functools.cached_property
-    def _apply(self):
-        return jax.jit(self.forward)
-
-    def embed_windows(self, audio: np.ndarray) -> np.ndarray:
-        """[B, window_samples] float32 -> [B, embedding_size] float32."""
-        return np.asarray(self._apply(self.params, self.batch_stats, jnp.asarray(audio, jnp.float32)))
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:

@@ -29,7 +29,7 @@ import numpy as np
 from ssl_audio.audio.decode import DecodeError, is_audio_file, load_audio
 from ssl_audio.audio.scan import find_audio_files
 from ssl_audio.audio.windows import window_batches
-from ssl_audio.embed.model import EmbeddingModel, Embeddings, pool
+from ssl_audio.embed.model import EmbeddingModel, Embeddings
 from ssl_audio.embed.store import FORMATS, OUTPUT_NAMES, open_store
 from ssl_audio.errors import OutputExistsError
 
@@ -265,8 +265,7 @@ def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | 
         done = []
         while order and inflight[order[0]].filled == len(inflight[order[0]].starts):
             c = inflight.pop(order.popleft())
-            done.append((c.key, Embeddings(scene=pool(c.out, model.pooling), windows=c.out, starts=c.starts,
-                                           ends=c.ends, duration=c.duration)))
+            done.append((c.key, Embeddings.of_windows(c.out, c.starts, c.ends, c.duration, model.pooling)))
         yield done
 
 

@@ -49,6 +49,12 @@ class Embeddings:
         """[T] the centre of the audio each window covers."""
         return (self.starts + self.ends) / 2
 
+    @classmethod
+    def of_windows(cls, windows: np.ndarray, starts: np.ndarray, ends: np.ndarray, duration: float,
+                   pooling: str) -> "Embeddings":
+        """A clip's window embeddings with their times, and the scene embedding pooled from them."""
+        return cls(scene=pool(windows, pooling), windows=windows, starts=starts, ends=ends, duration=duration)
+
 
 def pool(windows: np.ndarray, pooling: str) -> np.ndarray | None:
     if pooling == "mean":
@@ -148,19 +154,16 @@ class EmbeddingModel:
     def embed(self, audio, sample_rate: int) -> Embeddings:
         """Embeddings of one clip: audio [samples], [samples, channels] or [channels, samples] (channels are
         averaged), at any sample rate (resampled with soxr). NumPy, or anything np.asarray takes."""
-        mono = self._conform(audio, sample_rate)
-        windows, starts, ends = self.windows_of(mono)
-        h = self.embed_windows(windows)
-        return Embeddings(scene=pool(h, self.pooling), windows=h, starts=starts, ends=ends,
-                          duration=mono.shape[0] / self.sample_rate)
+        return self._embed_mono(self._conform(audio, sample_rate))
 
     def embed_file(self, path: str | os.PathLike) -> Embeddings:
         """Embeddings of an audio file (decoded and resampled; raises DecodeError naming the file)."""
-        mono = load_audio(path, self.decode_options)
+        return self._embed_mono(load_audio(path, self.decode_options))
+
+    def _embed_mono(self, mono: np.ndarray) -> Embeddings:
         windows, starts, ends = self.windows_of(mono)
-        h = self.embed_windows(windows)
-        return Embeddings(scene=pool(h, self.pooling), windows=h, starts=starts, ends=ends,
-                          duration=mono.shape[0] / self.sample_rate)
+        return Embeddings.of_windows(self.embed_windows(windows), starts, ends, mono.shape[0] / self.sample_rate,
+                                     self.pooling)
 
     @functools.cached_property
     def decode_options(self) -> DecodeOptions:

@@ -25,6 +25,11 @@ def _decode_args(p: argparse.ArgumentParser) -> None:
                    help="files whose peak is below this level are skipped as silent (default -60)")
 
 
+def _checkpoint_arg(p: argparse.ArgumentParser, required: bool = True, only: str = "") -> None:
+    p.add_argument("--checkpoint", required=required, default=None,
+                   help=f"{only}a pretraining workdir (its latest checkpoint) or WORKDIR/checkpoints/STEP")
+
+
 def _decode_options(args):
     from ssl_audio.audio.decode import DecodeOptions
     return DecodeOptions(sample_rate=args.sample_rate, min_seconds=args.min_seconds, silence_dbfs=args.silence_dbfs)
@@ -291,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step: peak TFLOP/s per device for MFU (default: from the device kind)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for audiomentations or the descriptors (default: all cores)")
-    p.add_argument("--checkpoint", default=None, help="embed: a pretraining workdir or WORKDIR/checkpoints/STEP")
+    _checkpoint_arg(p, required=False, only="embed: ")
     p.add_argument("--input", default="data/demo/audio", help="embed: folder of audio (default data/demo/audio)")
     p.add_argument("--files", type=int, default=100, help="embed: number of files from --input (default 100)")
     p.set_defaults(func=cmd_bench, takes_overrides=True)
@@ -321,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "same heads run on MFCC descriptors and on a randomly initialised encoder, "
                                    "side by side. Writes results.json, report.md and plots to --out; prints one "
                                    "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`.")
-    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
+    _checkpoint_arg(p)
     p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
     p.add_argument("--data-dir", default=default_data_dir(), help="where TFDS datasets live")
     p.add_argument("--task", default="all", help="a label column (genre, mood, instruments, tags, valence, ...) or all")
@@ -355,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "OUT/manifest.json records the checkpoint, settings and counts; bad files go "
                                    "to OUT/errors.tsv. Rerunning the same command resumes: finished files are "
                                    "skipped and new ones appended.")
-    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
-    p.add_argument("--input", required=True, help="folder of audio (recursive) or a text file with one path per line")
+    _checkpoint_arg(p)
+    p.add_argument("--input", required=True, help="folder of audio (recursive), one audio file, or a text file with one path per line")
     p.add_argument("--output", required=True, help="output folder (resumed when it holds this command's output)")
     p.add_argument("--format", choices=("parquet", "npz"), default="parquet",
                    help="parquet: OUT/scene/ (and OUT/windows/) tables of parts; npz: one OUT/npz/<path>.npz per "
@@ -379,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "signatures: embed_windows (audio [batch, window] -> [batch, D]; the default) and "
                                    "embed_clip (mono audio [samples] at the model's rate -> scene [D], windows "
                                    "[T, D], starts and ends in seconds). Load it with tf.saved_model.load(DIR).")
-    p.add_argument("--checkpoint", required=True, help="a pretraining workdir (latest checkpoint) or WORKDIR/checkpoints/STEP")
+    _checkpoint_arg(p)
     p.add_argument("--out", required=True, help="SavedModel folder to write")
     p.add_argument("--hop-seconds", type=float, default=None, help="embed_clip's hop between windows (default: the window)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel in --out")

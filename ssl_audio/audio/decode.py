@@ -31,7 +31,12 @@ class DecodeError(SslAudioError):
         self.path = str(path)
         self.reason = reason
         self.hint = hint
-        super().__init__(f"{self.path}: {reason}" + (f" ({hint})" if hint else ""))
+        super().__init__(f"{self.path}: {self.detail}")
+
+    @property
+    def detail(self) -> str:
+        """The reason and what to do, without the path: for reports that list the path beside it."""
+        return self.reason + (f" ({self.hint})" if self.hint else "")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -54,7 +54,7 @@ def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     try:
         audio = load_audio(path, options)
     except DecodeError as err:
-        report.reason = err.reason + (f" ({err.hint})" if err.hint else "")
+        report.reason = err.detail
         return report
     report.ok = True
     report.seconds = audio.shape[0] / options.sample_rate

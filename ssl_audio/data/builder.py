@@ -36,7 +36,7 @@ def _decode_pcm16(job: tuple[str, DecodeOptions]) -> tuple[np.ndarray | None, st
     try:
         audio = load_audio(path, options)
     except DecodeError as err:
-        return None, err.reason + (f" ({err.hint})" if err.hint else "")
+        return None, err.detail
     return np.round(np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16), ""
 
 

@@ -27,10 +27,10 @@ from typing import Iterator
 import numpy as np
 
 from ssl_audio.audio.decode import DecodeError, is_audio_file, load_audio
-from ssl_audio.audio.scan import find_audio_files
+from ssl_audio.audio.scan import find_audio_files, write_bad_list
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
-from ssl_audio.embed.store import FORMATS, OUTPUT_NAMES, open_store
+from ssl_audio.embed.store import OUTPUT_NAMES, open_store
 from ssl_audio.errors import OutputExistsError
 
 MANIFEST = "manifest.json"
@@ -103,7 +103,8 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
 # ------------------------------------------------------------------------------------------------ output
 
 class ErrorsLog:
-    """OUT/errors.tsv: `path<TAB>reason` per failed file, appended and flushed as failures happen."""
+    """OUT/errors.tsv, in `write_bad_list`'s format (prepare's bad_files.tsv): `path<TAB>reason` per failed
+    file, appended as failures happen."""
 
     def __init__(self, path: Path, retry: bool):
         self.path = path
@@ -118,10 +119,7 @@ class ErrorsLog:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write("path\treason\n")
-            for key, reason in self.failed.items():
-                f.write(f"{key}\t{reason}\n")
+        write_bad_list([{"path": key, "reason": reason} for key, reason in self.failed.items()], self.path)
 
     def add(self, key: str, reason: str) -> None:
         reason = " ".join(reason.split())  # one line, whatever the exception said
@@ -205,7 +203,7 @@ def _decode(model: EmbeddingModel, path: Path):
     try:
         return load_audio(path, model.decode_options), None
     except DecodeError as err:
-        return None, err.reason + (f" ({err.hint})" if err.hint else "")
+        return None, err.detail
     except Exception as err:  # anything else one file can throw must not end a job of thousands
         return None, f"could not be decoded ({type(err).__name__}: {err})"
 
@@ -274,16 +272,14 @@ def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathL
            progress: bool = True) -> ExportResult:
     from tqdm.auto import tqdm
 
-    if fmt not in FORMATS:
-        raise ValueError(f"--format: one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out).expanduser()
     items = list_inputs(inputs)
     windows = windows or model.pooling == "none"
     tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+    store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
     settings = _settings(model, fmt, windows)
     prepare_output(out, settings, overwrite)
 
-    store = open_store(fmt, out, model.embedding_size, tables)
     done = store.open([k for k, _ in items])
     errors = ErrorsLog(out / ERRORS, retry=retry_errors)
     todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]

@@ -111,22 +111,19 @@ class ParquetStore:
     def open(self, keys: list[str] | None = None) -> set[str]:
         """Recovers what a killed run left in the journals; returns the paths already done."""
         done = self._paths_in_parts(self.primary)
+        journals = {table: _read_journal(self._journal(table)) for table in self.tables}
+        # Done by the killed run: in its primary journal and not already in a part (a compaction cut short).
+        keep = {p for batch in journals[self.primary] for p in batch.column("path").to_pylist()} - done
         recovered: dict[str, list[pa.RecordBatch]] = {}
-        keep = set()
-        for batch in _read_journal(self._journal(self.primary)):
-            keep.update(p for p in batch.column("path").to_pylist() if p not in done)
         for table in self.tables:
             in_parts = done if table == self.primary else self._paths_in_parts(table)
             rows = []
-            for batch in _read_journal(self._journal(table)):
+            for batch in journals[table]:
                 mask = [p in keep and p not in in_parts for p in batch.column("path").to_pylist()]
                 if any(mask):
                     rows.append(batch.filter(pa.array(mask)))
             recovered[table] = rows
-        for table in self._write_order:
-            if recovered[table]:
-                self._write_part(table, pa.Table.from_batches(recovered[table], schema=_schema(table, self.dim)))
-        shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
+        self._journals_to_parts(recovered)
         return done | keep
 
     def append(self, records: list[tuple[str, Embeddings]]) -> None:
@@ -159,12 +156,16 @@ class ParquetStore:
     def _compact(self) -> None:
         """Journals -> one new part per table; then the journals go."""
         self._close_writers()
-        for table in self._write_order:
-            batches = _read_journal(self._journal(table))
-            if batches:
-                self._write_part(table, pa.Table.from_batches(batches, schema=_schema(table, self.dim)))
-        shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
+        self._journals_to_parts({table: _read_journal(self._journal(table)) for table in self.tables})
         self._journal_rows = 0
+
+    def _journals_to_parts(self, batches: dict[str, list[pa.RecordBatch]]) -> None:
+        """Writes each table's batches as a new part, the primary table last, then removes the journals: a
+        kill in between leaves rows in both, which the next `open` counts once."""
+        for table in self._write_order:
+            if batches[table]:
+                self._write_part(table, pa.Table.from_batches(batches[table], schema=_schema(table, self.dim)))
+        shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
 
     def _write_part(self, table: str, data: pa.Table) -> None:
         folder = self.out / table

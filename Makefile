@@ -10,7 +10,7 @@ DEMO_DIR  ?= data/demo
 DEMO_CLIPS ?= 1000
 DEMO_RUN  ?= runs/demo
 
-.PHONY: demo test setup clean-demo
+.PHONY: demo test lint format setup clean-demo
 
 setup: $(STAMP)
 
@@ -34,8 +34,17 @@ demo: $(STAMP)
 	    --output $(DEMO_RUN)/embeddings --windows
 	$(BIN)/ssl-audio export-savedmodel --checkpoint $(DEMO_RUN)/pretrain --out $(DEMO_RUN)/savedmodel --overwrite
 
-test: $(STAMP)
+# Lint and format first (seconds), then the suite; `make lint` alone, `make format` to fix what ruff can.
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=10
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean-demo:
 	rm -rf $(DEMO_DIR) $(DEMO_RUN)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from ssl_audio.augment.config import default_config as default_augment_config
+from ssl_audio.errors import BadValueError
 
 VARIANTS = ("", "demo", "tiny")
 
@@ -12,7 +13,7 @@ VARIANTS = ("", "demo", "tiny")
 def parse_variant(arg: str | None) -> str:
     variant = (arg or "").strip()
     if variant not in VARIANTS:
-        raise ValueError(f"config variant {variant!r} unknown; use one of: full (no suffix), :demo, :tiny")
+        raise BadValueError(f"config variant {variant!r} unknown; use one of: full (no suffix), :demo, :tiny")
     return variant
 
 
@@ -23,24 +24,25 @@ def base_config() -> ml_collections.ConfigDict:
     c.data_dir = "data/demo/tfds"
     c.split = "train"
     c.sample_rate = 16_000
-    c.crop_seconds = 3.0          # each view is an independent crop of this length from the same clip
-    c.data_workers = 0            # grain worker processes per host (0: read in the training process)
+    c.crop_seconds = 3.0  # each view is an independent crop of this length from the same clip
+    c.data_workers = 0  # grain worker processes per host (0: read in the training process)
     c.seed = 0
 
-    c.batch_size = 256            # global: clips per step over all devices and hosts (2 views each)
+    c.batch_size = 256  # global: clips per step over all devices and hosts (2 views each)
     c.total_steps = 100_000
 
-    c.model = ml_collections.ConfigDict()   # filled in by each config file
-    c.compute_dtype = "float32"   # or "bfloat16": activations in bf16, parameters and loss in float32
+    c.model = ml_collections.ConfigDict()  # filled in by each config file
+    c.compute_dtype = "float32"  # or "bfloat16": activations in bf16, parameters and loss in float32
     c.temperature = 0.1
 
     c.optimizer = dict(
-        name="adamw",             # or "lars" (SimCLR's choice for very large batches)
-        lr=3e-4,                  # peak learning rate at batch 256; scaled linearly with batch_size
+        name="adamw",  # or "lars" (SimCLR's choice for very large batches)
+        lr=3e-4,  # peak learning rate at batch 256; scaled linearly with batch_size
         warmup_steps=1000,
-        weight_decay=1e-5,        # not applied to biases and normalisation scales
-        b1=0.9, b2=0.999,         # AdamW moments
-        momentum=0.9,             # LARS
+        weight_decay=1e-5,  # not applied to biases and normalisation scales
+        b1=0.9,
+        b2=0.999,  # AdamW moments
+        momentum=0.9,  # LARS
         grad_clip_norm=1.0,
     )
 
@@ -49,7 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
     # Run control: these may change between a run and its resumption; nothing else may.
     c.log_every_steps = 50
     c.checkpoint_every_steps = 1000
-    c.keep_checkpoints = 3        # the last N, plus the one with the lowest logged loss
+    c.keep_checkpoints = 3  # the last N, plus the one with the lowest logged loss
     c.progress = True
     return c
 

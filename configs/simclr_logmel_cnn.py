@@ -1,6 +1,6 @@
 """SimCLR with the short-chunk ResNet on log-mel (the default model).
 
-    ssl-audio pretrain --config configs/simclr_logmel_cnn.py --workdir runs/logmel_cnn
+ssl-audio pretrain --config configs/simclr_logmel_cnn.py --workdir runs/logmel_cnn
 """
 
 from configs import common
@@ -9,9 +9,15 @@ from configs import common
 def get_config(arg: str | None = None):
     variant = common.parse_variant(arg)
     c = common.base_config()
-    c.model = dict(name="logmel_cnn", n_fft=512, hop=256, n_mels=128,
-                   channels=(128, 128, 128, 128, 128, 128, 256), embedding_size=512,
-                   projection=dict(hidden_size=512, output_size=128))
+    c.model = dict(
+        name="logmel_cnn",
+        n_fft=512,
+        hop=256,
+        n_mels=128,
+        channels=(128, 128, 128, 128, 128, 128, 256),
+        embedding_size=512,
+        projection=dict(hidden_size=512, output_size=128),
+    )
     if variant == "demo":
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.
         c.model.n_mels = 64

@@ -12,8 +12,11 @@ def get_config(arg: str | None = None):
     variant = common.parse_variant(arg)
     c = common.base_config()
     c.crop_seconds = 59049 / 16_000
-    c.model = dict(name="samplecnn", channels=(128, 128, 128, 256, 256, 256, 256, 256, 256, 512),
-                   projection=dict(hidden_size=512, output_size=128))
+    c.model = dict(
+        name="samplecnn",
+        channels=(128, 128, 128, 256, 256, 256, 256, 256, 256, 512),
+        projection=dict(hidden_size=512, output_size=128),
+    )
     if variant == "demo":
         c.model.channels = (32, 32, 32, 64, 64, 64, 64, 64, 128)
         c.model.projection = dict(hidden_size=128, output_size=64)

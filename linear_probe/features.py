@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -25,31 +25,38 @@ from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION, clip_descriptors
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips
 from ssl_audio.embed.model import EmbeddingModel
+from ssl_audio.errors import BadValueError
 from ssl_audio.pretrained import Encoder
-
 
 
 @dataclasses.dataclass
 class ClipFeatures:
-    x: np.ndarray                      # [n_clips, D] float32
-    labels: dict[str, np.ndarray]      # class -> int32 [n]; multilabel -> float32 [n, C]; value -> float32 [n]
-    groups: dict[str, np.ndarray]      # group columns (artist, album) -> str [n]
-    keys: np.ndarray                   # str [n]: the clip's path in the dataset
+    x: np.ndarray  # [n_clips, D] float32
+    labels: dict[str, np.ndarray]  # class -> int32 [n]; multilabel -> float32 [n, C]; value -> float32 [n]
+    groups: dict[str, np.ndarray]  # group columns (artist, album) -> str [n]
+    keys: np.ndarray  # str [n]: the clip's path in the dataset
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"x": self.x, "keys": self.keys, **{f"label:{k}": v for k, v in self.labels.items()},
-                  **{f"group:{k}": v for k, v in self.groups.items()}}
+        arrays = {
+            "x": self.x,
+            "keys": self.keys,
+            **{f"label:{k}": v for k, v in self.labels.items()},
+            **{f"group:{k}": v for k, v in self.groups.items()},
+        }
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
         tmp.replace(path)  # a killed run never leaves a half-written cache entry
 
     @classmethod
-    def load(cls, path: Path) -> "ClipFeatures":
+    def load(cls, path: Path) -> ClipFeatures:
         with np.load(path) as z:
-            return cls(x=z["x"], keys=z["keys"],
-                       labels={k[6:]: z[k] for k in z.files if k.startswith("label:")},
-                       groups={k[6:]: z[k] for k in z.files if k.startswith("group:")})
+            return cls(
+                x=z["x"],
+                keys=z["keys"],
+                labels={k[6:]: z[k] for k in z.files if k.startswith("label:")},
+                groups={k[6:]: z[k] for k in z.files if k.startswith("group:")},
+            )
 
 
 def dataset_fingerprint(handle: DatasetHandle) -> str:
@@ -59,8 +66,9 @@ def dataset_fingerprint(handle: DatasetHandle) -> str:
     return hashlib.sha256((handle.path / "dataset_info.json").read_bytes()).hexdigest()[:16]
 
 
-def cached(cache_dir: Path, handle: DatasetHandle, feature_id: str, split: str,
-           compute: Callable[[], ClipFeatures]) -> tuple[ClipFeatures, bool]:
+def cached(
+    cache_dir: Path, handle: DatasetHandle, feature_id: str, split: str, compute: Callable[[], ClipFeatures]
+) -> tuple[ClipFeatures, bool]:
     """(features, whether they came from the cache)."""
     path = Path(cache_dir) / f"{handle.name}-{dataset_fingerprint(handle)}" / feature_id / f"{split}.npz"
     if path.exists():
@@ -86,13 +94,22 @@ def encoder_feature_id(encoder: Encoder, hop_seconds: float | None, pooling: str
     return f"encoder-{encoder.checksum}-w{encoder.window_seconds:g}-h{hop:g}-{pooling}"
 
 
-def pool_windows(fn: Callable[[np.ndarray], np.ndarray], handle: DatasetHandle, split: str, *,
-                 window_seconds: float, hop_seconds: float | None = None, pooling: str = "mean",
-                 batch_size: int = 64, progress: bool = True, desc: str = "") -> tuple[np.ndarray, list[dict], list[str]]:
+def pool_windows(
+    fn: Callable[[np.ndarray], np.ndarray],
+    handle: DatasetHandle,
+    split: str,
+    *,
+    window_seconds: float,
+    hop_seconds: float | None = None,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    progress: bool = True,
+    desc: str = "",
+) -> tuple[np.ndarray, list[dict], list[str]]:
     """fn over every window of every clip of a split, windows of many clips batched together, pooled per
     clip (mean or max). Returns (pooled [n_clips, D], each clip's encoded labels, each clip's key)."""
     if pooling not in ("mean", "max"):
-        raise ValueError(f"--pooling: 'mean' or 'max', got {pooling!r}")
+        raise BadValueError(f"--pooling: 'mean' or 'max', got {pooling!r}")
     n = handle.splits[split]
     encoded: list[dict] = [None] * n
     keys: list[str] = [""] * n
@@ -107,8 +124,11 @@ def pool_windows(fn: Callable[[np.ndarray], np.ndarray], handle: DatasetHandle, 
     for batch in window_batches(clips(), batch_size):
         out = np.asarray(fn(batch["audio"]), np.float32)
         if pooled is None:
-            pooled = np.zeros((n, out.shape[1]), np.float32) if pooling == "mean" else np.full(
-                (n, out.shape[1]), -np.inf, np.float32)
+            pooled = (
+                np.zeros((n, out.shape[1]), np.float32)
+                if pooling == "mean"
+                else np.full((n, out.shape[1]), -np.inf, np.float32)
+            )
         for row, clip in enumerate(batch["clip"]):
             if clip < 0:
                 continue
@@ -124,13 +144,29 @@ def pool_windows(fn: Callable[[np.ndarray], np.ndarray], handle: DatasetHandle, 
     return pooled.astype(np.float32), encoded, keys
 
 
-def encoder_features(encoder: Encoder, handle: DatasetHandle, split: str, *, hop_seconds: float | None = None,
-                     pooling: str = "mean", batch_size: int = 64, progress: bool = True) -> ClipFeatures:
+def encoder_features(
+    encoder: Encoder,
+    handle: DatasetHandle,
+    split: str,
+    *,
+    hop_seconds: float | None = None,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> ClipFeatures:
     # EmbeddingModel shards each batch over every local device, as `ssl-audio embed` does.
     embed = EmbeddingModel(encoder, batch_size=batch_size).embed_windows
-    pooled, encoded, keys = pool_windows(embed, handle, split, window_seconds=encoder.window_seconds,
-                                         hop_seconds=hop_seconds, pooling=pooling, batch_size=batch_size,
-                                         progress=progress, desc=f"embed {split}")
+    pooled, encoded, keys = pool_windows(
+        embed,
+        handle,
+        split,
+        window_seconds=encoder.window_seconds,
+        hop_seconds=hop_seconds,
+        pooling=pooling,
+        batch_size=batch_size,
+        progress=progress,
+        desc=f"embed {split}",
+    )
     labels, groups = _labels_and_groups(handle, encoded)
     return ClipFeatures(x=pooled, labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
@@ -144,13 +180,23 @@ def mfcc_feature_id() -> str:
     return f"mfcc-v{DESCRIPTORS_VERSION}"
 
 
-def mfcc_features(handle: DatasetHandle, split: str, *, workers: int | None = None,
-                  progress: bool = True) -> ClipFeatures:
+def mfcc_features(
+    handle: DatasetHandle, split: str, *, workers: int | None = None, progress: bool = True
+) -> ClipFeatures:
     from ssl_audio.parallel import parallel_map
+
     source = handle.source(split)
     records = [source[i] for i in range(len(source))]
-    x = list(parallel_map(_mfcc_of_record, [(r["audio"], handle.sample_rate) for r in records], workers=workers,
-                     desc=f"mfcc {split}", unit="clip", progress=progress))
+    x = list(
+        parallel_map(
+            _mfcc_of_record,
+            [(r["audio"], handle.sample_rate) for r in records],
+            workers=workers,
+            desc=f"mfcc {split}",
+            unit="clip",
+            progress=progress,
+        )
+    )
     encoded = [encode_labels(handle, r) for r in records]
     labels, groups = _labels_and_groups(handle, encoded)
     keys = [r["key"].decode() if isinstance(r["key"], bytes) else str(r["key"]) for r in records]
@@ -159,4 +205,5 @@ def mfcc_features(handle: DatasetHandle, split: str, *, workers: int | None = No
 
 def _bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=desc, unit="clip", disable=not enabled, dynamic_ncols=True)

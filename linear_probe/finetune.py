@@ -26,8 +26,10 @@ from linear_probe.fit import loss_fn, to_scores
 from linear_probe.heads import HEADS
 from pretrain.checkpointing import Checkpoints, check_workdir
 from ssl_audio.data.pipeline import DatasetHandle, labelled_loader
+from ssl_audio.errors import BadValueError
 from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
+from ssl_audio.text import plural
 
 
 class Classifier(nnx.Module):
@@ -38,12 +40,31 @@ class Classifier(nnx.Module):
         return self.head(self.encoder(audio), rngs=rngs)
 
 
-def finetune_config(encoder: Encoder, task: str, head: str, steps: int, batch_size: int, lr_encoder: float,
-                    lr_head: float, eval_every: int, seed: int) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict({
-        "source_checksum": encoder.checksum, "task": task, "head": head, "total_steps": steps,
-        "batch_size": batch_size, "lr_encoder": lr_encoder, "lr_head": lr_head, "eval_every": eval_every,
-        "seed": seed, "window_seconds": encoder.window_seconds})
+def finetune_config(
+    encoder: Encoder,
+    task: str,
+    head: str,
+    steps: int,
+    batch_size: int,
+    lr_encoder: float,
+    lr_head: float,
+    eval_every: int,
+    seed: int,
+) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        {
+            "source_checksum": encoder.checksum,
+            "task": task,
+            "head": head,
+            "total_steps": steps,
+            "batch_size": batch_size,
+            "lr_encoder": lr_encoder,
+            "lr_head": lr_head,
+            "eval_every": eval_every,
+            "seed": seed,
+            "window_seconds": encoder.window_seconds,
+        }
+    )
 
 
 @dataclasses.dataclass
@@ -55,21 +76,43 @@ class FineTuned:
     test_labels: np.ndarray
 
 
-def clip_outputs(apply, params, batch_stats, handle: DatasetHandle, split: str, column: str, window_seconds: float,
-                 batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def clip_outputs(
+    apply, params, batch_stats, handle: DatasetHandle, split: str, column: str, window_seconds: float, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Head outputs averaged over each clip's windows, and the clips' labels."""
-    outputs, encoded, _ = pool_windows(lambda audio: apply(params, batch_stats, jnp.asarray(audio)), handle, split,
-                                       window_seconds=window_seconds, batch_size=batch_size, progress=False)
+    outputs, encoded, _ = pool_windows(
+        lambda audio: apply(params, batch_stats, jnp.asarray(audio)),
+        handle,
+        split,
+        window_seconds=window_seconds,
+        batch_size=batch_size,
+        progress=False,
+    )
     labels = [e[column] for e in encoded]
     return outputs, np.stack(labels) if np.ndim(labels[0]) else np.array(labels)
 
 
-def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[str] | None, workdir: Path, *,
-             head: str = "linear", steps: int = 300, batch_size: int = 32, lr_encoder: float = 1e-4,
-             lr_head: float = 1e-3, eval_every: int = 50, seed: int = 0, say=print) -> FineTuned:
+def finetune(
+    encoder: Encoder,
+    handle: DatasetHandle,
+    column: str,
+    names: list[str] | None,
+    workdir: Path,
+    *,
+    head: str,
+    steps: int,
+    batch_size: int,
+    lr_encoder: float,
+    lr_head: float,
+    eval_every: int = 50,
+    seed: int = 0,
+    say=print,
+) -> FineTuned:
     if handle.splits["train"] < batch_size:
-        raise ValueError(f"--finetune-batch-size {batch_size}: the train split of {handle.name!r} has only "
-                         f"{handle.splits['train']} clips; use a smaller batch")
+        raise BadValueError(
+            f"--finetune-batch-size {batch_size}: the train split of {handle.name!r} has only "
+            f"{plural(handle.splits['train'], 'clip')}; use a smaller batch"
+        )  # noqa: E501
     kind = handle.columns[column]
     n_out = len(names) if names else 1
     config = finetune_config(encoder, column, head, steps, batch_size, lr_encoder, lr_head, eval_every, seed)
@@ -78,11 +121,16 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
     pretrained = nnx.merge(encoder.graphdef, encoder.params, encoder.batch_stats)
     model = Classifier(pretrained.encoder, HEADS[head](encoder.embedding_size, n_out, rngs=nnx.Rngs(seed)))
     graphdef, params, batch_stats = split_model(model)
-    tx = optax.multi_transform({"encoder": optax.adamw(lr_encoder, weight_decay=1e-4),
-                                "head": optax.adamw(lr_head, weight_decay=1e-4)},
-                               {part: jax.tree.map(lambda _: part, tree) for part, tree in params.items()})
-    state = {"step": jnp.zeros((), jnp.int32), "params": params, "batch_stats": batch_stats,
-             "opt_state": tx.init(params)}
+    tx = optax.multi_transform(
+        {"encoder": optax.adamw(lr_encoder, weight_decay=1e-4), "head": optax.adamw(lr_head, weight_decay=1e-4)},
+        {part: jax.tree.map(lambda _, part=part: part, tree) for part, tree in params.items()},
+    )
+    state = {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "batch_stats": batch_stats,
+        "opt_state": tx.init(params),
+    }
 
     @jax.jit
     def train_step(state, audio, label):
@@ -95,8 +143,12 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
 
         (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        return {"step": state["step"] + 1, "params": optax.apply_updates(state["params"], updates),
-                "batch_stats": stats, "opt_state": opt_state}, loss
+        return {
+            "step": state["step"] + 1,
+            "params": optax.apply_updates(state["params"], updates),
+            "batch_stats": stats,
+            "opt_state": opt_state,
+        }, loss
 
     @jax.jit
     def apply(params, stats, audio):
@@ -104,8 +156,9 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
         m.eval()
         return m(audio)
 
-    data = iter(labelled_loader(handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds,
-                                seed=seed))
+    data = iter(
+        labelled_loader(handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds, seed=seed)
+    )
     checkpoints = Checkpoints(workdir, keep=1)  # the latest, plus the best validation score
     history_file = workdir / "history.json"
     start = checkpoints.latest_step() or 0
@@ -116,11 +169,18 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
     if start:
         if history:
             top = max(history, key=lambda h: h[f"validation_{main}"])
-            scratch = iter(labelled_loader(handle, column, global_batch_size=batch_size,
-                                           crop_seconds=encoder.window_seconds, seed=seed))
+            scratch = iter(
+                labelled_loader(
+                    handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds, seed=seed
+                )
+            )
             kept = checkpoints.restore(top["step"], state, scratch)
-            best = {"validation": top[f"validation_{main}"], "step": top["step"], "params": kept["params"],
-                    "batch_stats": kept["batch_stats"]}
+            best = {
+                "validation": top[f"validation_{main}"],
+                "step": top["step"],
+                "params": kept["params"],
+                "batch_stats": kept["batch_stats"],
+            }
         state = checkpoints.restore(start, state, data)
         say(f"finetune {column}: resuming from step {start}")
     try:
@@ -129,20 +189,38 @@ def finetune(encoder: Encoder, handle: DatasetHandle, column: str, names: list[s
             state, loss = train_step(state, jnp.asarray(batch["audio"]), jnp.asarray(batch["label"]))
             if step % eval_every and step != steps:
                 continue
-            outputs, labels = clip_outputs(apply, state["params"], state["batch_stats"], handle, "validation",
-                                           column, encoder.window_seconds, batch_size)
+            outputs, labels = clip_outputs(
+                apply,
+                state["params"],
+                state["batch_stats"],
+                handle,
+                "validation",
+                column,
+                encoder.window_seconds,
+                batch_size,
+            )
             value = metrics.score(kind, labels, to_scores(kind, outputs), names)[main]
             history.append({"step": step, "train_loss": float(loss), f"validation_{main}": float(value)})
             history_file.write_text(json.dumps(history))
             say(f"finetune {column}: step {step}/{steps} train loss {float(loss):.3f}, validation {main} {value:.3f}")
             if np.isfinite(value) and value > best["validation"]:
-                best = {"validation": float(value), "step": step, "params": jax.device_get(state["params"]),
-                        "batch_stats": jax.device_get(state["batch_stats"])}
+                best = {
+                    "validation": float(value),
+                    "step": step,
+                    "params": jax.device_get(state["params"]),
+                    "batch_stats": jax.device_get(state["batch_stats"]),
+                }
             checkpoints.save(step, state, data, loss=-float(value) if np.isfinite(value) else np.nan)
     finally:
         checkpoints.wait()
         checkpoints.close()
-    outputs, labels = clip_outputs(apply, best["params"], best["batch_stats"], handle, "test", column,
-                                   encoder.window_seconds, batch_size)
-    return FineTuned(validation=best["validation"], best_step=best["step"], history=history,
-                     test_scores=to_scores(kind, outputs), test_labels=labels)
+    outputs, labels = clip_outputs(
+        apply, best["params"], best["batch_stats"], handle, "test", column, encoder.window_seconds, batch_size
+    )
+    return FineTuned(
+        validation=best["validation"],
+        best_step=best["step"],
+        history=history,
+        test_scores=to_scores(kind, outputs),
+        test_labels=labels,
+    )

@@ -52,8 +52,8 @@ class FittedHead:
     learning_rate: float
     weight_decay: float
     best_step: int
-    validation: float                  # the main metric on validation, at best_step
-    search: list[dict]                 # every (lr, wd) tried and its best validation metric
+    validation: float  # the main metric on validation, at best_step
+    search: list[dict]  # every (lr, wd) tried and its best validation metric
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         model = nnx.merge(self.graphdef, self.params)
@@ -64,10 +64,23 @@ class FittedHead:
         return to_scores(self.kind, self.outputs(x))
 
 
-def fit_head(kind: str, n_outputs: int, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray,
-             val_y: np.ndarray, names: list[str] | None, *, head: str = "linear", max_steps: int = 600,
-             eval_every: int = 10, patience: int = 10, seed: int = 0,
-             learning_rates=LEARNING_RATES, weight_decays=WEIGHT_DECAYS) -> FittedHead:
+def fit_head(
+    kind: str,
+    n_outputs: int,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    names: list[str] | None,
+    *,
+    head: str = "linear",
+    max_steps: int = 600,
+    eval_every: int = 10,
+    patience: int = 10,
+    seed: int = 0,
+    learning_rates=LEARNING_RATES,
+    weight_decays=WEIGHT_DECAYS,
+) -> FittedHead:
     mean = train_x.mean(axis=0)
     std = train_x.std(axis=0)
     # A feature constant on train (a dead ReLU unit) keeps its scale: dividing by ~0 would blow up whatever
@@ -86,6 +99,7 @@ def fit_head(kind: str, n_outputs: int, train_x: np.ndarray, train_y: np.ndarray
         def objective(p):
             m = nnx.merge(graphdef, p)
             return loss_fn(kind, m(xs, rngs=nnx.Rngs(dropout=key)), ys)
+
         grads = jax.grad(objective)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
@@ -101,7 +115,7 @@ def fit_head(kind: str, n_outputs: int, train_x: np.ndarray, train_y: np.ndarray
     for lr, wd in itertools.product(learning_rates, weight_decays):
         params = init_params
         opt_state = tx.init(params)
-        opt_state.hyperparams["learning_rate"] = jnp.asarray(lr)   # changed in place of recompiling
+        opt_state.hyperparams["learning_rate"] = jnp.asarray(lr)  # changed in place of recompiling
         opt_state.hyperparams["weight_decay"] = jnp.asarray(wd)
         key = jax.random.key(seed)
         run_best, run_best_step, run_params, waited = -np.inf, 0, params, 0
@@ -116,10 +130,22 @@ def fit_head(kind: str, n_outputs: int, train_x: np.ndarray, train_y: np.ndarray
                 waited += 1
                 if waited >= patience:
                     break
-        search.append({"learning_rate": lr, "weight_decay": wd, "validation": float(run_best),
-                       "best_step": run_best_step})
+        search.append(
+            {"learning_rate": lr, "weight_decay": wd, "validation": float(run_best), "best_step": run_best_step}
+        )
         if best is None or run_best > best[0]:
             best = (run_best, run_best_step, run_params, lr, wd)
     value, step, params, lr, wd = best
-    return FittedHead(kind=kind, head=head, graphdef=graphdef, params=jax.device_get(params), mean=mean, std=std,
-                      learning_rate=lr, weight_decay=wd, best_step=step, validation=float(value), search=search)
+    return FittedHead(
+        kind=kind,
+        head=head,
+        graphdef=graphdef,
+        params=jax.device_get(params),
+        mean=mean,
+        std=std,
+        learning_rate=lr,
+        weight_decay=wd,
+        best_step=step,
+        validation=float(value),
+        search=search,
+    )

@@ -22,8 +22,10 @@ def classification(y: np.ndarray, scores: np.ndarray, names: list[str]) -> dict:
     return {
         "accuracy": float(skm.accuracy_score(y, predicted)),
         "balanced_accuracy": float(skm.balanced_accuracy_score(y, predicted)) if len(set(y)) > 1 else float("nan"),
-        "per_class": {n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
-                      for i, n in enumerate(names)},
+        "per_class": {
+            n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+            for i, n in enumerate(names)
+        },
         "confusion": skm.confusion_matrix(y, predicted, labels=labels).tolist(),
     }
 
@@ -39,7 +41,9 @@ def tagging(y: np.ndarray, scores: np.ndarray, names: list[str]) -> dict:
             row["pr_auc"] = float(skm.average_precision_score(y[:, i], scores[:, i]))
         per_class[n] = row
     return {
-        "roc_auc_macro": float(np.mean([per_class[names[i]]["roc_auc"] for i in scorable])) if scorable else float("nan"),
+        "roc_auc_macro": float(np.mean([per_class[names[i]]["roc_auc"] for i in scorable]))
+        if scorable
+        else float("nan"),
         "pr_auc_macro": float(np.mean([per_class[names[i]]["pr_auc"] for i in scorable])) if scorable else float("nan"),
         "unscored_classes": [names[i] for i in range(len(names)) if i not in scorable],
         "per_class": per_class,
@@ -47,9 +51,11 @@ def tagging(y: np.ndarray, scores: np.ndarray, names: list[str]) -> dict:
 
 
 def regression(y: np.ndarray, predicted: np.ndarray) -> dict:
-    return {"r2": float(skm.r2_score(y, predicted)),
-            "pearson": float(np.corrcoef(y, predicted)[0, 1]) if np.std(predicted) > 0 else 0.0,
-            "mae": float(skm.mean_absolute_error(y, predicted))}
+    return {
+        "r2": float(skm.r2_score(y, predicted)),
+        "pearson": float(np.corrcoef(y, predicted)[0, 1]) if np.std(predicted) > 0 else 0.0,
+        "mae": float(skm.mean_absolute_error(y, predicted)),
+    }
 
 
 def score(kind: str, y: np.ndarray, outputs: np.ndarray, names: list[str] | None) -> dict:

@@ -9,17 +9,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_audio.text import plural
+
 
 def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
+def interval(c: dict) -> str:
+    """'+0.052[+0.011,+0.093]better': the difference, its bootstrap interval, the verdict (no spaces)."""
+    return f"{c['difference']:+.3f}[{c['low']:+.3f},{c['high']:+.3f}]{c['verdict'].replace(' ', '_')}"
+
+
 def summary_lines(results: dict) -> list[str]:
-    """`<dataset> <task> metric=<name> pretrained=<x> mfcc=<y> random=<z>`, one line per task."""
+    """`<dataset> <task> metric=<name> pretrained=<x> mfcc=<y> random=<z> pretrained_vs_mfcc=<interval> ...`,
+    one line per task."""
     lines = []
     for task, r in results["tasks"].items():
         scores = " ".join(f"{kind}={_fmt(v['test'][r['metric']])}" for kind, v in r["by_features"].items())
-        lines.append(f"{results['dataset']} {task} metric={r['metric']} {scores}")
+        pairs = " ".join(f"{pair.replace('-', '_vs_')}={interval(c)}" for pair, c in r.get("comparisons", {}).items())
+        lines.append(f"{results['dataset']} {task} metric={r['metric']} {scores}" + (f" {pairs}" if pairs else ""))
     return lines
 
 
@@ -31,45 +40,87 @@ def write_json(results: dict, out: Path) -> Path:
 
 def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
     kinds = list(next(iter(results["tasks"].values()))["by_features"]) if results["tasks"] else []
-    lines = [f"# Probe of {results['source']} on {results['dataset']}", "",
-             f"Head: {results['head']}, " + ("on frozen features; learning rate and weight decay chosen on the "
-             "validation split, early stopping on its metric" if results.get("mode", "frozen") == "frozen" else
-             "with the encoders fine-tuned (MFCC stays frozen); the best validation step kept") + f"; scores below are on the **test** split "
-             f"({results['split_sizes']['test']} clips, artists held out: "
-             f"{'none shared with train' if not results['leaks'] else 'SHARED, see below'}).", "",
-             "| task | metric | " + " | ".join(kinds) + " |", "| --- | --- | " + " | ".join("---" for _ in kinds) + " |"]
+    lines = [
+        f"# Probe of {results['source']} on {results['dataset']}",
+        "",
+        f"Head: {results['head']}, "
+        + (
+            "on frozen features; learning rate and weight decay chosen on the "
+            "validation split, early stopping on its metric"
+            if results.get("mode", "frozen") == "frozen"
+            else "with the encoders fine-tuned (MFCC stays frozen); the best validation step kept"
+        )
+        + f"; scores below are on the **test** split "
+        f"({plural(results['split_sizes']['test'], 'clip')}, artists held out: "
+        f"{'none shared with train' if not results['leaks'] else 'SHARED, see below'}).",
+        "",
+        "| task | metric | " + " | ".join(kinds) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in kinds) + " |",
+    ]
     for task, r in results["tasks"].items():
-        lines.append(f"| {task} | {r['metric']} | " + " | ".join(_fmt(r["by_features"][k]["test"][r["metric"]])
-                                                              for k in kinds) + " |")
-    lines += ["", "Features: " + "; ".join(f"**{k}** = {v['description']} ({v['dim']} dims)"
-                                           for k, v in results["features"].items()), ""]
-    if "pretrained" in kinds:
-        verdicts = []
+        lines.append(
+            f"| {task} | {r['metric']} | "
+            + " | ".join(_fmt(r["by_features"][k]["test"][r["metric"]]) for k in kinds)
+            + " |"
+        )
+    lines += [
+        "",
+        "Features: "
+        + "; ".join(f"**{k}** = {v['description']} ({v['dim']} dims)" for k, v in results["features"].items()),
+        "",
+    ]
+    if any(r.get("comparisons") for r in results["tasks"].values()):
+        lines += [
+            "## Does pretraining help?",
+            "",
+            "Test-split difference (first minus second) with a paired bootstrap 95% interval over test clips "
+            "(linear_probe/bootstrap.py): *better* or *worse* only when the whole interval is on one side of 0. "
+            "The interval is over clips, not over pretraining seeds.",
+            "",
+            "| task | pair | difference | 95% interval | verdict |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for task, r in results["tasks"].items():
-            t = {k: r["by_features"][k]["test"][r["metric"]] for k in kinds}
-            beats = [k for k in kinds if k != "pretrained" and t["pretrained"] > t[k]]
-            loses = [k for k in kinds if k != "pretrained" and t["pretrained"] <= t[k]]
-            verdicts.append(f"- {task}: pretrained beats {', '.join(beats) or 'nothing'}"
-                            + (f"; does not beat {', '.join(loses)}" if loses else ""))
-        lines += ["## Does pretraining help?", "", *verdicts, ""]
+            for pair, c in r.get("comparisons", {}).items():
+                lines.append(
+                    f"| {task} | {pair.replace('-', ' vs ')} | {c['difference']:+.3f} | "
+                    f"[{c['low']:+.3f}, {c['high']:+.3f}] | {c['verdict']} |"
+                )
+        lines.append("")
     if results["leaks"]:
-        lines += ["## Shared groups", "", "These groups are in more than one split (allowed by the user), so the "
-                  "scores above are optimistic:", "", *[f"- {g}: {', '.join(s)}" for g, s in results["leaks"].items()], ""]
+        lines += [
+            "## Shared groups",
+            "",
+            "These groups are in more than one split (allowed by the user), so the scores above are optimistic:",
+            "",
+            *[f"- {g}: {', '.join(s)}" for g, s in results["leaks"].items()],
+            "",
+        ]
     for task, r in results["tasks"].items():
         lines += [f"## {task} ({r['kind']})", ""]
         for kind, v in r["by_features"].items():
-            lines.append(f"- {kind}: validation {r['metric']} {_fmt(v['validation'])} with lr {v['learning_rate']:g}, "
-                         f"weight decay {v['weight_decay']:g}, best at step {v['best_step']}; test: "
-                         + ", ".join(f"{m} {_fmt(x)}" for m, x in v["test"].items() if isinstance(x, float)))
+            lines.append(
+                f"- {kind}: validation {r['metric']} {_fmt(v['validation'])} with lr {v['learning_rate']:g}, "
+                f"weight decay {v['weight_decay']:g}, best at step {v['best_step']}; test: "
+                + ", ".join(f"{m} {_fmt(x)}" for m, x in v["test"].items() if isinstance(x, float))
+            )
         pretrained = r["by_features"].get("pretrained") or next(iter(r["by_features"].values()))
         per_class = pretrained["test"].get("per_class")
         if per_class:
             columns = [c for c in next(iter(per_class.values())) if c != "support"] + ["support"]
-            lines += ["", f"Per class ({'pretrained' if 'pretrained' in r['by_features'] else kinds[0]}, test):", "",
-                      "| class | " + " | ".join(columns) + " |", "| --- | " + " | ".join("---" for _ in columns) + " |"]
+            lines += [
+                "",
+                f"Per class ({'pretrained' if 'pretrained' in r['by_features'] else kinds[0]}, test):",
+                "",
+                "| class | " + " | ".join(columns) + " |",
+                "| --- | " + " | ".join("---" for _ in columns) + " |",
+            ]
             for name, row in per_class.items():
-                lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) if c != "support" else str(row[c])
-                                                      for c in columns) + " |")
+                lines.append(
+                    f"| {name} | "
+                    + " | ".join(_fmt(row.get(c)) if c != "support" else str(row[c]) for c in columns)
+                    + " |"
+                )
         lines.append("")
     lines += ["## Plots", "", *[f"![{p}]({p})" for p in plots], ""]
     path = out / "report.md"
@@ -79,8 +130,10 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
 
 def plot_confusion(confusion: list[list[int]], names: list[str], title: str, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     m = np.asarray(confusion, dtype=float)
     normalised = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     size = max(4.0, 0.5 * len(names) + 2)
@@ -89,8 +142,15 @@ def plot_confusion(confusion: list[list[int]], names: list[str], title: str, pat
     for i in range(len(names)):
         for j in range(len(names)):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if normalised[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if normalised[i, j] > 0.5 else "black",
+                )
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
@@ -102,9 +162,11 @@ def plot_confusion(confusion: list[list[int]], names: list[str], title: str, pat
 
 def plot_pr_curves(y: np.ndarray, scores: np.ndarray, names: list[str], title: str, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.metrics import average_precision_score, precision_recall_curve
+
     fig, ax = plt.subplots(figsize=(7, 5))
     for i, name in enumerate(names):
         if 0 < y[:, i].sum() < len(y):
@@ -115,4 +177,54 @@ def plot_pr_curves(y: np.ndarray, scores: np.ndarray, names: list[str], title: s
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_embedding_map(
+    test_features: dict[str, np.ndarray],
+    colourings: dict[str, tuple[np.ndarray, list[str]]],
+    title: str,
+    path: Path,
+    seed: int = 0,
+) -> None:
+    """The test clips' features in 2-D, one row per feature kind, one column per (projection, label): PCA and
+    t-SNE (scikit-learn), coloured by each single-label column (genre, mood). People judge a representation
+    by looking at it: clusters that follow genre, or that follow nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    kinds, columns = list(test_features), list(colourings)
+    panels = [(method, column) for method in ("PCA", "t-SNE") for column in columns]
+    fig, axes = plt.subplots(len(kinds), len(panels), figsize=(3.2 * len(panels), 3.0 * len(kinds)), squeeze=False)
+    for row, kind in enumerate(kinds):
+        x = StandardScaler().fit_transform(np.asarray(test_features[kind], np.float64))
+        n = len(x)
+        maps = {"PCA": PCA(n_components=2, random_state=seed).fit_transform(x)}
+        maps["t-SNE"] = TSNE(
+            n_components=2, perplexity=min(30.0, max(2.0, (n - 1) / 3)), init="pca", random_state=seed
+        ).fit_transform(x)
+        for col, (method, column) in enumerate(panels):
+            ax = axes[row, col]
+            values, names = colourings[column]
+            for k, name in enumerate(names):
+                chosen = values == k
+                ax.scatter(
+                    maps[method][chosen, 0], maps[method][chosen, 1], s=9, label=name, color=plt.cm.tab10(k % 10)
+                )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{method}, by {column}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(kind)
+            if row == len(kinds) - 1 and method == "PCA":
+                ax.legend(fontsize=6, loc="best", markerscale=1.5, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)

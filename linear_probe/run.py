@@ -14,18 +14,29 @@ import numpy as np
 
 from linear_probe import features as F
 from linear_probe import metrics
+from linear_probe.bootstrap import compare_all
 from linear_probe.finetune import finetune
 from linear_probe.fit import fit_head
-from linear_probe.report import plot_confusion, plot_pr_curves, summary_lines, write_json, write_markdown
-from ssl_audio.data.pipeline import DatasetHandle, open_dataset
-from ssl_audio.errors import OutputExistsError, SslAudioError
+from linear_probe.report import (
+    plot_confusion,
+    plot_embedding_map,
+    plot_pr_curves,
+    summary_lines,
+    write_json,
+    write_markdown,
+)
+from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
+from ssl_audio.data.splits import find_leaks
+from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
 from ssl_audio.pretrained import load_encoder, random_encoder
 
 FEATURE_KINDS = ("pretrained", "mfcc", "random")
+# Fine-tuning defaults: one definition, for probe() and its flags.
+FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR = 300, 32, 1e-4
 SPLITS = ("train", "validation", "test")
 
 
-class ArtistLeakError(SslAudioError):
+class ArtistLeakError(UsageError):
     """A group (artist) is in more than one split: the scores would be optimistic."""
 
 
@@ -37,11 +48,15 @@ def task_columns(handle: DatasetHandle, task: str) -> list[str]:
     labelled = [c for c, kind in handle.columns.items() if kind in ("class", "multilabel", "value")]
     if task == "all":
         if not labelled:
-            raise ValueError(f"dataset {handle.name!r} has no labels to probe; give it a labels.csv and prepare again")
+            raise BadValueError(
+                f"dataset {handle.name!r} has no labels to probe; give it a labels.csv and prepare again"
+            )
         return labelled
     if task not in labelled:
-        raise ValueError(f"--task {task}: dataset {handle.name!r} has no such label; it has "
-                         f"{', '.join(labelled) or 'none'} (or use --task all)")
+        raise BadValueError(
+            f"--task {task}: dataset {handle.name!r} has no such label; it has "
+            f"{', '.join(labelled) or 'none'} (or use --task all)"
+        )
     return [task]
 
 
@@ -49,40 +64,57 @@ def check_splits(handle: DatasetHandle, group_by: str, allow_shared: bool) -> di
     """Groups (artists) found in more than one split; refused unless allowed."""
     missing = [s for s in SPLITS if s not in handle.splits]
     if missing:
-        raise ValueError(f"dataset {handle.name!r} has no {', '.join(missing)} split; probing needs train, "
-                         f"validation and test (prepare it with --splits, or a split column)")
+        raise BadValueError(
+            f"dataset {handle.name!r} has no {', '.join(missing)} split; probing needs train, "
+            f"validation and test (prepare it with --splits, or a split column)"
+        )
     if group_by not in handle.columns:
         return {}
-    seen: dict[str, set[str]] = {}
-    for split in SPLITS:
-        source = handle.source(split)
-        for i in range(len(source)):
-            value = source[i][group_by]
-            seen.setdefault(value.decode() if isinstance(value, bytes) else str(value), set()).add(split)
-    shared = {g: sorted(s) for g, s in sorted(seen.items()) if len(s) > 1 and "test" in s}
+    shared = find_leaks(
+        ((g, split) for split in SPLITS for g in label_values(handle, split, group_by)), involving="test"
+    )
     if shared and not allow_shared:
         first, splits = next(iter(shared.items()))
-        raise ArtistLeakError(f"{group_by} {first!r} is in {' and '.join(splits)} (and {len(shared) - 1} more "
-                              f"{group_by}s shared with test): scores would be optimistic. Rebuild the dataset with "
-                              f"`ssl-audio prepare --group-by {group_by}`, or pass --allow-shared-groups to "
-                              f"probe anyway (the report will say so)")
+        raise ArtistLeakError(
+            f"{group_by} {first!r} is in {' and '.join(splits)} (and {len(shared) - 1} more "
+            f"{group_by}s shared with test): scores would be optimistic. Rebuild the dataset with "
+            f"`ssl-audio prepare --group-by {group_by}`, or pass --allow-shared-groups to "
+            f"probe anyway (the report will say so)"
+        )
     return shared
 
 
-def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: str | Path, task: str = "all",
-          head: str = "linear", feature_kinds=FEATURE_KINDS, overwrite: bool = False,
-          cache_dir: str | Path | None = None, hop_seconds: float | None = None, pooling: str = "mean",
-          group_by: str = "artist", allow_shared: bool = False, workers: int | None = None,
-          mode: str = "frozen", finetune_steps: int = 300, finetune_lr: float = 1e-4, finetune_batch_size: int = 32,
-          progress: bool = True, say=print) -> dict:
+def probe(
+    checkpoint: str | Path,
+    dataset: str,
+    data_dir: str | Path,
+    *,
+    out: str | Path,
+    task: str = "all",
+    head: str = "linear",
+    feature_kinds=FEATURE_KINDS,
+    overwrite: bool = False,
+    cache_dir: str | Path | None = None,
+    hop_seconds: float | None = None,
+    pooling: str = "mean",
+    group_by: str = "artist",
+    allow_shared: bool = False,
+    workers: int | None = None,
+    mode: str = "frozen",
+    finetune_steps: int = FINETUNE_STEPS,
+    finetune_lr: float = FINETUNE_LR,
+    finetune_batch_size: int = FINETUNE_BATCH_SIZE,
+    progress: bool = True,
+    say=print,
+) -> dict:
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} already holds files; choose another --out or pass --overwrite")
     if mode not in ("frozen", "finetune"):
-        raise ValueError(f"--mode: 'frozen' or 'finetune', got {mode!r}")
+        raise BadValueError(f"--mode: 'frozen' or 'finetune', got {mode!r}")
     unknown = [k for k in feature_kinds if k not in FEATURE_KINDS]
     if unknown:
-        raise ValueError(f"--features: unknown {', '.join(unknown)}; choose from {', '.join(FEATURE_KINDS)}")
+        raise BadValueError(f"--features: unknown {', '.join(unknown)}; choose from {', '.join(FEATURE_KINDS)}")
     encoder = load_encoder(checkpoint)
     handle = open_dataset(dataset, data_dir, sample_rate=encoder.sample_rate)
     columns = task_columns(handle, task)
@@ -91,21 +123,26 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
 
     extractors = {}
     if "pretrained" in feature_kinds:
-        extractors["pretrained"] = (F.encoder_feature_id(encoder, hop_seconds, pooling),
-                                    lambda s: F.encoder_features(encoder, handle, s, hop_seconds=hop_seconds,
-                                                                 pooling=pooling, progress=progress),
-                                    f"{encoder.config.model.name} from {encoder.source}, {pooling} of "
-                                    f"{encoder.window_seconds:g}-s windows")
+        extractors["pretrained"] = (
+            F.encoder_feature_id(encoder, hop_seconds, pooling),
+            lambda s: F.encoder_features(
+                encoder, handle, s, hop_seconds=hop_seconds, pooling=pooling, progress=progress
+            ),
+            f"{encoder.config.model.name} from {encoder.source}, {pooling} of {encoder.window_seconds:g}-s windows",
+        )
     if "mfcc" in feature_kinds:
-        extractors["mfcc"] = (F.mfcc_feature_id(), lambda s: F.mfcc_features(handle, s, workers=workers,
-                                                                             progress=progress),
-                              "20 MFCC + deltas, chroma, spectral contrast; mean and std (librosa)")
+        extractors["mfcc"] = (
+            F.mfcc_feature_id(),
+            lambda s: F.mfcc_features(handle, s, workers=workers, progress=progress),
+            "20 MFCC + deltas, chroma, spectral contrast; mean and std (librosa)",
+        )
     if "random" in feature_kinds:
         rand = random_encoder(encoder.config, seed=int(encoder.config.seed))
-        extractors["random"] = (F.encoder_feature_id(rand, hop_seconds, pooling),
-                                lambda s: F.encoder_features(rand, handle, s, hop_seconds=hop_seconds,
-                                                             pooling=pooling, progress=progress),
-                                f"the same {encoder.config.model.name}, randomly initialised")
+        extractors["random"] = (
+            F.encoder_feature_id(rand, hop_seconds, pooling),
+            lambda s: F.encoder_features(rand, handle, s, hop_seconds=hop_seconds, pooling=pooling, progress=progress),
+            f"the same {encoder.config.model.name}, randomly initialised",
+        )
 
     encoders = {"pretrained": encoder}
     if "random" in extractors:
@@ -114,24 +151,44 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
     for kind, (feature_id, extract, description) in extractors.items():
         if mode == "finetune" and kind in encoders:  # trained end to end: no frozen features to extract
             feats[kind] = None
-            described[kind] = {"description": description + ", fine-tuned with a head on each task",
-                               "dim": encoders[kind].embedding_size, "cache": None, "from_cache": False}
+            described[kind] = {
+                "description": description + ", fine-tuned with a head on each task",
+                "dim": encoders[kind].embedding_size,
+                "cache": None,
+                "from_cache": False,
+            }
             continue
         feats[kind] = {}
         hits = 0
         for split in SPLITS:
-            feats[kind][split], hit = F.cached(cache_dir, handle, feature_id, split, lambda: extract(split))
+            feats[kind][split], hit = F.cached(
+                cache_dir, handle, feature_id, split, lambda extract=extract, split=split: extract(split)
+            )
             hits += hit
-        described[kind] = {"description": description, "dim": int(feats[kind]["train"].x.shape[1]),
-                           "cache": str(cache_dir / f"{handle.name}-{F.dataset_fingerprint(handle)}" / feature_id),
-                           "from_cache": hits == len(SPLITS)}
-        say(f"probe: {kind} features {described[kind]['dim']}-d "
-            f"({'read from the cache' if hits == len(SPLITS) else 'extracted and cached'})")
+        described[kind] = {
+            "description": description,
+            "dim": int(feats[kind]["train"].x.shape[1]),
+            "cache": str(cache_dir / f"{handle.name}-{F.dataset_fingerprint(handle)}" / feature_id),
+            "from_cache": hits == len(SPLITS),
+        }
+        say(
+            f"probe: {kind} features {described[kind]['dim']}-d "
+            f"({'read from the cache' if hits == len(SPLITS) else 'extracted and cached'})"
+        )
 
     out.mkdir(parents=True, exist_ok=True)
-    results = {"dataset": handle.name, "source": encoder.source, "step": encoder.step, "checksum": encoder.checksum,
-               "head": head, "mode": mode, "split_sizes": {s: handle.splits[s] for s in SPLITS}, "leaks": leaks,
-               "features": described, "tasks": {}}
+    results = {
+        "dataset": handle.name,
+        "source": encoder.source,
+        "step": encoder.step,
+        "checksum": encoder.checksum,
+        "head": head,
+        "mode": mode,
+        "split_sizes": {s: handle.splits[s] for s in SPLITS},
+        "leaks": leaks,
+        "features": described,
+        "tasks": {},
+    }
     plots = []
     for column in columns:
         kind = handle.columns[column]
@@ -139,24 +196,52 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
         n_out = len(names) if kind in ("class", "multilabel") else 1
         main = metrics.MAIN_METRIC[kind]
         results["tasks"][column] = {"kind": kind, "metric": main, "by_features": {}}
+        test_outputs, test_labels = {}, None
         for fkind, splits in feats.items():
             if splits is None:
-                tuned = finetune(encoders[fkind], handle, column, names, out / "finetune" / f"{column}-{fkind}",
-                                 head=head, steps=finetune_steps, batch_size=finetune_batch_size,
-                                 lr_encoder=finetune_lr, lr_head=10 * finetune_lr,
-                                 say=say)
+                tuned = finetune(
+                    encoders[fkind],
+                    handle,
+                    column,
+                    names,
+                    out / "finetune" / f"{column}-{fkind}",
+                    head=head,
+                    steps=finetune_steps,
+                    batch_size=finetune_batch_size,
+                    lr_encoder=finetune_lr,
+                    lr_head=10 * finetune_lr,
+                    say=say,
+                )
                 scores, labels = tuned.test_scores, tuned.test_labels
-                entry = {"validation": tuned.validation, "learning_rate": finetune_lr, "weight_decay": 1e-4,
-                         "best_step": tuned.best_step, "search": tuned.history, "fine_tuned": True}
+                entry = {
+                    "validation": tuned.validation,
+                    "learning_rate": finetune_lr,
+                    "weight_decay": 1e-4,
+                    "best_step": tuned.best_step,
+                    "search": tuned.history,
+                    "fine_tuned": True,
+                }
             else:
                 train, val, test = (splits[s] for s in SPLITS)
-                fitted = fit_head(kind, n_out, train.x, train.labels[column], val.x, val.labels[column], names,
-                                  head=head)
+                fitted = fit_head(
+                    kind, n_out, train.x, train.labels[column], val.x, val.labels[column], names, head=head
+                )
                 scores, labels = fitted.scores(test.x), test.labels[column]
-                entry = {"validation": fitted.validation, "learning_rate": fitted.learning_rate,
-                         "weight_decay": fitted.weight_decay, "best_step": fitted.best_step, "search": fitted.search}
+                entry = {
+                    "validation": fitted.validation,
+                    "learning_rate": fitted.learning_rate,
+                    "weight_decay": fitted.weight_decay,
+                    "best_step": fitted.best_step,
+                    "search": fitted.search,
+                }
             test_metrics = metrics.score(kind, labels, scores, names)
             results["tasks"][column]["by_features"][fkind] = {**entry, "test": test_metrics}
+            if test_labels is not None and not np.array_equal(np.asarray(test_labels), np.asarray(labels)):
+                raise RuntimeError(
+                    f"{column}: the {fkind} head saw the test clips in another order; the paired "
+                    "bootstrap needs one order"
+                )
+            test_outputs[fkind], test_labels = np.asarray(scores), np.asarray(labels)
             if fkind == "pretrained" or (fkind == next(iter(feats)) and "pretrained" not in feats):
                 if kind == "class":
                     name = f"confusion_{column}.png"
@@ -164,11 +249,127 @@ def probe(checkpoint: str | Path, dataset: str, data_dir: str | Path, *, out: st
                     plots.append(name)
                 elif kind == "multilabel":
                     name = f"pr_curves_{column}.png"
-                    plot_pr_curves(labels, scores, names, f"{column}, {fkind} features (test)",
-                                   out / name)
+                    plot_pr_curves(labels, scores, names, f"{column}, {fkind} features (test)", out / name)
                     plots.append(name)
+        # Which differences the test split can tell apart: paired bootstrap intervals (bootstrap.py).
+        results["tasks"][column]["comparisons"] = compare_all(kind, main, test_labels, test_outputs)
+    frozen = {k: v["test"].x for k, v in feats.items() if v is not None}
+    colourings = {}
+    if frozen:  # single-label columns colour the map (genre, mood); the labels are the same for every kind
+        labels = next(v for v in feats.values() if v is not None)["test"].labels
+        colourings = {c: (v, handle.class_names[c]) for c, v in labels.items() if handle.columns.get(c) == "class"}
+    if frozen and colourings:
+        plot_embedding_map(
+            frozen, colourings, f"{handle.name}: test clips, each feature kind", out / "embedding_map.png"
+        )
+        plots.append("embedding_map.png")
     write_json(results, out)
     write_markdown(results, out, plots)
     return results
 
 
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Embed every clip of a prepared dataset with a pretrained encoder (windows pooled per clip; "
+    "cached), fit heads on the train split, choose learning rate and weight decay and stop early on "
+    "validation, and score the test split. The same heads run on MFCC descriptors and on a randomly "
+    "initialised encoder, side by side. Writes results.json, report.md and plots to --out; prints one "
+    "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`, then per pair the test "
+    "difference with its paired-bootstrap 95% interval and verdict (`pretrained_vs_mfcc=+0.05[+0.01,+0.09]better`)."
+)
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.data.location import add_data_dir_argument
+    from ssl_audio.pretrained import add_checkpoint_argument
+
+    add_checkpoint_argument(p)
+    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
+    add_data_dir_argument(p)
+    p.add_argument(
+        "--task",
+        default="all",
+        help="a label column (genre, mood, instruments, tags, valence, or one of the dataset's own) "
+        "or all (default all)",
+    )
+    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the features (default linear)")
+    p.add_argument(
+        "--mode",
+        choices=("frozen", "finetune"),
+        default="frozen",
+        help="frozen: heads on cached features; finetune: the encoder (pretrained and random-init) is "
+        "trained too, with its own smaller learning rate; checkpoints in OUT/finetune/ "
+        "(default frozen)",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=FINETUNE_STEPS,
+        help=f"finetune: training steps per task (default {FINETUNE_STEPS})",
+    )
+    p.add_argument(
+        "--finetune-batch-size",
+        type=int,
+        default=FINETUNE_BATCH_SIZE,
+        help=f"finetune: clips per step (default {FINETUNE_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=FINETUNE_LR,
+        help=f"finetune: encoder learning rate; the head's is 10x (default {FINETUNE_LR:g})",
+    )
+    p.add_argument(
+        "--features",
+        default=",".join(FEATURE_KINDS),
+        help=f"comma list of {', '.join(FEATURE_KINDS)} (default all three)",
+    )
+    p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
+    p.add_argument("--cache-dir", default=None, help=f"feature cache (default {default_cache_dir()})")
+    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+    p.add_argument(
+        "--pooling", choices=("mean", "max"), default="mean", help="window embeddings -> clip (default mean)"
+    )
+    p.add_argument(
+        "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"
+    )
+    p.add_argument(
+        "--allow-shared-groups",
+        action="store_true",
+        help="probe even if a group (artist) is in test and another split (e.g. MagnaTagATune's split)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="processes for MFCC extraction (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    kinds = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    results = probe(
+        args.checkpoint,
+        args.dataset,
+        args.data_dir,
+        out=args.out,
+        task=args.task,
+        head=args.head,
+        feature_kinds=kinds,
+        overwrite=args.overwrite,
+        cache_dir=args.cache_dir,
+        hop_seconds=args.hop_seconds,
+        pooling=args.pooling,
+        group_by=args.group_by,
+        allow_shared=args.allow_shared_groups,
+        workers=args.workers,
+        mode=args.mode,
+        finetune_steps=args.finetune_steps,
+        finetune_lr=args.finetune_lr,
+        finetune_batch_size=args.finetune_batch_size,
+        progress=not args.quiet,
+    )
+    print(
+        f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in {os.path.join(args.out, 'results.json')}"
+    )
+    for line in summary_lines(results):
+        print(line)
+    return 0

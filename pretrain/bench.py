@@ -3,8 +3,8 @@
 Runs the jitted step on a synthetic global batch (tones + noise: the step's cost does not depend on the
 audio), after compiling it, and reports steps/s, clips/s, achieved TFLOP/s and MFU. FLOPs come from XLA's
 cost analysis of the lowered (global, not yet partitioned) step; the peak from the device kind (dense bf16,
-or TF32 when computing in float32) or --peak-tflops. Also runs the same step without augmentation on the same batch, in the same
-process: the difference is the augmentation's share of the step.
+or TF32 when computing in float32) or --peak-tflops. Also runs the same step without augmentation on the
+same batch, in the same process: the difference is the augmentation's share of the step.
 """
 
 from __future__ import annotations
@@ -19,12 +19,21 @@ from pretrain.optimizer import make_optimizer
 from pretrain.state import create_state, model_graphdef
 from pretrain.step import jit_train_step, make_train_step
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
+from ssl_audio.errors import BadValueError
 
 # Dense peak TFLOP/s per device: (bf16, tf32). Substrings of jax's device_kind.
 PEAK_TFLOPS = {
-    "H200": (989.0, 494.7), "H100": (989.0, 494.7), "A100": (312.0, 156.0), "L40S": (362.0, 183.0),
-    "L4": (121.0, 60.0), "A10": (125.0, 62.5), "V100": (125.0, 15.7),
-    "TPU v6": (918.0, 918.0), "TPU v5p": (459.0, 459.0), "TPU v5": (197.0, 197.0), "TPU v4": (275.0, 275.0),
+    "H200": (989.0, 494.7),
+    "H100": (989.0, 494.7),
+    "A100": (312.0, 156.0),
+    "L40S": (362.0, 183.0),
+    "L4": (121.0, 60.0),
+    "A10": (125.0, 62.5),
+    "V100": (125.0, 15.7),
+    "TPU v6": (918.0, 918.0),
+    "TPU v5p": (459.0, 459.0),
+    "TPU v5": (197.0, 197.0),
+    "TPU v4": (275.0, 275.0),
 }
 
 
@@ -82,7 +91,7 @@ def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, pea
     available = jax.devices()
     n = devices or len(available)
     if n > len(available):
-        raise ValueError(f"--devices {n}: only {len(available)} device(s) here ({available[0].device_kind})")
+        raise BadValueError(f"--devices {n}: only {len(available)} device(s) here ({available[0].device_kind})")
     mesh = make_mesh(available[:n])
     check_batch_divides(config.batch_size, mesh)
     batch = global_batch(synthetic_batch(config, np.random.default_rng(0)), mesh)
@@ -97,17 +106,32 @@ def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, pea
     kind = available[0].device_kind
     peak = peak or peak_tflops(kind, config.compute_dtype)
     achieved = flops / step_s / 1e12
-    return {"config": spec, "device": kind, "devices": n, "batch_size": config.batch_size,
-            "compute_dtype": config.compute_dtype, "compile_s": compile_s, "step_s": step_s,
-            "steps_per_s": 1 / step_s, "clips_per_s": config.batch_size / step_s, "gflop_per_step": flops / 1e9,
-            "tflops_per_s": achieved, "peak_tflops": peak, "mfu": (achieved / (peak * n)) if peak else None,
-            "augment_s": augment_s, "augment_share": augment_s / step_s}
+    return {
+        "config": spec,
+        "device": kind,
+        "devices": n,
+        "batch_size": config.batch_size,
+        "compute_dtype": config.compute_dtype,
+        "compile_s": compile_s,
+        "step_s": step_s,
+        "steps_per_s": 1 / step_s,
+        "clips_per_s": config.batch_size / step_s,
+        "gflop_per_step": flops / 1e9,
+        "tflops_per_s": achieved,
+        "peak_tflops": peak,
+        "mfu": (achieved / (peak * n)) if peak else None,
+        "augment_s": augment_s,
+        "augment_share": augment_s / step_s,
+    }
 
 
 def report(r: dict) -> list[str]:
     mfu = f"{r['mfu']:.3f}" if r["mfu"] is not None else "n/a"
-    peak = (f"{r['peak_tflops']:g} TFLOP/s per device ({r['compute_dtype']})" if r["peak_tflops"]
-            else "unknown for this device; give --peak-tflops")
+    peak = (
+        f"{r['peak_tflops']:g} TFLOP/s per device ({r['compute_dtype']})"
+        if r["peak_tflops"]
+        else "unknown for this device; give --peak-tflops"
+    )
     return [
         f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "
         f"compute {r['compute_dtype']}",
@@ -118,3 +142,43 @@ def report(r: dict) -> list[str]:
         f"step steps_per_s={r['steps_per_s']:.3f} clips_per_s={r['clips_per_s']:.1f} "
         f"tflops_per_s={r['tflops_per_s']:.4f} mfu={mfu} augment_share={r['augment_share']:.3f}",
     ]
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+HELP = "the full pretraining step of a config, and the augmentation's share of it"
+DESCRIPTION = (
+    "The full pretraining step (augmentation included) of a config on a synthetic batch; prints the "
+    "augmentation's share of it and, last, `step steps_per_s=... clips_per_s=... tflops_per_s=... "
+    "mfu=... augment_share=...`."
+)
+TAKES_OVERRIDES = True
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--config",
+        required=True,
+        help="pretraining config, e.g. configs/simclr_logmel_cnn.py:tiny (--config.KEY=VALUE overrides allowed)",
+    )
+    p.add_argument("--batch", type=int, default=None, help="clips per step (default: the config's batch_size)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="devices to shard the batch over (default all; on CPU, N simulated devices)",
+    )
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="peak TFLOP/s per device for MFU (default: from the device kind)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="timed steps after warm-up (default 3)")
+
+
+def main(args) -> int:
+    overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
+    for line in report(run(args.config, overrides, devices=args.devices, steps=args.repeats, peak=args.peak_tflops)):
+        print(line, flush=True)
+    return 0

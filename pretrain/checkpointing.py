@@ -10,6 +10,7 @@ differs in anything but run-control keys is refused, so a checkpoint is never re
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import grain
@@ -17,34 +18,55 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from ssl_audio.errors import SslAudioError
-from ssl_audio.pretrained import CHECKPOINT_DIR, CONFIG_FILE
 from pretrain.config import differences, to_json
 from pretrain.state import State, abstract_state
+from ssl_audio.errors import UsageError
+from ssl_audio.pretrained import CHECKPOINT_DIR, CONFIG_FILE
 
 
-
-class WorkdirMismatchError(SslAudioError):
+class WorkdirMismatchError(UsageError):
     """The workdir holds a run of another config."""
 
 
-def check_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
-    """Writes WORKDIR/config.json for a new run; for an existing one, refuses a different config."""
+# What `ssl-audio pretrain` writes into a workdir: all of it goes with --restart, nothing else does.
+RUN_FILES = (CONFIG_FILE, CHECKPOINT_DIR, "metrics.jsonl", "tensorboard", "loss.png")
+
+
+def has_checkpoint(workdir: Path) -> bool:
+    directory = workdir / CHECKPOINT_DIR
+    return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
+
+
+def check_workdir(workdir: Path, config: ml_collections.ConfigDict, *, restart: bool = False) -> None:
+    """Writes WORKDIR/config.json for a new run; a workdir that holds a *checkpoint* of another config is
+    refused (a run that failed before its first checkpoint left nothing worth protecting, so a corrected
+    command simply starts). `restart` deletes an earlier run's files first (and only those)."""
     path = workdir / CONFIG_FILE
     current = to_json(config)
-    if path.exists():
-        saved = json.loads(path.read_text())
-        diff = differences(saved, current)
+    if restart:
+        if jax.process_index() == 0:
+            for name in RUN_FILES:
+                target = workdir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+    elif has_checkpoint(workdir):
+        if not path.exists():
+            raise WorkdirMismatchError(
+                f"{workdir} holds checkpoints but no {CONFIG_FILE}, so they cannot be "
+                f"checked against this config; use a new --workdir, or --restart to "
+                f"delete them and start over"
+            )
+        diff = differences(json.loads(path.read_text()), current)
         if diff:
             shown = "; ".join(f"config.{k} is {a!r} there, {b!r} here" for k, a, b in diff[:3])
             more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""
             raise WorkdirMismatchError(
-                f"{workdir} holds a run of another config: {shown}{more}. Use a new --workdir, or resume that "
-                f"run with the config in {path}")
+                f"{workdir} holds a run of another config: {shown}{more}. Use a new --workdir, resume that run "
+                f"with --config {path}, or pass --restart to delete it and start over"
+            )
         return
-    if (workdir / CHECKPOINT_DIR).exists() and any((workdir / CHECKPOINT_DIR).iterdir()):
-        raise WorkdirMismatchError(f"{workdir} holds checkpoints but no {CONFIG_FILE}, so they cannot be checked "
-                                   f"against this config; use a new --workdir")
     if jax.process_index() == 0:
         workdir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(current, indent=2) + "\n")
@@ -52,30 +74,44 @@ def check_workdir(workdir: Path, config: ml_collections.ConfigDict) -> None:
 
 class Checkpoints:
     def __init__(self, workdir: Path, keep: int):
-        policy = ocp.checkpoint_managers.AnyPreservationPolicy([
-            ocp.checkpoint_managers.LatestN(keep),
-            ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m["loss"], reverse=True, n=1),  # lowest loss
-        ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True,
-                                               cleanup_tmp_directories=True)
+        policy = ocp.checkpoint_managers.AnyPreservationPolicy(
+            [
+                ocp.checkpoint_managers.LatestN(keep),
+                ocp.checkpoint_managers.BestN(get_metric_fn=lambda m: m["loss"], reverse=True, n=1),  # lowest loss
+            ]
+        )
+        options = ocp.CheckpointManagerOptions(
+            preservation_policy=policy, enable_async_checkpointing=True, cleanup_tmp_directories=True
+        )
         self.directory = (workdir / CHECKPOINT_DIR).absolute()
         self.manager = ocp.CheckpointManager(
-            self.directory, options=options,
-            item_handlers={"state": ocp.StandardCheckpointHandler(), "data": grain.checkpoint.CheckpointHandler()})
+            self.directory,
+            options=options,
+            item_handlers={"state": ocp.StandardCheckpointHandler(), "data": grain.checkpoint.CheckpointHandler()},
+        )
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, step: int, state: State, data_iterator, loss: float) -> None:
-        self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                        data=grain.checkpoint.CheckpointSave(data_iterator)),
-                          metrics={"loss": float(loss)}, force=True)
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)
+            ),
+            metrics={"loss": float(loss)},
+            force=True,
+        )
 
     def restore(self, step: int, state: State, data_iterator) -> State:
         """The state at `step` (laid out like `state`); moves `data_iterator` to where it was then."""
-        restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state(state)),
-            data=grain.checkpoint.CheckpointRestore(data_iterator)))
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state(state)),
+                data=grain.checkpoint.CheckpointRestore(data_iterator),
+            ),
+        )
         return restored["state"]
 
     def wait(self) -> None:

@@ -14,48 +14,86 @@ from pathlib import Path
 import ml_collections
 
 from ssl_audio.augment.config import validate as validate_augment
-from ssl_audio.errors import SslAudioError
+from ssl_audio.errors import UsageError
 
 REQUIRED_KEYS = ("dataset", "data_dir", "total_steps", "batch_size", "model", "optimizer", "augment")
 # May differ between a run and its resumption: they change how a run is watched, not what it computes.
-RUN_CONTROL_KEYS = ("data_dir", "data_workers", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-                    "progress")
+RUN_CONTROL_KEYS = (
+    "data_dir",
+    "data_workers",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "progress",
+)
 OPTIMIZERS = ("adamw", "lars")
-COMPUTE_DTYPES = ("float32", "bfloat16")
+COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
 
 
-class ConfigError(SslAudioError, ValueError):
+class ConfigError(UsageError, ValueError):
     """A config file, key or value that cannot run, named."""
 
 
 def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
-    """spec: 'path/to/config.py[:variant]'; overrides: '--config.key=value' strings."""
-    path = Path(spec.split(":", 1)[0])
+    """spec: 'path/to/config.py[:variant]', or a run's own WORKDIR/config.json; overrides: '--config.key=value'."""
+    path = Path(spec.split(":", 1)[0]) if not spec.endswith(".json") else Path(spec)
     if not path.is_file():
-        raise ConfigError(f"--config {spec}: no such file {path}; configs live in configs/, "
-                          f"e.g. configs/simclr_logmel_cnn.py")
+        raise ConfigError(
+            f"--config {spec}: no such file {path}; configs live in configs/, "
+            f"e.g. configs/simclr_logmel_cnn.py (or give a run's WORKDIR/config.json)"
+        )
     for item in overrides:
         if not item.startswith("--config."):
             raise ConfigError(f"{item}: not a config override; write --config.KEY=VALUE, e.g. --config.batch_size=64")
     base = _parse(spec, [])
     for item in overrides:
-        _check_key_exists(base, item.split("=", 1)[0][len("--config."):], path)
+        _check_key_exists(base, item.split("=", 1)[0][len("--config.") :], path)
     config = _parse(spec, overrides)
     validate(config)
     return config
+
+
+def _tuples(value):
+    """JSON lists back into the tuples the config files use (so overrides parse as they do on a .py)."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
 
 
 def _parse(spec: str, overrides: list[str]) -> ml_collections.ConfigDict:
     from absl import flags
     from ml_collections import config_flags
 
-    argv = ["ssl-audio", f"--config={spec}", *overrides]
     flag_values = flags.FlagValues()
-    # sys_argv: the override flags (--config.x.y) are declared from the argv config_flags is shown.
-    config_flags.DEFINE_config_file("config", flag_values=flag_values, lock_config=True, sys_argv=argv)
+    if spec.endswith(".json"):  # a run's own record: `--config WORKDIR/config.json` resumes that run
+        try:
+            saved = json.loads(Path(spec).read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--config {spec}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        argv = ["ssl-audio", *overrides]
+        config_flags.DEFINE_config_dict(
+            "config",
+            ml_collections.ConfigDict(_tuples(saved)),
+            flag_values=flag_values,
+            lock_config=True,
+            sys_argv=argv,
+        )
+    else:
+        argv = ["ssl-audio", f"--config={spec}", *overrides]
+        # sys_argv: the override flags (--config.x.y) are declared from the argv config_flags is shown.
+        config_flags.DEFINE_config_file("config", flag_values=flag_values, lock_config=True, sys_argv=argv)
     try:
         flag_values(argv)
-        return flag_values.config
+        config = flag_values.config
+        if not isinstance(config, ml_collections.ConfigDict):
+            raise ConfigError(f"--config {spec}: get_config() returned {type(config).__name__}, not a ConfigDict")
+        return config
+    except AttributeError as err:  # the file has no get_config (e.g. configs/common.py, a helper module)
+        raise ConfigError(
+            f"--config {spec}: not a config file ({err}); give one with get_config(), e.g. configs/simclr_logmel_cnn.py"
+        ) from None
     except flags.Error as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         if "Error whilst parsing config file" in lines[0]:  # get_config raised: its own message is the last line
@@ -88,21 +126,54 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
     check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
     check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
-    check(c.compute_dtype in COMPUTE_DTYPES, "compute_dtype", f"must be one of {COMPUTE_DTYPES}, got {c.compute_dtype!r}")
+    check(
+        c.compute_dtype in COMPUTE_DTYPES, "compute_dtype", f"must be one of {COMPUTE_DTYPES}, got {c.compute_dtype!r}"
+    )
     o = c.optimizer
     check(o.name in OPTIMIZERS, "optimizer.name", f"must be one of {OPTIMIZERS}, got {o.name!r}")
     check(o.lr > 0, "optimizer.lr", f"must be positive, got {o.lr}")
-    check(0 <= o.warmup_steps < c.total_steps, "optimizer.warmup_steps",
-          f"must be below total_steps ({c.total_steps}), got {o.warmup_steps}; lower it with "
-          f"--config.optimizer.warmup_steps=N")
+    check(
+        0 <= o.warmup_steps < c.total_steps,
+        "optimizer.warmup_steps",
+        f"must be below total_steps ({c.total_steps}), got {o.warmup_steps}; lower it with "
+        f"--config.optimizer.warmup_steps=N",
+    )
     for key in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
         check(c[key] >= 1, key, f"must be at least 1, got {c[key]}")
-    check(c.augment.sample_rate == c.sample_rate, "augment.sample_rate",
-          f"is {c.augment.sample_rate} but sample_rate is {c.sample_rate}; set both to the same rate")
+    check(
+        c.augment.sample_rate == c.sample_rate,
+        "augment.sample_rate",
+        f"is {c.augment.sample_rate} but sample_rate is {c.sample_rate}; set both to the same rate",
+    )
     try:
         validate_augment(c.augment)
     except ValueError as err:
         raise ConfigError(f"config.{err}") from None
+    _validate_model(c)
+
+
+def _validate_model(c: ml_collections.ConfigDict) -> None:
+    """The model block builds (abstractly: no parameters allocated), or a ConfigError names the key."""
+    for key, value in c.model.items():
+        if isinstance(value, (tuple, list)) and not all(isinstance(v, int) and v > 0 for v in value):
+            raise ConfigError(
+                f"config.model.{key}: must be positive whole numbers, e.g. "
+                f"--config.model.{key}='(32,64)', got {value!r}"
+            )
+        if key != "name" and isinstance(value, str):
+            raise ConfigError(f"config.model.{key}: must be a number or a list of numbers, got {value!r}")
+    from flax import nnx
+
+    from ssl_audio.models import build_model
+
+    try:
+        nnx.eval_shape(lambda: build_model(c, seed=0))
+    except UsageError:
+        raise
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"config.model: the {c.model.name} encoder cannot be built from these settings ({str(err).splitlines()[0]})"
+        ) from err
 
 
 def to_json(c: ml_collections.ConfigDict) -> dict:
@@ -122,3 +193,43 @@ def differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str,
         elif a != b:
             out.append((name, a, b))
     return out
+
+
+def config_lines(c: ml_collections.ConfigDict) -> list[str]:
+    """Every key as `--config.KEY=VALUE`: what can be overridden, with the value it has now."""
+
+    def walk(node, prefix):
+        for key in sorted(node.keys()):
+            value = node[key]
+            if isinstance(value, ml_collections.ConfigDict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield (
+                    f"--config.{prefix}{key}={value!r}" if isinstance(value, str) else f"--config.{prefix}{key}={value}"
+                )
+
+    return list(walk(c, ""))
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Load a pretraining config file (FILE.py[:demo|:tiny] or a run's WORKDIR/config.json), apply "
+    "--config.KEY=VALUE overrides, check it, and print every key it has: each line is an override "
+    "`ssl-audio pretrain` accepts."
+)
+EPILOG = (
+    "example: ssl-audio config configs/simclr_logmel_cnn.py:demo --config.batch_size=64 "
+    "(the same as ssl-audio pretrain --config ... --print-config)"
+)
+TAKES_OVERRIDES = True
+
+
+def add_arguments(p) -> None:
+    p.add_argument("config", help="config file, e.g. configs/simclr_logmel_cnn.py:demo")
+
+
+def run(args) -> int:
+    for line in config_lines(load_config(args.config, args.overrides)):
+        print(line)
+    return 0

@@ -38,9 +38,11 @@ class MetricsLog:
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.file = self.path.open("a")
         from tensorboardX import SummaryWriter
+
         self.writer = SummaryWriter(str(workdir / TENSORBOARD_DIR), purge_step=start_step + 1)
         if progress:
             from tqdm.auto import tqdm
+
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step", desc="pretrain", dynamic_ncols=True)
 
     def advance(self, steps: int = 1) -> None:
@@ -87,6 +89,7 @@ def plot_loss(workdir: Path) -> Path | None:
     if not records or jax.process_index() != 0:
         return None
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -15,8 +15,12 @@ def peak_learning_rate(config: ml_collections.ConfigDict) -> float:
 
 def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
     return optax.warmup_cosine_decay_schedule(
-        init_value=0.0, peak_value=peak_learning_rate(config), warmup_steps=config.optimizer.warmup_steps,
-        decay_steps=config.total_steps, end_value=0.0)
+        init_value=0.0,
+        peak_value=peak_learning_rate(config),
+        warmup_steps=config.optimizer.warmup_steps,
+        decay_steps=config.total_steps,
+        end_value=0.0,
+    )
 
 
 def decay_mask(params):
@@ -30,6 +34,11 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     if o.name == "adamw":
         inner = optax.adamw(schedule, b1=o.b1, b2=o.b2, weight_decay=o.weight_decay, mask=decay_mask)
     else:
-        inner = optax.lars(schedule, weight_decay=o.weight_decay, weight_decay_mask=decay_mask,
-                           trust_ratio_mask=decay_mask, momentum=o.momentum)
+        inner = optax.lars(
+            schedule,
+            weight_decay=o.weight_decay,
+            weight_decay_mask=decay_mask,
+            trust_ratio_mask=decay_mask,
+            momentum=o.momentum,
+        )
     return optax.chain(optax.clip_by_global_norm(o.grad_clip_norm), inner)

@@ -31,17 +31,29 @@ def model_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
 
 def initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransformation) -> State:
     _, params, batch_stats = split_model(build_model(config, seed=config.seed))
-    return {"step": jnp.zeros((), jnp.int32), "params": params, "batch_stats": batch_stats,
-            "opt_state": tx.init(params), "rng": jax.random.key_data(jax.random.key(config.seed))}
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "batch_stats": batch_stats,
+        "opt_state": tx.init(params),
+        "rng": jax.random.key_data(jax.random.key(config.seed)),
+    }
 
 
-def create_state(config: ml_collections.ConfigDict, tx: optax.GradientTransformation,
-                 mesh: jax.sharding.Mesh) -> tuple[State, Any]:
+def create_state(
+    config: ml_collections.ConfigDict, tx: optax.GradientTransformation, mesh: jax.sharding.Mesh
+) -> tuple[State, Any]:
     """(state, shardings): initialised inside jit so every process builds its replica on its own devices."""
     shape = jax.eval_shape(lambda: initial_state(config, tx))
     shardings = jax.tree.map(lambda _: replicated(mesh), shape)
     state = jax.jit(lambda: initial_state(config, tx), out_shardings=shardings)()
     return state, shardings
+
+
+def to_float64(state: State) -> State:
+    """Every float32 leaf as float64: with compute_dtype float64 (and jax_enable_x64), a step whose only
+    rounding is float64's, for numerical checks that must not depend on the CPU."""
+    return jax.tree.map(lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, state)
 
 
 def abstract_state(state: State) -> State:

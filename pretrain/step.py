@@ -11,7 +11,7 @@ comes from `fold_in(state.rng, state.step)`: a resumed run draws exactly what an
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +19,11 @@ import ml_collections
 import optax
 from flax import nnx
 
+from pretrain.optimizer import learning_rate_schedule
+from pretrain.state import State
 from ssl_audio.augment.chain import make_chain
 from ssl_audio.losses import nt_xent
 from ssl_audio.models.variables import other_variables
-from pretrain.optimizer import learning_rate_schedule
-from pretrain.state import State
 
 Batch = dict[str, jax.Array]
 
@@ -35,10 +35,14 @@ def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.
     return lambda batch, key: batch
 
 
-def make_loss_and_grads(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef,
-                        mesh: jax.sharding.Mesh | None = None):
+def make_loss_and_grads(
+    config: ml_collections.ConfigDict,
+    graphdef: nnx.GraphDef,
+    mesh: jax.sharding.Mesh | None = None,
+    contrastive_loss=nt_xent,
+):
     """(state, batch) -> (loss, metrics, grads, new batch_stats). Separate from the update so tests can
-    compare gradients across device counts."""
+    compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
     augment = make_augment(config)
     temperature = float(config.temperature)
 
@@ -51,7 +55,7 @@ def make_loss_and_grads(config: ml_collections.ConfigDict, graphdef: nnx.GraphDe
         def loss_fn(params):
             model = nnx.merge(graphdef, params, state["batch_stats"])
             _, z = model(views)
-            loss, metrics = nt_xent(z[:n], z[n:], temperature, mesh)
+            loss, metrics = contrastive_loss(z[:n], z[n:], temperature, mesh)
             return loss, (metrics, other_variables(model))
 
         (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
@@ -60,8 +64,12 @@ def make_loss_and_grads(config: ml_collections.ConfigDict, graphdef: nnx.GraphDe
     return loss_and_grads
 
 
-def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
-                    mesh: jax.sharding.Mesh | None = None):
+def make_train_step(
+    config: ml_collections.ConfigDict,
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    mesh: jax.sharding.Mesh | None = None,
+):
     loss_and_grads = make_loss_and_grads(config, graphdef, mesh)
     schedule = learning_rate_schedule(config)
 
@@ -69,11 +77,21 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, t
         loss, metrics, grads, batch_stats = loss_and_grads(state, batch)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         params = optax.apply_updates(state["params"], updates)
-        new_state = {"step": state["step"] + 1, "params": params, "batch_stats": batch_stats,
-                     "opt_state": opt_state, "rng": state["rng"]}
+        new_state = {
+            "step": state["step"] + 1,
+            "params": params,
+            "batch_stats": batch_stats,
+            "opt_state": opt_state,
+            "rng": state["rng"],
+        }
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
-        metrics = {"loss": loss, **metrics, "grad_norm": optax.global_norm(grads),
-                   "learning_rate": schedule(state["step"]), "params_finite": finite}
+        metrics = {
+            "loss": loss,
+            **metrics,
+            "grad_norm": optax.global_norm(grads),
+            "learning_rate": schedule(state["step"]),
+            "params_finite": finite,
+        }
         return new_state, metrics
 
     return train_step
@@ -82,5 +100,10 @@ def make_train_step(config: ml_collections.ConfigDict, graphdef: nnx.GraphDef, t
 def jit_train_step(train_step, state_shardings, mesh: jax.sharding.Mesh):
     """Batch sharded over the data axis, state replicated and donated (updated in place on the device)."""
     from ssl_audio.distributed import batch_sharding, replicated
-    return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding(mesh)),
-                   out_shardings=(state_shardings, replicated(mesh)), donate_argnums=0)
+
+    return jax.jit(
+        train_step,
+        in_shardings=(state_shardings, batch_sharding(mesh)),
+        out_shardings=(state_shardings, replicated(mesh)),
+        donate_argnums=0,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,17 +18,19 @@ import jax
 import ml_collections
 import numpy as np
 
-from ssl_audio.data.pipeline import open_dataset, pretrain_loader
-from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
-from ssl_audio.errors import SslAudioError
-from pretrain.checkpointing import Checkpoints, check_workdir
+from pretrain.checkpointing import Checkpoints, check_workdir, has_checkpoint
+from pretrain.config import ConfigError
 from pretrain.metrics_log import MetricsLog, plot_loss
 from pretrain.optimizer import make_optimizer
 from pretrain.state import create_state, model_graphdef
-from pretrain.step import jit_train_step, make_train_step
+from pretrain.step import jit_train_step, make_augment, make_train_step
+from ssl_audio.data.pipeline import open_dataset, pretrain_loader
+from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
+from ssl_audio.errors import UsageError
+from ssl_audio.text import plural
 
 
-class NonFiniteLossError(SslAudioError):
+class NonFiniteLossError(UsageError):
     """The loss or the parameters stopped being finite; the run stopped before saving them."""
 
 
@@ -37,7 +40,7 @@ class RunResult:
     start_step: int
     final_step: int
     total_steps: int
-    stopped_by: str | None          # "SIGTERM" / "SIGINT" when a signal ended the run early
+    stopped_by: str | None  # "SIGTERM" / "SIGINT" when a signal ended the run early
     checkpoint_step: int | None
     params_fingerprint: str
     seconds: float
@@ -70,6 +73,7 @@ class StopSignal:
         if jax.process_count() == 1 or not check_other_processes:
             return local and jax.process_count() == 1
         from jax.experimental import multihost_utils
+
         votes = multihost_utils.process_allgather(np.int32(local))
         if np.any(votes) and self.signal_name is None:
             self.signal_name = "SIGTERM"  # another process was told to stop
@@ -84,20 +88,47 @@ def params_fingerprint(params) -> str:
     return digest.hexdigest()[:16]
 
 
-def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
-    began = time.perf_counter()
+def train(config: ml_collections.ConfigDict, workdir: str | Path, *, restart: bool = False) -> RunResult:
+    """Runs (or resumes) the run of `config` in `workdir`. Everything that can fail on the user's input is
+    checked before anything is written; a run that fails before its first checkpoint in a workdir it
+    created removes that workdir, so the corrected command starts cleanly."""
     workdir = Path(workdir)
+    fresh = not workdir.exists() or not any(workdir.iterdir())
+    try:
+        return _train(config, workdir, restart)
+    except BaseException:
+        if fresh and not has_checkpoint(workdir) and jax.process_index() == 0:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> RunResult:
+    began = time.perf_counter()
     mesh = make_mesh()
     check_batch_divides(config.batch_size, mesh)
     handle = open_dataset(config.dataset, config.data_dir, sample_rate=config.sample_rate)
-    check_workdir(workdir, config)  # after everything that can fail on bad input: an error leaves no workdir
+    if config.split not in handle.splits:
+        raise ConfigError(
+            f"config.split: dataset {config.dataset!r} has no split {config.split!r}; it has "
+            f"{', '.join(handle.splits)} (e.g. --config.split=train)"
+        )
     cpu_augment = None
     if config.augment.backend == "audiomentations":
         from ssl_audio.augment.reference import AudiomentationsViews
+
         cpu_augment = AudiomentationsViews(config.augment)
-    loader = pretrain_loader(handle, split=config.split, global_batch_size=config.batch_size,
-                             crop_seconds=config.crop_seconds, seed=config.seed, worker_count=config.data_workers,
-                             augment=cpu_augment)
+    else:
+        make_augment(config)  # loads the IR folder, if any: its errors come before anything is written
+    loader = pretrain_loader(
+        handle,
+        split=config.split,
+        global_batch_size=config.batch_size,
+        crop_seconds=config.crop_seconds,
+        seed=config.seed,
+        worker_count=config.data_workers,
+        augment=cpu_augment,
+    )
+    check_workdir(workdir, config, restart=restart)  # after everything that can fail on bad input
     data = iter(loader)
 
     tx = make_optimizer(config)
@@ -106,9 +137,11 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
     start = checkpoints.latest_step() or 0
     log = MetricsLog(workdir, start_step=start, total_steps=config.total_steps, progress=config.progress)
     n_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-    log.message(f"pretrain: {config.model.name} ({n_params:,} parameters) on {config.dataset}/{config.split} "
-                f"({len(handle.source(config.split))} clips); global batch {config.batch_size} over "
-                f"{mesh.size} device(s) in {jax.process_count()} process(es); {config.total_steps} steps -> {workdir}")
+    log.message(
+        f"pretrain: {config.model.name} ({n_params:,} parameters) on {config.dataset}/{config.split} "
+        f"({plural(len(handle.source(config.split)), 'clip')}); global batch {config.batch_size} over "
+        f"{mesh.size} device(s) in {jax.process_count()} process(es); {config.total_steps} steps -> {workdir}"
+    )
     if start:
         state = checkpoints.restore(start, state, data)
         log.message(f"pretrain: resuming from the checkpoint at step {start} in {checkpoints.directory}")
@@ -118,7 +151,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
     step_fn = jit_train_step(make_train_step(config, model_graphdef(config), tx, mesh), shardings, mesh)
     saved = start or None
     last_loss = None
-    pending: list[tuple[int, dict]] = []     # metrics (on device) of steps not yet logged
+    pending: list[tuple[int, dict]] = []  # metrics (on device) of steps not yet logged
     clock, timed_steps = None, 0
     step = start
     try:
@@ -127,12 +160,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
                 batch = global_batch(next(data), mesh)
                 state, metrics = step_fn(state, batch)
                 pending.append((step, metrics))
-                if clock is None:                    # the first step compiles: time from its end
+                if clock is None:  # the first step compiles: time from its end
                     jax.block_until_ready(metrics)
                     clock = time.perf_counter()
                 else:
                     timed_steps += 1
-                if len(pending) >= 2:                # one step behind, so the device is never left idle
+                if len(pending) >= 2:  # one step behind, so the device is never left idle
                     _verify(*pending[-2], saved, checkpoints)
                 log.advance()
                 is_log_step = step % config.log_every_steps == 0 or step == config.total_steps
@@ -157,8 +190,10 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
                     saved = step
                 if stopping:
                     checkpoints.wait()
-                    log.message(f"pretrain: {stop.signal_name} received: saved the checkpoint at step {step} in "
-                                f"{checkpoints.directory}; rerun the same command to resume")
+                    log.message(
+                        f"pretrain: {stop.signal_name} received: saved the checkpoint at step {step} in "
+                        f"{checkpoints.directory}; rerun the same command to resume"
+                    )
                     break
             stopped_by = stop.signal_name if step < config.total_steps else None
     finally:
@@ -166,17 +201,27 @@ def train(config: ml_collections.ConfigDict, workdir: str | Path) -> RunResult:
         checkpoints.close()
         log.close()
     plot_loss(workdir)
-    return RunResult(workdir=workdir, start_step=start, final_step=step, total_steps=config.total_steps,
-                     stopped_by=stopped_by, checkpoint_step=saved, params_fingerprint=params_fingerprint(state["params"]),
-                     seconds=time.perf_counter() - began)
+    return RunResult(
+        workdir=workdir,
+        start_step=start,
+        final_step=step,
+        total_steps=config.total_steps,
+        stopped_by=stopped_by,
+        checkpoint_step=saved,
+        params_fingerprint=params_fingerprint(state["params"]),
+        seconds=time.perf_counter() - began,
+    )
 
 
 def _mean(host: list[tuple[int, dict]]) -> dict:
     """Loss and accuracy averaged over the logged steps; rates and norms as of the last one."""
     last = host[-1][1]
-    return {"loss": float(np.mean([m["loss"] for _, m in host])),
-            "pos_top1": float(np.mean([m["pos_top1"] for _, m in host])),
-            "learning_rate": float(last["learning_rate"]), "grad_norm": float(last["grad_norm"])}
+    return {
+        "loss": float(np.mean([m["loss"] for _, m in host])),
+        "pos_top1": float(np.mean([m["pos_top1"] for _, m in host])),
+        "learning_rate": float(last["learning_rate"]),
+        "grad_norm": float(last["grad_norm"]),
+    }
 
 
 def _verify(step: int, metrics: dict, saved: int | None, checkpoints: Checkpoints) -> None:
@@ -185,7 +230,95 @@ def _verify(step: int, metrics: dict, saved: int | None, checkpoints: Checkpoint
         return
     checkpoints.wait()
     what = f"the loss is {loss}" if not np.isfinite(loss) else "the parameters are no longer finite"
-    kept = (f"the last good checkpoint is step {saved} in {checkpoints.directory}" if saved
-            else "no checkpoint was saved before it")
-    raise NonFiniteLossError(f"step {step}: {what}, so the run stopped; {kept}. Lower config.optimizer.lr or "
-                             f"config.optimizer.grad_clip_norm, or check the data, then rerun")
+    kept = (
+        f"the last good checkpoint is step {saved} in {checkpoints.directory}"
+        if saved
+        else "no checkpoint was saved before it"
+    )
+    raise NonFiniteLossError(
+        f"step {step}: {what}, so the run stopped; {kept}. Lower config.optimizer.lr or "
+        f"config.optimizer.grad_clip_norm, or check the data, then rerun"
+    )
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Pretrain an encoder on a prepared dataset. Configs are Python files (configs/*.py, variants "
+    ":demo and :tiny), or a run's own WORKDIR/config.json; override any key with --config.KEY=VALUE "
+    "(--print-config lists them). Rerunning the same command resumes from the last checkpoint; "
+    "SIGTERM or Ctrl-C saves one and exits. Multi-host: start one process per host with "
+    "--coordinator-address, --num-processes and --process-id (or JAX_COORDINATOR_ADDRESS, "
+    "JAX_NUM_PROCESSES, JAX_PROCESS_ID; SLURM is detected). See docs/scaling.md."
+)
+EPILOG = (
+    "example: ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo --workdir runs/demo/pretrain "
+    "--config.batch_size=64"
+)
+TAKES_OVERRIDES = True
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--config",
+        required=True,
+        help="config file, optionally with a variant: FILE.py[:demo|:tiny], or WORKDIR/config.json",
+    )
+    p.add_argument(
+        "--workdir",
+        required=False,
+        default=None,
+        help="where checkpoints, logs and plots go (resumed if it holds a checkpoint); required unless --print-config",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the workdir's earlier run (checkpoints, logs, config.json) and start over",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the config (after overrides) as --config.KEY=VALUE lines and exit",
+    )
+    p.add_argument("--coordinator-address", default=None, help="host:port of process 0 (multi-host)")
+    p.add_argument("--num-processes", type=int, default=None, help="number of processes (multi-host)")
+    p.add_argument("--process-id", type=int, default=None, help="this process's index (multi-host)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the JSONL log is kept)")
+
+
+def run(args) -> int:
+    from pretrain.config import config_lines, load_config
+    from pretrain.metrics_log import METRICS_FILE, PLOT_FILE, read_metrics
+    from ssl_audio.distributed import initialize
+    from ssl_audio.errors import BadValueError
+    from ssl_audio.pretrained import CHECKPOINT_DIR
+
+    if args.print_config:
+        for line in config_lines(load_config(args.config, args.overrides)):
+            print(line)
+        return 0
+    if not args.workdir:
+        raise BadValueError("pretrain: --workdir is required (where checkpoints and logs go)")
+    initialize(args.coordinator_address, args.num_processes, args.process_id)  # before any device is touched
+    config = load_config(args.config, args.overrides)
+    if args.no_progress:
+        config.progress = False
+    result = train(config, args.workdir, restart=args.restart)
+    if jax.process_index() == 0:
+        logged = read_metrics(result.workdir)
+        curve = (
+            f"; loss {logged[0]['loss']:.3f} at step {logged[0]['step']} -> {logged[-1]['loss']:.3f} at step "
+            f"{logged[-1]['step']}"
+            if logged
+            else ""
+        )
+        how = f" (stopped by {result.stopped_by})" if result.stopped_by else ""
+        print(f"pretrain: step {result.final_step}/{result.total_steps}{how} in {result.seconds:.0f} s{curve}")
+        print(
+            f"  checkpoint: {result.workdir / CHECKPOINT_DIR / str(result.checkpoint_step)}; metrics: "
+            f"{result.workdir / METRICS_FILE}; loss curve: {result.workdir / PLOT_FILE}; "
+            f"TensorBoard: {result.workdir / 'tensorboard'}"
+        )
+    if jax.process_count() > 1:
+        print(f"process {jax.process_index()}/{jax.process_count()}: params_fingerprint={result.params_fingerprint}")
+    return 0

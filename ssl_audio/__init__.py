@@ -10,4 +10,5 @@ __version__ = "0.1.0"
 def load_model(path, **options):
     """A pretrained encoder ready to embed audio (see `ssl_audio.embed.model.load_model` for options)."""
     from ssl_audio.embed.model import load_model as _load_model  # JAX is imported only when a model is wanted
+
     return _load_model(path, **options)

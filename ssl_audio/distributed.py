@@ -11,13 +11,17 @@ import os
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from ssl_audio.errors import BadValueError
 
 DATA_AXIS = "data"
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> None:
+def initialize(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Joins a multi-process job when one is described; a no-op for a single process.
 
     Arguments win over the environment (JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID); with
@@ -65,5 +69,7 @@ def global_batch(local: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Arra
 
 def check_batch_divides(batch_size: int, mesh: Mesh) -> None:
     if batch_size % mesh.size:
-        raise ValueError(f"config.batch_size: {batch_size} clips do not split evenly over {mesh.size} devices; "
-                         f"use a multiple of {mesh.size}")
+        raise BadValueError(
+            f"config.batch_size: {batch_size} clips do not split evenly over {mesh.size} devices; "
+            f"use a multiple of {mesh.size}"
+        )

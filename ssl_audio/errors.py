@@ -1,16 +1,24 @@
-"""Errors a user can fix. Their message is one line: the file or key, what is wrong, what to do.
+"""The error model: what the user did wrong is a `UsageError`; anything else is a bug.
 
-The CLI prints these without a traceback (set SSL_AUDIO_DEBUG=1 to see one).
+User-facing checks raise a `UsageError` (or a subclass) on purpose, with a one-line message: the file or
+key, what is wrong, what to do, naming a flag the command has. The CLI prints those as one line (exit 2).
+Every other exception is a bug and keeps its traceback; SSL_AUDIO_DEBUG=1 shows a traceback for usage
+errors too. A plain ValueError or FileNotFoundError from deep inside is therefore never mistaken for the
+user's fault.
 """
 
 
-class SslAudioError(Exception):
+class UsageError(Exception):
     """Base of every error whose message is meant for the user as it is."""
 
 
-class OutputExistsError(SslAudioError, FileExistsError):
+class BadValueError(UsageError, ValueError):
+    """A flag, config value or argument that cannot work; still a ValueError for Python callers."""
+
+
+class MissingInputError(UsageError, FileNotFoundError):
+    """An input file, folder or dataset that is not there."""
+
+
+class OutputExistsError(UsageError, FileExistsError):
     """An output would replace something the user made; refused without --overwrite."""
-
-
-# Bad arguments surface as ValueError from option dataclasses and missing inputs as FileNotFoundError.
-USER_ERRORS = (SslAudioError, ValueError, FileNotFoundError, FileExistsError)

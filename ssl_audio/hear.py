@@ -19,10 +19,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from ssl_audio.embed.model import EmbeddingModel, load_model as _load_embedding_model
+from ssl_audio.embed.model import EmbeddingModel
+from ssl_audio.embed.model import load_model as _load_embedding_model
+from ssl_audio.errors import BadValueError
 
 TIMESTAMP_HOP_MS = 50.0
-_WINDOWS_PER_CALL = 1024   # bounds memory for long sounds: windows are cut from views this many at a time
+_WINDOWS_PER_CALL = 1024  # bounds memory for long sounds: windows are cut from views this many at a time
 
 
 class HearModel(tf.Module):
@@ -32,7 +34,7 @@ class HearModel(tf.Module):
     def __init__(self, model: EmbeddingModel, timestamp_hop_ms: float = TIMESTAMP_HOP_MS):
         super().__init__(name="ssl_audio_hear")
         if not timestamp_hop_ms > 0:
-            raise ValueError(f"timestamp_hop_ms must be positive, got {timestamp_hop_ms}")
+            raise BadValueError(f"timestamp_hop_ms must be positive, got {timestamp_hop_ms}")
         self.embedding_model = model
         self.sample_rate = int(model.sample_rate)
         self.scene_embedding_size = int(model.embedding_size)
@@ -40,11 +42,14 @@ class HearModel(tf.Module):
         self.timestamp_hop_ms = float(timestamp_hop_ms)
 
 
-def load_model(model_file_path: str = "", *, timestamp_hop_ms: float = TIMESTAMP_HOP_MS,
-               batch_size: int = 64) -> HearModel:
+def load_model(
+    model_file_path: str = "", *, timestamp_hop_ms: float = TIMESTAMP_HOP_MS, batch_size: int = 64
+) -> HearModel:
     if not model_file_path:
-        raise ValueError("ssl_audio.hear.load_model needs a path: a pretraining workdir such as runs/demo/pretrain, "
-                         "or WORKDIR/checkpoints/STEP (no weights ship with the package)")
+        raise BadValueError(
+            "ssl_audio.hear.load_model needs a path: a pretraining workdir such as runs/demo/pretrain, "
+            "or WORKDIR/checkpoints/STEP (no weights ship with the package)"
+        )
     return HearModel(_load_embedding_model(model_file_path, batch_size=batch_size), timestamp_hop_ms)
 
 
@@ -55,7 +60,7 @@ def _to_numpy(audio) -> np.ndarray:
         audio = audio.numpy()
     x = np.asarray(audio, np.float32)
     if x.ndim != 2:
-        raise ValueError(f"HEAR audio is [n_sounds, n_samples]; got shape {x.shape}")
+        raise BadValueError(f"HEAR audio is [n_sounds, n_samples]; got shape {x.shape}")
     return x
 
 
@@ -63,6 +68,7 @@ def _like(audio, array: np.ndarray):
     """The result as the caller's kind of tensor."""
     if type(audio).__module__.startswith("torch"):
         import torch
+
         return torch.from_numpy(np.ascontiguousarray(array)).to(audio.device)
     if isinstance(audio, (tf.Tensor, tf.Variable)):
         return tf.convert_to_tensor(array)
@@ -90,7 +96,7 @@ def get_timestamp_embeddings(audio, model: HearModel):
         padded = np.pad(sound, (left, window - left))
         views = np.lib.stride_tricks.sliding_window_view(padded, window)
         for j in range(0, len(centres), _WINDOWS_PER_CALL):
-            out[i, j:j + _WINDOWS_PER_CALL] = em.embed_windows(views[centres[j:j + _WINDOWS_PER_CALL]])
+            out[i, j : j + _WINDOWS_PER_CALL] = em.embed_windows(views[centres[j : j + _WINDOWS_PER_CALL]])
     stamps = np.broadcast_to(times.astype(np.float32), (x.shape[0], len(times))).copy()
     return _like(audio, out), _like(audio, stamps)
 

@@ -7,10 +7,11 @@ worker start-up, ordering and progress behaviour.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-import os
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
@@ -22,9 +23,17 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None, desc: str = "",
-                 unit: str = "it", initializer: Callable | None = None, initargs: tuple = (),
-                 progress: bool = True) -> Iterator[R]:
+def parallel_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    initializer: Callable | None = None,
+    initargs: tuple = (),
+    progress: bool = True,
+) -> Iterator[R]:
     """Yields fn(item) for each item, in order, computed by `workers` processes.
 
     workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
@@ -51,8 +60,9 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | Non
                     yield result
                     bar.update(1)
             except BrokenProcessPool:
-                raise RuntimeError(f"{desc or 'parallel work'}: a worker process died (crashed in native code); "
-                                   f"rerun with --workers 1 to see where") from None
+                raise RuntimeError(
+                    f"{desc or 'parallel work'}: a worker process died (crashed in native code); "
+                    f"rerun with --workers 1 to see where"
+                ) from None
     finally:
         bar.close()
-

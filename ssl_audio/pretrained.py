@@ -22,15 +22,15 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from ssl_audio.errors import SslAudioError
+from ssl_audio.errors import UsageError
 from ssl_audio.models import build_model
 from ssl_audio.models.variables import split_model
 
-CONFIG_FILE = "config.json"      # written by `ssl-audio pretrain` in its workdir
+CONFIG_FILE = "config.json"  # written by `ssl-audio pretrain` in its workdir
 CHECKPOINT_DIR = "checkpoints"
 
 
-class CheckpointNotFoundError(SslAudioError, FileNotFoundError):
+class CheckpointNotFoundError(UsageError, FileNotFoundError):
     """The path is neither a pretraining workdir nor one of its checkpoints."""
 
 
@@ -40,9 +40,9 @@ class Encoder:
     graphdef: nnx.GraphDef
     params: dict
     batch_stats: dict
-    source: str          # where it came from: a checkpoint folder, or "random-init (seed N)"
-    step: int | None     # the training step of the checkpoint
-    checksum: str        # identifies these exact weights (cache keys, manifests)
+    source: str  # where it came from: a checkpoint folder, or "random-init (seed N)"
+    step: int | None  # the training step of the checkpoint
+    checksum: str  # identifies these exact weights (cache keys, manifests)
 
     @property
     def sample_rate(self) -> int:
@@ -58,8 +58,9 @@ class Encoder:
 
     @functools.cached_property
     def embedding_size(self) -> int:
-        shape = jax.eval_shape(self.forward, self.params, self.batch_stats,
-                               jax.ShapeDtypeStruct((1, self.window_samples), jnp.float32))
+        shape = jax.eval_shape(
+            self.forward, self.params, self.batch_stats, jax.ShapeDtypeStruct((1, self.window_samples), jnp.float32)
+        )
         return int(shape.shape[-1])
 
     @property
@@ -80,16 +81,22 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     """(workdir, checkpoint step folder) for a workdir (its latest step) or a step folder."""
     path = Path(path).expanduser()
     if (path / CONFIG_FILE).exists() and (path / CHECKPOINT_DIR).is_dir():
-        steps = sorted((int(p.name) for p in (path / CHECKPOINT_DIR).iterdir()
-                        if p.name.isdigit() and (p / "state").is_dir()), reverse=True)
+        steps = sorted(
+            (int(p.name) for p in (path / CHECKPOINT_DIR).iterdir() if p.name.isdigit() and (p / "state").is_dir()),
+            reverse=True,
+        )
         if not steps:
-            raise CheckpointNotFoundError(f"{path}: a pretraining workdir without a finished checkpoint yet; "
-                                          f"let `ssl-audio pretrain` save one (or resume it)")
+            raise CheckpointNotFoundError(
+                f"{path}: a pretraining workdir without a finished checkpoint yet; "
+                f"let `ssl-audio pretrain` save one (or resume it)"
+            )
         return path, path / CHECKPOINT_DIR / str(steps[0])
     if (path / "state").is_dir() and (path.parent.parent / CONFIG_FILE).exists():
         return path.parent.parent, path
-    raise CheckpointNotFoundError(f"{path}: not a pretraining workdir (WORKDIR with {CONFIG_FILE} and "
-                                  f"{CHECKPOINT_DIR}/) nor one of its checkpoints (WORKDIR/{CHECKPOINT_DIR}/STEP)")
+    raise CheckpointNotFoundError(
+        f"{path}: not a pretraining workdir (WORKDIR with {CONFIG_FILE} and "
+        f"{CHECKPOINT_DIR}/) nor one of its checkpoints (WORKDIR/{CHECKPOINT_DIR}/STEP)"
+    )
 
 
 def load_encoder(path: str | Path) -> Encoder:
@@ -97,37 +104,73 @@ def load_encoder(path: str | Path) -> Encoder:
 
     workdir, step_dir = resolve_checkpoint(path)
     config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
-    graphdef, params, batch_stats = split_model(nnx.eval_shape(lambda: build_model(config, seed=config.seed)))
+    graphdef, params, batch_stats = nnx.split(
+        nnx.eval_shape(lambda: build_model(config, seed=config.seed)), nnx.Param, ...
+    )
     saved = ocp.StandardCheckpointer().restore((step_dir / "state").absolute())
     params = _fill(params, saved["params"], step_dir)
     batch_stats = _fill(batch_stats, saved["batch_stats"], step_dir)
     digest = hashlib.sha256()
     for leaf in jax.tree.leaves((params, batch_stats)):
         digest.update(np.asarray(leaf).tobytes())
-    return Encoder(config=config, graphdef=graphdef, params=params, batch_stats=batch_stats, source=str(step_dir),
-                   step=int(step_dir.name), checksum=digest.hexdigest()[:16])
+    return Encoder(
+        config=config,
+        graphdef=graphdef,
+        params=params,
+        batch_stats=batch_stats,
+        source=str(step_dir),
+        step=int(step_dir.name),
+        checksum=digest.hexdigest()[:16],
+    )
 
 
 def random_encoder(config: ml_collections.ConfigDict, seed: int = 0) -> Encoder:
     """The same architecture with freshly initialised weights: the baseline a pretrained encoder must beat."""
     graphdef, params, batch_stats = split_model(build_model(config, seed=seed))
-    return Encoder(config=config, graphdef=graphdef, params=params, batch_stats=batch_stats,
-                   source=f"random-init (seed {seed})", step=None, checksum=f"random-init-{seed}")
+    return Encoder(
+        config=config,
+        graphdef=graphdef,
+        params=params,
+        batch_stats=batch_stats,
+        source=f"random-init (seed {seed})",
+        step=None,
+        checksum=f"random-init-{seed}",
+    )
 
 
-def _fill(abstract: dict, saved: dict, where: Path) -> dict:
-    """Saved arrays placed into the model's structure (Orbax keeps dict keys as strings: '0' for 0)."""
-    def lookup(path, leaf):
-        node = saved
-        for key in path:
-            name = str(getattr(key, "key", getattr(key, "idx", key)))
-            if not isinstance(node, dict) or name not in node:
-                raise CheckpointNotFoundError(f"{where}: has no {'/'.join(str(getattr(k, 'key', k)) for k in path)} "
-                                              f"for this model's config; was it written by another version?")
-            node = node[name]
-        array = np.asarray(node)
-        if array.shape != leaf.shape:
-            raise CheckpointNotFoundError(f"{where}: {'/'.join(str(getattr(k, 'key', k)) for k in path)} has shape "
-                                          f"{array.shape}, the model wants {leaf.shape}")
-        return jnp.asarray(array, leaf.dtype)
-    return jax.tree_util.tree_map_with_path(lookup, abstract)
+def _fill(abstract: nnx.State, saved: dict, where: Path) -> dict:
+    """Saved arrays placed into the model's abstract state (nnx.replace_by_pure_dict, which maps Orbax's
+    string keys '0' back to list indices), checked: every variable present, every shape right. Pure dict out."""
+    wanted = {path: _value(v) for path, v in nnx.to_flat_state(abstract)}  # ShapeDtypeStructs
+    try:
+        nnx.replace_by_pure_dict(abstract, saved)
+    except ValueError as err:
+        raise CheckpointNotFoundError(
+            f"{where}: {err}, for this model's config; was it written by another version?"
+        ) from None
+    for path, value in nnx.to_flat_state(abstract):
+        name, got, want = "/".join(map(str, path)), _value(value), wanted[path]
+        if isinstance(got, jax.ShapeDtypeStruct):
+            raise CheckpointNotFoundError(
+                f"{where}: has no {name} for this model's config; was it written by another version?"
+            )
+        if tuple(np.shape(got)) != tuple(want.shape):
+            raise CheckpointNotFoundError(f"{where}: {name} has shape {np.shape(got)}, the model wants {want.shape}")
+    dtypes = {path: want.dtype for path, want in wanted.items()}
+    for path, value in nnx.to_flat_state(abstract):
+        value.set_value(jnp.asarray(_value(value), dtypes[path]))
+    return nnx.to_pure_dict(abstract)
+
+
+def _value(variable):
+    return variable.get_value() if hasattr(variable, "get_value") else getattr(variable, "value", variable)
+
+
+def add_checkpoint_argument(parser, required: bool = True, only: str = "") -> None:
+    """--checkpoint, as every command that reads a pretrained encoder takes it."""
+    parser.add_argument(
+        "--checkpoint",
+        required=required,
+        default=None,
+        help=f"{only}a pretraining workdir (its latest checkpoint) or WORKDIR/checkpoints/STEP",
+    )

@@ -3,7 +3,10 @@ import sys
 
 import pytest
 
-COMMANDS = ("synth", "scan", "prepare", "info", "bench", "augment-preview")
+from ssl_audio.cli import COMMANDS, build_parser, main
+
+# Commands that decode audio files: DecodeError's hints name --min-seconds and --silence-dbfs.
+DECODING = ("scan", "prepare", "embed", "augment-preview")
 
 
 def run(*args, cwd=None):
@@ -29,7 +32,7 @@ def test_labels_error_is_one_line_naming_the_row(tmp_path, tone):
     (tmp_path / "labels.csv").write_text("path,genre\na.wav,rock\nmissing.wav,jazz\n")
     result = run("prepare", "--input", str(tmp_path), "--name", "x", "--data-dir", str(tmp_path / "tfds"))
     assert result.returncode == 2
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "labels.csv:3 (missing.wav)" in lines[0] and "does not exist" in lines[0]
 
 
@@ -56,3 +59,64 @@ def test_demo_chain_synth_prepare_info(tmp_path):
     assert "none shared between splits" in info.stdout and "genre (class, 10)" in info.stdout
     assert "pretraining view: view_a/view_b (4, 16000) float32" in info.stdout
     assert (tmp_path / "labels.png").stat().st_size > 10_000
+
+
+def _subparsers(parser):
+    return next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+
+
+def _flags(parser) -> set[str]:
+    return {opt for action in parser._actions for opt in action.option_strings}
+
+
+def test_cli_is_a_table_and_each_job_owns_its_flags():
+    parser = build_parser(every_command=True)
+    commands = _subparsers(parser)
+    assert set(commands) == set(COMMANDS)
+    for name in DECODING:  # every hint a DecodeError gives names a flag that command has
+        assert {"--min-seconds", "--silence-dbfs"} <= _flags(commands[name]), name
+    bench = _subparsers(commands["bench"])
+    assert set(bench) == {"augment", "step", "embed"}
+    assert "--config" not in _flags(bench["augment"]) and "--checkpoint" not in _flags(bench["step"])
+    assert "--window-seconds" in _flags(commands["export-savedmodel"]) and "--config" in _flags(
+        commands["augment-preview"]
+    )
+
+
+@pytest.mark.parametrize(
+    "command,flag",
+    [("probe", "--task"), ("probe", "--head"), ("probe", "--mode"), ("info", "--data-dir"), ("prepare", "--layout")],
+)
+def test_help_states_defaults(command, flag):
+    parser = _subparsers(build_parser(command))[command]
+    action = next(a for a in parser._actions if flag in a.option_strings)
+    assert "default" in action.help, (command, flag, action.help)
+
+
+def test_a_usage_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
+    assert main(["scan", str(tmp_path / "nowhere"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a directory" in err[0]
+
+    import ssl_audio.audio.scan as scan
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug, not the user's fault")
+
+    monkeypatch.setattr(scan, "scan_folder", broken)
+    with pytest.raises(ValueError, match="internal bug"):
+        main(["scan", str(tmp_path), "--quiet"])
+
+
+def test_counts_are_worded_for_one(tmp_path, tone):
+    tone(tmp_path / "a.wav")
+    result = run("scan", str(tmp_path), "--quiet")
+    assert result.returncode == 0 and "1 audio file," in result.stdout
+
+
+def test_config_prints_overridable_keys():
+    result = run("config", "configs/simclr_logmel_cnn.py:tiny", "--config.batch_size=4")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "--config.batch_size=4" in lines and "--config.model.name='logmel_cnn'" in lines
+    assert all(line.startswith("--config.") for line in lines)

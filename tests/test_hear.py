@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from ssl_audio import hear
+from tests.tolerance import assert_float32_close
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embed_checkpoint")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def model(checkpoint):
 
 
 def test_model_attributes(model):
-    assert isinstance(model, tf.Module)                 # the validator takes TF or torch modules only
+    assert isinstance(model, tf.Module)  # the validator takes TF or torch modules only
     assert model.sample_rate in (16000, 22050, 44100, 48000)
     assert isinstance(model.scene_embedding_size, int) and isinstance(model.timestamp_embedding_size, int)
 
@@ -32,8 +33,8 @@ def test_timestamp_embeddings_like_the_validator(model, length):
     assert embeddings.shape[0] == 2 and embeddings.shape[:2] == timestamps.shape
     assert embeddings.shape[2] == model.timestamp_embedding_size
     diff = np.diff(timestamps)
-    assert diff.max() <= 50.0                           # HEAR: at most 50 ms between timestamps
-    assert np.abs(diff - diff.mean()).max() <= 1.0      # regular
+    assert diff.max() <= 50.0  # HEAR: at most 50 ms between timestamps
+    assert np.abs(diff - diff.mean()).max() <= 1.0  # regular
     assert timestamps.min() <= diff.mean()
     assert 1000 * length - 2 * diff.mean() <= timestamps.max() <= 1000 * length
     assert np.isfinite(embeddings).all()
@@ -41,22 +42,24 @@ def test_timestamp_embeddings_like_the_validator(model, length):
 
 def test_timestamp_embedding_is_the_window_centred_on_its_timestamp(model):
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 3 * model.sample_rate)).astype(np.float32)
-    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)   # NumPy in, NumPy out
+    embeddings, timestamps = hear.get_timestamp_embeddings(audio, model)  # NumPy in, NumPy out
     assert isinstance(embeddings, np.ndarray)
     em = model.embedding_model
-    k = 30                                               # 1.5 s: a window entirely inside the sound
+    k = 30  # 1.5 s: a window entirely inside the sound
     centre = int(round(timestamps[0, k] * model.sample_rate / 1000))
-    window = audio[0, centre - em.window_samples // 2: centre - em.window_samples // 2 + em.window_samples]
-    np.testing.assert_allclose(embeddings[0, k], em.embed_windows(window[None])[0], atol=1e-5)
-    edge = np.concatenate([np.zeros(em.window_samples // 2, np.float32), audio[0, :em.window_samples - em.window_samples // 2]])
-    np.testing.assert_allclose(embeddings[0, 0], em.embed_windows(edge[None])[0], atol=1e-5)
+    window = audio[0, centre - em.window_samples // 2 : centre - em.window_samples // 2 + em.window_samples]
+    assert_float32_close(embeddings[0, k], em.embed_windows(window[None])[0])
+    edge = np.concatenate(
+        [np.zeros(em.window_samples // 2, np.float32), audio[0, : em.window_samples - em.window_samples // 2]]
+    )
+    assert_float32_close(embeddings[0, 0], em.embed_windows(edge[None])[0])
 
 
 def test_scene_embeddings_like_the_validator(model):
     audio = tf.random.uniform((4, int(2.74 * model.sample_rate))) * 2 - 1.0
     embeddings = hear.get_scene_embeddings(audio, model).numpy()
     assert embeddings.dtype == np.float32 and embeddings.shape == (4, model.scene_embedding_size)
-    assert np.abs(embeddings[0] - embeddings[1]).max() > 0   # different sounds, different embeddings
+    assert np.abs(embeddings[0] - embeddings[1]).max() > 0  # different sounds, different embeddings
 
 
 def test_no_path_and_bad_shapes_are_explained():

@@ -1,9 +1,11 @@
 """Where a clip is decoded: any audio file -> mono float32 in [-1, 1] at the target rate.
 
-Every way a real folder can hurt a long job (corrupt, empty, unreadable, NaN or
-inf samples, too short, silent) raises `DecodeError`, whose message is one line
-naming the file, the reason and what to do. Callers that walk many files catch
-it, count it and move on (see `ssl_audio.audio.scan`); nothing here prints.
+This module is the one definition of a bad file. Every way a real folder can hurt a long job (corrupt,
+empty, unreadable, NaN or inf samples, too short, silent) raises `DecodeError`, whose message is one line
+naming the file, the reason and what to do; the hints name only the flags that `add_decode_arguments`
+gives every command that decodes files. Callers that walk many files catch it, list it and move on (see
+`ssl_audio.audio.scan`); nothing here prints. `embed` alone keeps too-short files (a downstream team
+wants a row per file), and `decode_file` then returns a note that the job lists per file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ssl_audio.errors import SslAudioError
+from ssl_audio.audio.paths import printable
+from ssl_audio.errors import BadValueError, UsageError
 
 # What libsndfile (bundled with the soundfile wheel, >= 1.1) reads, MP3 included.
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
@@ -24,11 +27,11 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
 DEFAULT_SAMPLE_RATE = 16_000
 
 
-class DecodeError(SslAudioError):
+class DecodeError(UsageError):
     """A file that cannot be used as audio. `str(err)` is the one-line report."""
 
     def __init__(self, path: str | os.PathLike, reason: str, hint: str = ""):
-        self.path = str(path)
+        self.path = printable(path)
         self.reason = reason
         self.hint = hint
         super().__init__(f"{self.path}: {self.detail}")
@@ -48,12 +51,48 @@ class DecodeOptions:
     # Peak below this is "silent": a digital-silence file teaches a contrastive
     # model nothing and makes every crop of it a trivial positive pair.
     silence_dbfs: float = -60.0
+    # embed: a too-short file is kept (one zero-padded window) with a note, instead of being bad.
+    keep_short: bool = False
 
     def __post_init__(self):
         if self.sample_rate <= 0:
-            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+            raise BadValueError(f"--sample-rate must be positive, got {self.sample_rate}")
         if self.min_seconds < 0:
-            raise ValueError(f"min_seconds must be >= 0, got {self.min_seconds}")
+            raise BadValueError(f"--min-seconds must be >= 0, got {self.min_seconds}")
+
+
+def add_decode_arguments(parser, *, sample_rate: bool = True, keep_short: bool = False) -> None:
+    """The flags of every command that decodes files: the names DecodeError's hints refer to."""
+    d = DecodeOptions()
+    if sample_rate:
+        parser.add_argument(
+            "--sample-rate", type=int, default=d.sample_rate, help=f"target sample rate in Hz (default {d.sample_rate})"
+        )
+    what = (
+        "are kept, embedded as one zero-padded window, and listed in OUT/notes.tsv"
+        if keep_short
+        else "are skipped as bad"
+    )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=d.min_seconds,
+        help=f"files shorter than this {what} (default {d.min_seconds:g})",
+    )
+    parser.add_argument(
+        "--silence-dbfs",
+        type=float,
+        default=d.silence_dbfs,
+        help=f"files whose peak is below this level are skipped as silent (default {d.silence_dbfs:g})",
+    )
+
+
+def decode_options(args, *, sample_rate: int | None = None, keep_short: bool = False) -> DecodeOptions:
+    """DecodeOptions from the flags `add_decode_arguments` added (sample_rate: a model's, when it has none)."""
+    rate = sample_rate if sample_rate is not None else args.sample_rate
+    return DecodeOptions(
+        sample_rate=rate, min_seconds=args.min_seconds, silence_dbfs=args.silence_dbfs, keep_short=keep_short
+    )
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:
@@ -74,13 +113,17 @@ def read_native(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if size == 0:
         raise DecodeError(path, "empty file (0 bytes)", "re-copy or delete it")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        # Through a Python file object: soundfile encodes a str name as strict UTF-8 and fails on a
+        # Latin-1 name (b"caf\xe9.wav"), which the operating system opens without trouble.
+        with open(path, "rb") as f:
+            data, rate = sf.read(f, dtype="float32", always_2d=True)
     except PermissionError as err:
         raise DecodeError(path, "unreadable (permission denied)", "check its permissions") from err
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DecodeError(path, f"corrupt or unsupported audio ({detail})",
-                          "re-encode it as WAV or FLAC, or delete it") from err
+        raise DecodeError(
+            path, f"corrupt or unsupported audio ({detail})", "re-encode it as WAV or FLAC, or delete it"
+        ) from err
     if data.shape[0] == 0:
         raise DecodeError(path, "no audio frames", "re-copy or delete it")
     return data, int(rate)
@@ -91,12 +134,25 @@ def load_audio(path: str | os.PathLike, options: DecodeOptions = DecodeOptions()
 
     Returns float32 samples in [-1, 1] at `options.sample_rate`.
     """
+    return decode_file(path, options)[0]
+
+
+def decode_file(path: str | os.PathLike, options: DecodeOptions = DecodeOptions()) -> tuple[np.ndarray, str]:
+    """`load_audio`, plus a note ("" when none) about a file kept in spite of a check (options.keep_short)."""
     data, rate = read_native(path)
-    return conform(data, rate, options, source=path)
+    return conform_checked(data, rate, options, source=path)
 
 
 def conform(data: np.ndarray, rate: int, options: DecodeOptions, source: str | os.PathLike = "<array>") -> np.ndarray:
     """Mono, target rate, finite, long enough, audible: the checks every clip passes."""
+    return conform_checked(data, rate, options, source)[0]
+
+
+def conform_checked(
+    data: np.ndarray, rate: int, options: DecodeOptions, source: str | os.PathLike = "<array>"
+) -> tuple[np.ndarray, str]:
+    """`conform`, returning (audio, note); the note says why a file that fails a check was kept anyway."""
+    note = ""
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise DecodeError(source, f"contains {bad} NaN or inf samples", "re-export the file; it is damaged")
@@ -107,14 +163,19 @@ def conform(data: np.ndarray, rate: int, options: DecodeOptions, source: str | o
         mono = soxr.resample(mono, rate, options.sample_rate, quality="HQ").astype(np.float32)
     seconds = mono.shape[0] / options.sample_rate
     if seconds < options.min_seconds:
-        raise DecodeError(source, f"too short ({seconds:.2f} s < minimum {options.min_seconds:g} s)",
-                          "lower --min-seconds or drop the file")
+        short = f"too short ({seconds:.2f} s < minimum {options.min_seconds:g} s)"
+        if not options.keep_short:
+            raise DecodeError(source, short, "lower --min-seconds or drop the file")
+        note = f"{short}; embedded anyway, zero-padded to a whole window"
     peak = float(np.abs(mono).max())
     peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
     if peak_dbfs < options.silence_dbfs:
-        raise DecodeError(source, f"silent (peak {peak_dbfs:.1f} dBFS < {options.silence_dbfs:g} dBFS)",
-                          "drop the file or lower --silence-dbfs")
+        raise DecodeError(
+            source,
+            f"silent (peak {peak_dbfs:.1f} dBFS < {options.silence_dbfs:g} dBFS)",
+            "drop the file or lower --silence-dbfs",
+        )
     if peak > 1.0:
         # Float files may exceed full scale; scale down rather than clip so the waveform keeps its shape.
         mono = mono / peak
-    return mono
+    return mono, note

@@ -10,12 +10,13 @@ DESCRIPTORS_VERSION = 2  # bump when the descriptor set changes: feature caches 
 def clip_descriptors(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """20 MFCC + deltas, 12 chroma, 7 spectral contrast bands; mean and std over time: 118 values."""
     import librosa
+
     mfcc = librosa.feature.mfcc(y=audio, sr=sample_rate, n_mfcc=20)
     delta = librosa.feature.delta(mfcc)
     stft = np.abs(librosa.stft(audio, n_fft=2048, hop_length=512))
     # tuning=0: no tuning estimate. It costs time and, through numba's cached gufunc in piptrack, crashed
     # worker processes (segfault) in a fresh environment; pitch classes at A440 are the usual baseline.
-    chroma = librosa.feature.chroma_stft(S=stft ** 2, sr=sample_rate, tuning=0.0)
+    chroma = librosa.feature.chroma_stft(S=stft**2, sr=sample_rate, tuning=0.0)
     contrast = librosa.feature.spectral_contrast(S=stft, sr=sample_rate)
     frames = np.concatenate([mfcc, delta, chroma, contrast])
     return np.concatenate([frames.mean(axis=1), frames.std(axis=1)]).astype(np.float32)

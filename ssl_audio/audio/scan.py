@@ -1,8 +1,8 @@
 """`ssl-audio scan DIR`: what is in a folder of audio, before anyone trains on it.
 
 Reports count, hours, native sample rates, channels, formats and every bad file
-with its reason. The same per-file check (`check_file`) is what `prepare` uses
-to skip bad files, so a clean scan means a clean prepare.
+with its reason. The per-file check is `decode.load_audio`, the one definition of a
+bad file that `prepare` and `embed` use too, so a clean scan means a clean prepare.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from pathlib import Path
 import soundfile as sf
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, is_audio_file, load_audio
+from ssl_audio.audio.paths import printable
+from ssl_audio.errors import MissingInputError
 from ssl_audio.parallel import parallel_map
+from ssl_audio.text import plural
 
 
 @dataclasses.dataclass
@@ -34,7 +37,7 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
     """All audio files under root (recursive, sorted, hidden files skipped)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a directory (give the folder that holds your audio)")
+        raise MissingInputError(f"{printable(root)}: not a directory (give the folder that holds your audio)")
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -45,9 +48,10 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
 def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     """Decodes one file fully (the only way to find NaNs or silence) and says whether it is usable."""
     path, options = args
-    report = FileReport(path=path, ok=False)
+    report = FileReport(path=printable(path), ok=False)
     try:
-        info = sf.info(path)
+        with open(path, "rb") as f:  # a file object: soundfile cannot encode a non-UTF-8 name itself
+            info = sf.info(f)
         report.native_rate, report.channels, report.format = int(info.samplerate), int(info.channels), info.format
     except Exception:  # load_audio below gives the precise reason
         pass
@@ -74,24 +78,35 @@ class ScanSummary:
     bad: list[dict]
 
     def lines(self, target_rate: int) -> list[str]:
-        out = [f"scan {self.root}: {self.files} audio files, {self.usable} usable, "
-               f"{len(self.bad)} bad, {self.hours:.2f} h usable audio"]
+        out = [
+            f"scan {self.root}: {plural(self.files, 'audio file')}, {self.usable} usable, "
+            f"{len(self.bad)} bad, {self.hours:.2f} h usable audio"
+        ]
         out.append("  sample rates: " + ", ".join(f"{r} Hz x{n}" for r, n in sorted(self.sample_rates.items())))
         out.append("  channels:     " + ", ".join(f"{c} ch x{n}" for c, n in sorted(self.channels.items())))
         out.append("  formats:      " + ", ".join(f"{f} x{n}" for f, n in sorted(self.formats.items())))
         if self.below_target_rate:
-            out.append(f"  note: {self.below_target_rate} files are below {target_rate} Hz and will be "
-                       "upsampled (no content above their Nyquist frequency)")
-        for bad in self.bad:
-            out.append(f"  bad: {bad['path']}: {bad['reason']}")
+            out.append(
+                f"  note: {plural(self.below_target_rate, 'file')} are below {target_rate} Hz and will be "
+                "upsampled (no content above their Nyquist frequency)"
+            )
+        out += bad_lines(self.bad)
         return out
 
 
-def scan_folder(root: str | os.PathLike, options: DecodeOptions = DecodeOptions(), *, workers: int | None = None,
-                progress: bool = True) -> ScanSummary:
+def scan_folder(
+    root: str | os.PathLike,
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ScanSummary:
     paths = [str(p) for p in find_audio_files(root)]
-    reports = list(parallel_map(check_file, [(p, options) for p in paths], workers=workers,
-                                desc="scan", unit="file", progress=progress))
+    reports = list(
+        parallel_map(
+            check_file, [(p, options) for p in paths], workers=workers, desc="scan", unit="file", progress=progress
+        )
+    )
     return summarize(str(root), reports, options)
 
 
@@ -110,13 +125,58 @@ def summarize(root: str, reports: list[FileReport], options: DecodeOptions) -> S
     )
 
 
+SHOWN_BAD_FILES = 20
+
+
+def bad_lines(bad: list[dict], listed_in: str | os.PathLike | None = None, limit: int = SHOWN_BAD_FILES) -> list[str]:
+    """One line per bad file (`  bad: PATH: reason`), the first `limit` of them, then where the rest are."""
+    out = [f"  bad: {item['path']}: {item['reason']}" for item in bad[:limit]]
+    if len(bad) > limit:
+        where = f"; all are listed in {listed_in}" if listed_in else "; --json writes them all"
+        out.append(f"  ... and {len(bad) - limit} more bad files{where}")
+    return out
+
+
 def write_bad_list(bad: list[dict], path: str | os.PathLike) -> None:
     """The skipped files, one per line as `path<TAB>reason`, next to a job's output."""
     with open(path, "w", encoding="utf-8") as f:
         f.write("path\treason\n")
         for item in bad:
-            f.write(f"{item['path']}\t{item['reason']}\n")
+            f.write(f"{printable(item['path'])}\t{item['reason']}\n")
 
 
 def write_json(summary: ScanSummary, path: str | os.PathLike) -> None:
     Path(path).write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Decode every audio file under a folder and report count, hours, sample rates, channels, "
+    "formats and each bad file (corrupt, empty, NaN/inf, too short, silent) with its reason. "
+    "Nothing is written unless --json is given."
+)
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.audio.decode import add_decode_arguments
+
+    p.add_argument("input", help="folder of audio (searched recursively)")
+    add_decode_arguments(p)
+    p.add_argument("--json", help="also write the full report to this JSON file")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 if any file is bad")
+    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ssl_audio.audio.decode import decode_options
+
+    options = decode_options(args)
+    summary = scan_folder(args.input, options, workers=args.workers, progress=not args.quiet)
+    for line in summary.lines(options.sample_rate):
+        print(line)
+    if args.json:
+        write_json(summary, args.json)
+        print(f"  report written to {args.json}")
+    return 1 if (args.strict and summary.bad) else 0

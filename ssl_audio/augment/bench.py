@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -22,6 +23,7 @@ def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> 
     from ssl_audio.synth.compose import compose, plan_clip
     from ssl_audio.synth.personas import make_personas
     from ssl_audio.synth.render import render
+
     personas = make_personas(seed, 2)
     clips = []
     for i in range(batch):
@@ -44,7 +46,9 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
     """Seconds per batch for each op alone (vmapped, jitted), with mid-range parameters."""
     import jax
     import jax.numpy as jnp
+
     from ssl_audio.augment import ops
+
     x = jnp.asarray(clips)
     b, t = x.shape
     sr = config.sample_rate
@@ -57,14 +61,18 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
     fns = {
         "pitch_shift+time_stretch": lambda x: jax.vmap(lambda v: ops.stretch_and_shift(v, 1.1, 2.0, max_pf))(x),
         "eq": lambda x: jax.vmap(lambda v, c, g, q: ops.parametric_eq(v, c, g, q, sr))(x, centres, gains, qs),
-        "reverb": lambda x: jax.vmap(lambda v, k: ops.reverb(v, ops.synthetic_ir(k, ir_len, 0.7, 0.01, sr), 0.4))(x, keys),
+        "reverb": lambda x: jax.vmap(lambda v, k: ops.reverb(v, ops.synthetic_ir(k, ir_len, 0.7, 0.01, sr), 0.4))(
+            x, keys
+        ),
         "noise": lambda x: jax.vmap(lambda v, k: ops.add_noise(v, ops.colored_noise(k, t, 3.0), 20.0))(x, keys),
-        "gain+polarity+shift": lambda x: jax.vmap(lambda v: ops.polarity(ops.gain(ops.time_shift(v, 800), 3.0), True))(x),
+        "gain+polarity+shift": lambda x: jax.vmap(lambda v: ops.polarity(ops.gain(ops.time_shift(v, 800), 3.0), True))(
+            x
+        ),
     }
     out = {}
     for name, fn in fns.items():
         jitted = jax.jit(fn)
-        out[name] = _time(lambda: jitted(x).block_until_ready(), repeats)
+        out[name] = _time(lambda jitted=jitted: jitted(x).block_until_ready(), repeats)
     return out
 
 
@@ -74,7 +82,9 @@ _COMPOSE = None
 def _init_worker(config_dict: dict) -> None:
     global _COMPOSE
     import ml_collections
+
     from ssl_audio.augment.reference import build_compose
+
     _COMPOSE = build_compose(ml_collections.ConfigDict(config_dict))
 
 
@@ -98,6 +108,7 @@ def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, 
 
 def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None) -> list[str]:
     import jax
+
     from ssl_audio.augment.chain import make_chain
     from ssl_audio.augment.config import all_ops, default_config
 
@@ -105,9 +116,11 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
     sr = config.sample_rate
     workers = workers or default_workers()
     clips = music_clips(batch, seconds, sr)
-    lines = [f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, every op at p=1; "
-             f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
-             f"{workers} process(es)"]
+    lines = [
+        f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, every op at p=1; "
+        f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
+        f"{workers} process(es)"
+    ]
 
     chain = jax.jit(make_chain(config))
     x = jax.numpy.asarray(clips)
@@ -119,19 +132,52 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
     one_proc = _time(lambda: [_augment_one((c, sr)) for c in clips], 1)
     single_rate = batch / one_proc
     if workers > 1:
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(config.to_dict(),)) as pool:
-            pool_seconds = _time(lambda: pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4), 1)
+        # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
+        # parallel.py), kept open across the timed calls so worker start-up is not timed.
+        with ProcessPoolExecutor(
+            workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(config.to_dict(),)
+        ) as pool:
+            pool_seconds = _time(lambda: list(pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4)), 1)
         am_rate = batch / pool_seconds
     else:
         am_rate = single_rate
 
-    lines.append("per op, JAX (ms per clip, batched):           " + ", ".join(
-        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items()))
-    lines.append("per op, audiomentations (ms per clip, 1 core): " + ", ".join(
-        f"{k} {1000 * v:.2f}" for k, v in audiomentations_op_timings(_COMPOSE, clips[:16], config).items()))
-    lines.append(f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "
-                 f"{single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}")
-    lines.append(f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
-                 f"ratio={jax_rate / am_rate:.2f}")
+    lines.append(
+        "per op, JAX (ms per clip, batched):           "
+        + ", ".join(f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items())
+    )
+    lines.append(
+        "per op, audiomentations (ms per clip, 1 core): "
+        + ", ".join(f"{k} {1000 * v:.2f}" for k, v in audiomentations_op_timings(_COMPOSE, clips[:16], config).items())
+    )
+    lines.append(
+        f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "
+        f"{single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}"
+    )
+    lines.append(
+        f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
+        f"ratio={jax_rate / am_rate:.2f}"
+    )
     return lines
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+HELP = "the JAX augmentation chain against audiomentations on the same music clips"
+DESCRIPTION = (
+    "Every op at p=1 on the same music clips; prints per-op timings and, last, "
+    "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--batch", type=int, default=64, help="clips per batch (default 64)")
+    p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
+    p.add_argument("--workers", type=int, default=None, help="processes for audiomentations (default: all cores)")
+
+
+def main(args) -> int:
+    for line in run(batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+        print(line, flush=True)
+    return 0

@@ -8,7 +8,7 @@ gain -> polarity -> noise (last, so its SNR is relative to what the model hears)
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,7 @@ import numpy as np
 from ssl_audio.augment import ops
 from ssl_audio.augment.config import NOISE_DECAY_DB, validate
 from ssl_audio.augment.impulse_responses import load_ir_bank
+
 
 def _mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)

@@ -15,13 +15,23 @@ import soundfile as sf
 
 from ssl_audio.audio.decode import DecodeOptions, load_audio
 from ssl_audio.audio.scan import find_audio_files
-from ssl_audio.errors import SslAudioError
+from ssl_audio.errors import UsageError
 
-def write_synthetic_irs(folder: str | os.PathLike, *, min_rt60: float, max_rt60: float, max_pre_delay_s: float,
-                        sample_rate: int, count: int = 16, seed: int = 0) -> list[Path]:
+
+def write_synthetic_irs(
+    folder: str | os.PathLike,
+    *,
+    min_rt60: float,
+    max_rt60: float,
+    max_pre_delay_s: float,
+    sample_rate: int,
+    count: int = 16,
+    seed: int = 0,
+) -> list[Path]:
     import jax
 
     from ssl_audio.augment.ops import synthetic_ir
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -41,12 +51,14 @@ def load_ir_bank(folder: str | os.PathLike, sample_rate: int, max_seconds: float
     """[n_irs, length] float32, each resampled, cut to max_seconds and scaled to unit energy."""
     files = find_audio_files(folder)
     if not files:
-        raise SslAudioError(f"augment.reverb.ir_dir={folder}: no audio files there; give a folder of "
-                            "impulse responses (WAV/FLAC) or leave it empty for synthetic rooms")
+        raise UsageError(
+            f"augment.reverb.ir_dir={folder}: no audio files there; give a folder of "
+            "impulse responses (WAV/FLAC) or leave it empty for synthetic rooms"
+        )
     options = DecodeOptions(sample_rate=sample_rate, min_seconds=0.0, silence_dbfs=-120.0)
     irs = [load_audio(f, options)[: int(max_seconds * sample_rate)] for f in files]
     length = max(len(ir) for ir in irs)
     bank = np.zeros((len(irs), length), np.float32)
     for i, ir in enumerate(irs):
-        bank[i, : len(ir)] = ir / np.sqrt(np.sum(ir ** 2) + 1e-12)
+        bank[i, : len(ir)] = ir / np.sqrt(np.sum(ir**2) + 1e-12)
     return bank

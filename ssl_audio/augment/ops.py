@@ -16,8 +16,8 @@ import numpy as np
 
 # ----------------------------------------------------------------------------------- STFT / phase vocoder
 
-N_FFT = 1024   # 64 ms at 16 kHz: resolves musical partials; phase advance gives the exact frequency
-HOP = 256      # N_FFT / 4: Hann windows overlap-add to a constant
+N_FFT = 1024  # 64 ms at 16 kHz: resolves musical partials; phase advance gives the exact frequency
+HOP = 256  # N_FFT / 4: Hann windows overlap-add to a constant
 
 
 def _hann(n: int) -> np.ndarray:
@@ -40,13 +40,13 @@ def istft(spec: jax.Array, length: int) -> jax.Array:
     out = jnp.zeros(total, frames.dtype)
     # N_FFT is a multiple of HOP: overlap-add as `parts` shifted, reshaped slices (no scatter).
     for c in range(parts):
-        out = out.at[c * HOP: c * HOP + n_frames * HOP].add(frames[:, c * HOP:(c + 1) * HOP].reshape(-1))
+        out = out.at[c * HOP : c * HOP + n_frames * HOP].add(frames[:, c * HOP : (c + 1) * HOP].reshape(-1))
     norm = np.zeros(total, np.float32)
     w2 = _hann(N_FFT) ** 2
     for j in range(n_frames):
-        norm[j * HOP: j * HOP + N_FFT] += w2
+        norm[j * HOP : j * HOP + N_FFT] += w2
     out = out / np.maximum(norm, 1e-3)
-    return out[N_FFT // 2: N_FFT // 2 + length]
+    return out[N_FFT // 2 : N_FFT // 2 + length]
 
 
 def _peak_regions(mag: jax.Array) -> jax.Array:
@@ -87,7 +87,7 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
     mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
     mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
     u0 = _unit(s0)
-    rotation = _unit(s1) * jnp.conj(u0)     # this frame's phase advance, as a phasor
+    rotation = _unit(s1) * jnp.conj(u0)  # this frame's phase advance, as a phasor
     regions = jax.vmap(_peak_regions)(mag)
 
     def step(previous, frame):
@@ -114,7 +114,7 @@ def resample_at(y: jax.Array, step: jax.Array, length: int, half_width: int = 8)
     base = jnp.floor(pos)
     frac = (pos - base)[:, None]
     taps = np.arange(-half_width + 1, half_width + 1, dtype=np.float32)[None, :]
-    dist = frac - taps                                   # in (-half_width, half_width]
+    dist = frac - taps  # in (-half_width, half_width]
     # sin(pi c (frac - k)) and cos(pi (frac - k) / W) from sin/cos of frac and of k.
     a, b = np.pi * cutoff * frac, np.pi * cutoff * taps
     sin_part = jnp.sin(a) * jnp.cos(b) - jnp.cos(a) * jnp.sin(b)
@@ -168,11 +168,23 @@ def biquad_coefficients(kind: str, centre_hz, gain_db, q, sample_rate: int):
         return 1 + alpha * a, -2 * cos, 1 - alpha * a, 1 + alpha / a, -2 * cos, 1 - alpha / a
     sq = 2 * jnp.sqrt(a) * alpha
     if kind == "low_shelf":
-        return (a * ((a + 1) - (a - 1) * cos + sq), 2 * a * ((a - 1) - (a + 1) * cos), a * ((a + 1) - (a - 1) * cos - sq),
-                (a + 1) + (a - 1) * cos + sq, -2 * ((a - 1) + (a + 1) * cos), (a + 1) + (a - 1) * cos - sq)
+        return (
+            a * ((a + 1) - (a - 1) * cos + sq),
+            2 * a * ((a - 1) - (a + 1) * cos),
+            a * ((a + 1) - (a - 1) * cos - sq),
+            (a + 1) + (a - 1) * cos + sq,
+            -2 * ((a - 1) + (a + 1) * cos),
+            (a + 1) + (a - 1) * cos - sq,
+        )
     if kind == "high_shelf":
-        return (a * ((a + 1) + (a - 1) * cos + sq), -2 * a * ((a - 1) + (a + 1) * cos), a * ((a + 1) + (a - 1) * cos - sq),
-                (a + 1) - (a - 1) * cos + sq, 2 * ((a - 1) - (a + 1) * cos), (a + 1) - (a - 1) * cos - sq)
+        return (
+            a * ((a + 1) + (a - 1) * cos + sq),
+            -2 * a * ((a - 1) + (a + 1) * cos),
+            a * ((a + 1) + (a - 1) * cos - sq),
+            (a + 1) - (a - 1) * cos + sq,
+            2 * ((a - 1) - (a + 1) * cos),
+            (a + 1) - (a - 1) * cos - sq,
+        )
     raise ValueError(f"unknown band kind {kind!r}")
 
 
@@ -212,13 +224,13 @@ def colored_noise(key: jax.Array, length: int, decay_db_per_octave: jax.Array) -
     slope = -decay_db_per_octave / (20 * np.log10(2.0))
     shape = jnp.power(jnp.maximum(freqs, freqs[1]), slope)
     noise = jnp.fft.irfft(jnp.fft.rfft(white) * shape, n)[:length]
-    return noise / jnp.sqrt(jnp.mean(noise ** 2) + 1e-12)
+    return noise / jnp.sqrt(jnp.mean(noise**2) + 1e-12)
 
 
 def add_noise(x: jax.Array, noise: jax.Array, snr_db: jax.Array) -> jax.Array:
     """x + noise scaled so that 10 log10(P_x / P_noise) = snr_db exactly (silence stays silence)."""
-    p_signal = jnp.mean(x ** 2)
-    p_noise = jnp.mean(noise ** 2) + 1e-20
+    p_signal = jnp.mean(x**2)
+    p_noise = jnp.mean(noise**2) + 1e-20
     scale = jnp.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
     return x + scale * noise
 
@@ -234,7 +246,7 @@ def synthetic_ir(key: jax.Array, length: int, rt60_s: jax.Array, pre_delay_s: ja
     t = jnp.arange(length, dtype=jnp.float32) / sample_rate - pre_delay_s
     envelope = jnp.where(t >= 0, jnp.exp(-LN_1000 * jnp.maximum(t, 0.0) / rt60_s), 0.0)
     ir = jax.random.normal(key, (length,)) * envelope
-    return ir / jnp.sqrt(jnp.sum(ir ** 2) + 1e-12)
+    return ir / jnp.sqrt(jnp.sum(ir**2) + 1e-12)
 
 
 def convolve(x: jax.Array, ir: jax.Array) -> jax.Array:

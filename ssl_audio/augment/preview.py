@@ -6,6 +6,7 @@ of their log spectrograms side by side, each titled with the parameters drawn.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -16,8 +17,18 @@ from ssl_audio.audio.decode import DecodeOptions, load_audio
 from ssl_audio.errors import OutputExistsError
 
 
-def preview(input_path: str | os.PathLike, out_dir: str | os.PathLike, *, views: int = 4, seconds: float = 4.0,
-            seed: int = 0, config=None, overwrite: bool = False) -> list[Path]:
+def preview(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    views: int = 4,
+    seconds: float = 4.0,
+    seed: int = 0,
+    config=None,
+    overwrite: bool = False,
+    decode: DecodeOptions | None = None,
+) -> list[Path]:
+    """Writes the crop and `views` augmented views of it (config: an augment block; default the default chain)."""
     import jax
 
     from ssl_audio.augment.chain import make_chain, sample_parameters
@@ -30,10 +41,12 @@ def preview(input_path: str | os.PathLike, out_dir: str | os.PathLike, *, views:
     clashes = [n for n in names if (out_dir / n).exists()]
     if clashes and not overwrite:
         raise OutputExistsError(f"{out_dir / clashes[0]}: exists; pass --overwrite or choose another --out")
-    audio = load_audio(input_path, DecodeOptions(sample_rate=sr, min_seconds=0.5))
+    audio = load_audio(
+        input_path, dataclasses.replace(decode, sample_rate=sr) if decode else DecodeOptions(sample_rate=sr)
+    )
     n = int(seconds * sr)
     start = max(0, (len(audio) - n) // 2)  # the middle of the file: intros are often quiet
-    clip = np.pad(audio[start:start + n], (0, max(0, n - len(audio[start:start + n]))))
+    clip = np.pad(audio[start : start + n], (0, max(0, n - len(audio[start : start + n]))))
 
     key = jax.random.key(seed)
     batch = np.stack([clip] * views)
@@ -75,8 +88,10 @@ def _describe(params: dict, i: int, config) -> str:
 
 def _plot(clip: np.ndarray, augmented: np.ndarray, params: dict, config, path: Path) -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     sr = config.sample_rate
     rows = [("original", clip)] + [(f"view {i}: {_describe(params, i, config)}", v) for i, v in enumerate(augmented)]
     fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.9 * len(rows)), squeeze=False)
@@ -90,3 +105,59 @@ def _plot(clip: np.ndarray, augmented: np.ndarray, params: dict, config, path: P
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Decode a file, take a crop from its middle, and write the crop and N views through the JAX "
+    "augmentation chain as WAV files, plus views.png: their spectrograms side by side, titled with the "
+    "ops drawn. --config uses a pretraining config's augment block, so you hear what you train with."
+)
+TAKES_OVERRIDES = True
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.audio.decode import add_decode_arguments
+
+    p.add_argument("--input", required=True, help="an audio file")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a pretraining config whose augment block to use, e.g. configs/simclr_logmel_cnn.py:demo "
+        "(--config.augment.KEY=VALUE overrides allowed; default: the default chain)",
+    )
+    p.add_argument("--views", type=int, default=4, help="number of augmented views (default 4)")
+    p.add_argument("--seconds", type=float, default=4.0, help="crop length (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    add_decode_arguments(p, sample_rate=False)
+    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier preview in --out")
+
+
+def run(args) -> int:
+    from ssl_audio.audio.decode import decode_options
+    from ssl_audio.errors import BadValueError
+
+    config = None
+    if args.config:
+        from pretrain.config import load_config
+
+        config = load_config(args.config, args.overrides).augment
+    elif args.overrides:
+        raise BadValueError(f"augment-preview: {args.overrides[0]} needs --config (the config it overrides)")
+    rate = int(config.sample_rate) if config is not None else 16_000
+    written = preview(
+        args.input,
+        args.out,
+        views=args.views,
+        seconds=args.seconds,
+        seed=args.seed,
+        config=config,
+        overwrite=args.overwrite,
+        decode=decode_options(args, sample_rate=rate),
+    )
+    print(f"augment-preview: {len(written) - 2} augmented views of {args.input} in {args.out}")
+    for path in written:
+        print(f"  {path}")
+    return 0

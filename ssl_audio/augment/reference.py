@@ -20,39 +20,64 @@ import numpy as np
 from ssl_audio.augment.config import NOISE_DECAY_DB, validate
 from ssl_audio.augment.impulse_responses import write_synthetic_irs
 
+
 def ir_folder(config: ml_collections.ConfigDict) -> str:
     if config.reverb.ir_dir:
         return str(config.reverb.ir_dir)
     r = config.reverb
-    folder = os.path.join(tempfile.gettempdir(), "ssl_audio_irs",
-                          f"sr{config.sample_rate}_rt{r.min_rt60:g}-{r.max_rt60:g}_pd{r.max_pre_delay_ms:g}")
-    write_synthetic_irs(folder, min_rt60=r.min_rt60, max_rt60=r.max_rt60, max_pre_delay_s=r.max_pre_delay_ms / 1000,
-                        sample_rate=config.sample_rate)
+    folder = os.path.join(
+        tempfile.gettempdir(),
+        "ssl_audio_irs",
+        f"sr{config.sample_rate}_rt{r.min_rt60:g}-{r.max_rt60:g}_pd{r.max_pre_delay_ms:g}",
+    )
+    write_synthetic_irs(
+        folder,
+        min_rt60=r.min_rt60,
+        max_rt60=r.max_rt60,
+        max_pre_delay_s=r.max_pre_delay_ms / 1000,
+        sample_rate=config.sample_rate,
+    )
     return folder
 
 
 def build_compose(config: ml_collections.ConfigDict):
     import audiomentations as A  # heavy import; only the reference path needs it
+
     validate(config)
     c = config
     lo, hi = NOISE_DECAY_DB[c.noise.color]
-    noise = (A.AddGaussianSNR(min_snr_db=c.noise.min_snr_db, max_snr_db=c.noise.max_snr_db, p=c.noise.p)
-             if c.noise.color == "white" else
-             A.AddColorNoise(min_snr_db=c.noise.min_snr_db, max_snr_db=c.noise.max_snr_db, min_f_decay=lo,
-                             max_f_decay=hi, p=c.noise.p))
-    return A.Compose([
-        A.Shift(min_shift=-c.time_shift.max_fraction, max_shift=c.time_shift.max_fraction, shift_unit="fraction",
-                rollover=False, p=c.time_shift.p),
-        A.PitchShift(min_semitones=c.pitch_shift.min_semitones, max_semitones=c.pitch_shift.max_semitones,
-                     p=c.pitch_shift.p),
-        A.TimeStretch(min_rate=c.time_stretch.min_rate, max_rate=c.time_stretch.max_rate, leave_length_unchanged=True,
-                      p=c.time_stretch.p),
-        A.SevenBandParametricEQ(min_gain_db=c.eq.min_gain_db, max_gain_db=c.eq.max_gain_db, p=c.eq.p),
-        A.ApplyImpulseResponse(ir_path=ir_folder(c), p=c.reverb.p, leave_length_unchanged=True),
-        A.Gain(min_gain_db=c.gain.min_gain_db, max_gain_db=c.gain.max_gain_db, p=c.gain.p),
-        A.PolarityInversion(p=c.polarity.p),
-        noise,
-    ])
+    noise = (
+        A.AddGaussianSNR(min_snr_db=c.noise.min_snr_db, max_snr_db=c.noise.max_snr_db, p=c.noise.p)
+        if c.noise.color == "white"
+        else A.AddColorNoise(
+            min_snr_db=c.noise.min_snr_db, max_snr_db=c.noise.max_snr_db, min_f_decay=lo, max_f_decay=hi, p=c.noise.p
+        )
+    )
+    return A.Compose(
+        [
+            A.Shift(
+                min_shift=-c.time_shift.max_fraction,
+                max_shift=c.time_shift.max_fraction,
+                shift_unit="fraction",
+                rollover=False,
+                p=c.time_shift.p,
+            ),
+            A.PitchShift(
+                min_semitones=c.pitch_shift.min_semitones, max_semitones=c.pitch_shift.max_semitones, p=c.pitch_shift.p
+            ),
+            A.TimeStretch(
+                min_rate=c.time_stretch.min_rate,
+                max_rate=c.time_stretch.max_rate,
+                leave_length_unchanged=True,
+                p=c.time_stretch.p,
+            ),
+            A.SevenBandParametricEQ(min_gain_db=c.eq.min_gain_db, max_gain_db=c.eq.max_gain_db, p=c.eq.p),
+            A.ApplyImpulseResponse(ir_path=ir_folder(c), p=c.reverb.p, leave_length_unchanged=True),
+            A.Gain(min_gain_db=c.gain.min_gain_db, max_gain_db=c.gain.max_gain_db, p=c.gain.p),
+            A.PolarityInversion(p=c.polarity.p),
+            noise,
+        ]
+    )
 
 
 class AudiomentationsViews(grain.transforms.RandomMap):

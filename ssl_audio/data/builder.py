@@ -16,17 +16,18 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
-from ssl_audio.data.labels import COLUMN_KINDS, SPLITS, Record, class_names
+from ssl_audio.audio.paths import printable
+from ssl_audio.data.labels import SPLITS, Record, class_names
 from ssl_audio.parallel import parallel_map
 
-BUILDER_NAME = "ssl_audio_folder"
-DATASET_VERSION = "1.0.0"
+from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
 
 
 @dataclasses.dataclass(eq=False)
 class AudioFolderConfig(tfds.core.BuilderConfig):
     records: list[Record] = dataclasses.field(default_factory=list)
     columns: list[str] = dataclasses.field(default_factory=list)
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)   # column -> kind (Catalog.kinds)
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
 
@@ -58,7 +59,7 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
             "key": tfds.features.Text(doc="path of the source file, relative to the input folder"),
         }
         for column in cfg.columns:
-            kind = COLUMN_KINDS[column]
+            kind = cfg.kinds[column]
             if kind == "class":
                 features[column] = tfds.features.ClassLabel(names=class_names(cfg.records, column))
             elif kind == "multilabel":
@@ -85,7 +86,7 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         for record, (pcm, reason) in zip(records, parallel_map(_decode_pcm16, jobs, workers=cfg.workers,
                                                                progress=False)):
             if pcm is None:
-                self.bad_files.append({"path": record.path, "reason": reason})
+                self.bad_files.append({"path": printable(record.path), "reason": reason})
                 continue
             self.samples_written += pcm.shape[0]
             example = {"audio": pcm, "key": record.key}

@@ -1,8 +1,12 @@
 """Records and labels: what a dataset knows about each audio file.
 
-`labels.csv` (one row per file, `path` relative to the CSV's folder) may hold
-only the columns below; anything else is a typo until proven otherwise, so it
-is an error naming the column. Every error names the CSV line and what to do.
+`labels.csv` (one row per file, `path` relative to the CSV's folder) holds the
+columns below. A user's own CSV never uses our names, so `ColumnMap` says how to
+read it: rename a column (`--column label=genre`), declare a column of its own
+with its kind (`--column style=class`), or leave one out (`--ignore-column
+seconds`). Any other unknown column is a typo until proven otherwise, so it is
+an error naming the column and these flags. Every error names the CSV line and
+what to do.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ssl_audio.errors import SslAudioError
+from ssl_audio.errors import UsageError
 
 # column -> kind. class: one label per clip; multilabel: ';'-separated; value: a float;
 # group: who made it (splits never separate a group); split: train / validation / test.
@@ -31,10 +35,11 @@ COLUMN_KINDS: dict[str, str] = {
     "arousal": "value",
 }
 SPLITS = ("train", "validation", "test")
+LABEL_KINDS = ("class", "multilabel", "value", "group")
 MULTILABEL_SEPARATOR = ";"
 
 
-class LabelsError(SslAudioError, ValueError):
+class LabelsError(UsageError, ValueError):
     """labels.csv cannot be used as it is. The message is one line: file, line, problem, fix."""
 
 
@@ -52,29 +57,86 @@ class Record:
         return str(value) if value not in (None, "") else self.key
 
 
-def label_columns(columns: list[str]) -> list[str]:
+@dataclasses.dataclass(frozen=True)
+class ColumnMap:
+    """How to read a CSV whose column names are not ours (prepare's --column and --ignore-column)."""
+
+    rename: tuple[tuple[str, str], ...] = ()      # (CSV name, our column), e.g. ("label", "genre")
+    custom: tuple[tuple[str, str], ...] = ()      # (CSV name, kind), e.g. ("style", "class")
+    ignore: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, columns: list[str] = (), ignore: list[str] = ()) -> "ColumnMap":
+        """From `--column NAME=OURS|KIND` and `--ignore-column NAME` values."""
+        rename, custom = [], []
+        for item in columns:
+            name, sep, target = (x.strip() for x in item.partition("="))
+            if not sep or not name or not target:
+                raise LabelsError(f"--column {item!r}: write CSVNAME=COLUMN (e.g. label=genre) or CSVNAME=KIND "
+                                  f"(kind: {', '.join(LABEL_KINDS)})")
+            if target in LABEL_KINDS:
+                if name in COLUMN_KINDS and COLUMN_KINDS[name] != target:
+                    raise LabelsError(f"--column {item}: {name!r} is already a {COLUMN_KINDS[name]} column")
+                custom.append((name, target))
+            elif target in COLUMN_KINDS:
+                rename.append((name, target))
+            else:
+                raise LabelsError(f"--column {item}: {target!r} is neither one of our columns "
+                                  f"({', '.join(COLUMN_KINDS)}) nor a kind ({', '.join(LABEL_KINDS)})")
+        return cls(tuple(rename), tuple(custom), tuple(x.strip() for x in ignore))
+
+    def kinds(self) -> dict[str, str]:
+        """Every column this map knows -> its kind: ours, plus the custom ones."""
+        return {**COLUMN_KINDS, **dict(self.custom)}
+
+    def header(self, csv_path: Path, raw: list[str]) -> list[str | None]:
+        """The CSV's header in our names; None for an ignored column. Unknown names are errors."""
+        rename, kinds, out = dict(self.rename), self.kinds(), []
+        if "path" not in [rename.get(c, c) for c in raw if c not in self.ignore]:
+            raise LabelsError(f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
+                              f"with --column NAME=path")
+        for column in raw:
+            if column in self.ignore:
+                out.append(None)
+                continue
+            name = rename.get(column, column)
+            if name not in kinds:
+                raise LabelsError(
+                    f"{csv_path}:1: unknown column {column!r}; map it with --column {column}=COLUMN (ours: "
+                    f"{', '.join(c for c in COLUMN_KINDS if c != 'path')}), declare it with --column "
+                    f"{column}=KIND ({', '.join(LABEL_KINDS)}), or pass --ignore-column {column}")
+            out.append(name)
+        for name in [*dict(self.rename), *dict(self.custom), *self.ignore]:
+            if name not in raw:
+                raise LabelsError(f"{csv_path}:1: --column/--ignore-column name {name!r}, but the header has no "
+                                  f"such column (it has {', '.join(raw)})")
+        return out
+
+
+def label_columns(columns: list[str | None], kinds: dict[str, str] = COLUMN_KINDS) -> list[str]:
     """The columns that become features, in a stable order (CSV order without path/split)."""
-    return [c for c in columns if COLUMN_KINDS.get(c) not in ("path", "split")]
+    return [c for c in columns if c is not None and kinds.get(c) not in ("path", "split")]
 
 
-def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True) -> tuple[list[Record], list[str]]:
+def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True,
+                    column_map: ColumnMap = ColumnMap()) -> tuple[list[Record], list[str]]:
     """Parses and validates labels.csv; returns the records and the label columns present."""
     csv_path = Path(csv_path)
     root = csv_path.parent
+    kinds = column_map.kinds()
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
-            header = [h.strip() for h in next(reader)]
+            raw_header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise LabelsError(f"{csv_path}: empty file; it needs a header line starting with 'path'") from None
+        header = column_map.header(csv_path, raw_header)
         if "path" not in header:
-            raise LabelsError(f"{csv_path}:1: no 'path' column; the header must name the audio file column 'path'")
-        for column in header:
-            if column not in COLUMN_KINDS:
-                raise LabelsError(f"{csv_path}:1: unknown column {column!r}; known columns are "
-                                  f"{', '.join(COLUMN_KINDS)} (rename or remove it)")
-        if len(set(header)) != len(header):
-            raise LabelsError(f"{csv_path}:1: a column appears twice in the header")
+            raise LabelsError(f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
+                              f"with --column NAME=path")
+        named = [h for h in header if h is not None]
+        if len(set(named)) != len(named):
+            raise LabelsError(f"{csv_path}:1: a column appears twice in the header (after --column renames)")
 
         records, seen = [], {}
         for line_no, row in enumerate(reader, start=2):
@@ -83,7 +145,7 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True) ->
             if len(row) != len(header):
                 raise LabelsError(f"{csv_path}:{line_no}: {len(row)} fields but the header has {len(header)}; "
                                   "quote fields that contain commas")
-            cells = {c: v.strip() for c, v in zip(header, row)}
+            cells = {c: v.strip() for c, v in zip(header, row) if c is not None}
             rel = cells["path"]
             where = f"{csv_path}:{line_no} ({rel or 'no path'})"
             for column, value in cells.items():
@@ -97,7 +159,7 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True) ->
                 raise LabelsError(f"{where}: the file does not exist under {root}; fix the path or delete the row")
             record = Record(path=str(full), key=rel)
             for column, value in cells.items():
-                kind = COLUMN_KINDS[column]
+                kind = kinds[column]
                 if kind == "split":
                     if value not in SPLITS:
                         raise LabelsError(f"{where}: split {value!r} is not one of {', '.join(SPLITS)}")
@@ -125,7 +187,7 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True) ->
         missing = next(r for r in records if r.split is None)
         raise LabelsError(f"{csv_path}:{seen[missing.key]} ({missing.key}): no split, but other rows have one; "
                           "give every row a split or remove the column")
-    return records, label_columns(header)
+    return records, label_columns(header, kinds)
 
 
 def class_names(records: list[Record], column: str) -> list[str]:

@@ -19,7 +19,10 @@ from pathlib import Path
 
 from ssl_audio.audio.decode import is_audio_file
 from ssl_audio.audio.scan import find_audio_files
-from ssl_audio.data.labels import LabelsError, Record, read_labels_csv
+from ssl_audio.audio.paths import printable
+from ssl_audio.data.labels import COLUMN_KINDS, ColumnMap, LabelsError, Record, read_labels_csv
+from ssl_audio.errors import BadValueError, MissingInputError
+from ssl_audio.text import plural
 
 LAYOUTS = ("auto", "folder", "gtzan", "mtt")
 MTT_ANNOTATIONS = "annotations_final.csv"
@@ -33,6 +36,12 @@ class Catalog:
     records: list[Record]
     columns: list[str]              # label columns present, e.g. ["genre", "artist"]
     notes: list[str] = dataclasses.field(default_factory=list)  # things the user should know
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)  # column -> class|multilabel|value|group
+    # Audio files under the folder that the labels do not name: left out, and listed as such.
+    unlisted: list[dict] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        self.kinds = {c: self.kinds.get(c) or COLUMN_KINDS[c] for c in self.columns}
 
     @property
     def labelled(self) -> bool:
@@ -50,27 +59,38 @@ def detect_layout(root: Path) -> str:
     return "folder"
 
 
-def load_catalog(root: str | os.PathLike, layout: str = "auto") -> Catalog:
+def load_catalog(root: str | os.PathLike, layout: str = "auto", column_map: ColumnMap = ColumnMap()) -> Catalog:
     root = Path(root).resolve()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a directory (give the folder that holds your audio)")
+        raise MissingInputError(f"{printable(root)}: not a directory (give the folder that holds your audio)")
     if layout not in LAYOUTS:
-        raise ValueError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        raise BadValueError(f"--layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "auto":
         layout = detect_layout(root)
-    return {"folder": _folder, "gtzan": _gtzan, "mtt": _mtt}[layout](root)
+    if layout != "folder" and (column_map.rename or column_map.custom or column_map.ignore):
+        raise BadValueError(f"--column and --ignore-column read a folder's labels.csv; the {layout} layout has "
+                            f"its own labels (drop them, or pass --layout folder)")
+    if layout == "folder":
+        return _folder(root, column_map)
+    return {"gtzan": _gtzan, "mtt": _mtt}[layout](root)
 
 
-def _folder(root: Path) -> Catalog:
+UNLISTED_REASON = "no row in labels.csv, so left out (add a row for it, or move it out of the folder)"
+
+
+def _folder(root: Path, column_map: ColumnMap = ColumnMap()) -> Catalog:
     csv_path = root / "labels.csv"
     if csv_path.exists():
-        records, columns = read_labels_csv(csv_path)
-        return Catalog(str(root), "folder", records, columns)
+        records, columns = read_labels_csv(csv_path, column_map=column_map)
+        named = {os.path.normcase(os.path.abspath(r.path)) for r in records}
+        unlisted = [{"path": printable(p), "reason": UNLISTED_REASON} for p in find_audio_files(root)
+                    if os.path.normcase(os.path.abspath(p)) not in named]
+        return Catalog(printable(root), "folder", records, columns, kinds=column_map.kinds(), unlisted=unlisted)
     files = find_audio_files(root)
     if not files:
-        raise FileNotFoundError(f"{root}: no audio files found (looked for .wav .flac .ogg .mp3 .aiff, recursively)")
-    records = [Record(path=str(p), key=str(p.relative_to(root))) for p in files]
-    return Catalog(str(root), "folder", records, [], notes=["no labels.csv: unlabelled audio (for pretraining)"])
+        raise MissingInputError(f"{root}: no audio files found (looked for .wav .flac .ogg .mp3 .aiff, recursively)")
+    records = [Record(path=str(p), key=printable(p.relative_to(root))) for p in files]
+    return Catalog(printable(root), "folder", records, [], notes=["no labels.csv: unlabelled audio (for pretraining)"])
 
 
 def _gtzan(root: Path) -> Catalog:
@@ -79,12 +99,12 @@ def _gtzan(root: Path) -> Catalog:
     for genre_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(genre_dir.iterdir()):
             if f.is_file() and is_audio_file(f):
-                records.append(Record(path=str(f), key=str(f.relative_to(root)), labels={"genre": genre_dir.name}))
+                records.append(Record(path=str(f), key=printable(f.relative_to(root)), labels={"genre": genre_dir.name}))
     if not records:
-        raise FileNotFoundError(f"{base}: no audio under genres/<genre>/ (expected the usual GTZAN layout)")
+        raise MissingInputError(f"{base}: no audio under genres/<genre>/ (expected the usual GTZAN layout)")
     notes = ["GTZAN has no artist column: splits are by file and repeat artists can leak across them; "
              "for the fault-filtered split, add a labels.csv with a 'split' column"]
-    return Catalog(str(root), "gtzan", records, ["genre"], notes)
+    return Catalog(printable(root), "gtzan", records, ["genre"], notes)
 
 
 def _mtt_artist(mp3_path: str) -> str:
@@ -137,8 +157,8 @@ def _mtt(root: Path) -> Catalog:
                               labels={"tags": tags, "artist": _mtt_artist(rel)}))
     notes = [f"MagnaTagATune: top-{len(top)} tags, split by folder (0-b train, c validation, d-f test)"]
     if missing:
-        notes.append(f"{missing} clips in {MTT_ANNOTATIONS} have no file under {root} and were left out")
+        notes.append(f"{plural(missing, 'clip')} in {MTT_ANNOTATIONS} have no file under {root} and were left out")
     if not records:
-        raise FileNotFoundError(f"{root}: none of the mp3 files named in {MTT_ANNOTATIONS} exist")
-    return Catalog(str(root), "mtt", records, ["tags", "artist"], notes)
+        raise MissingInputError(f"{root}: none of the mp3 files named in {MTT_ANNOTATIONS} exist")
+    return Catalog(printable(root), "mtt", records, ["tags", "artist"], notes)
 

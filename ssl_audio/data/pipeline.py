@@ -27,13 +27,14 @@ import tensorflow_datasets as tfds
 
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
-from ssl_audio.data.prepare import dataset_path
-from ssl_audio.errors import SslAudioError
+from ssl_audio.data.location import SIDECAR, dataset_path
+from ssl_audio.text import plural
+from ssl_audio.errors import BadValueError, UsageError
 
 PCM_SCALE = 1.0 / 32768.0
 
 
-class DatasetNotFoundError(SslAudioError, FileNotFoundError):
+class DatasetNotFoundError(UsageError, FileNotFoundError):
     """No prepared dataset of that name under the data dir."""
 
 
@@ -54,7 +55,7 @@ class DatasetHandle:
 
     def source(self, split: str):
         if split not in self.builder.info.splits:
-            raise KeyError(f"dataset {self.name!r} has no split {split!r}; it has {', '.join(self.splits)}")
+            raise BadValueError(f"dataset {self.name!r} has no split {split!r}; it has {', '.join(self.splits)}")
         return self.builder.as_data_source(split)
 
 
@@ -64,23 +65,41 @@ def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | N
     if not (path / "dataset_info.json").exists():
         raise DatasetNotFoundError(f"dataset {name!r} not found under {data_dir} (looked in {path}); "
                                    f"build it with `ssl-audio prepare --input DIR --name {name} --data-dir {data_dir}`")
+    if not (path / SIDECAR).exists():
+        raise DatasetNotFoundError(f"dataset {name!r} in {path} is unfinished (no {SIDECAR}: its prepare did not "
+                                   f"complete); run `ssl-audio prepare` for it again with --overwrite")
     builder = tfds.builder_from_directory(str(path))
     features = builder.info.features
     rate = int(features["audio"].sample_rate)
     if sample_rate is not None and rate != sample_rate:
-        raise ValueError(f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
-                         f"sample rate to {rate}, or rebuild it with `ssl-audio prepare --sample-rate {sample_rate}`")
+        raise BadValueError(f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
+                            f"sample rate to {rate}, or rebuild it with `ssl-audio prepare --sample-rate {sample_rate}`")
     columns, names = {}, {}
-    for column, kind in COLUMN_KINDS.items():  # a stable order, whatever the feature dict's
-        if column not in features.keys():
-            continue
-        if kind in ("class", "multilabel", "value", "group"):
-            columns[column] = kind
-        if kind == "class":
-            names[column] = list(features[column].names)
-        elif kind == "multilabel":
-            names[column] = list(features[column].feature.names)
+    for column in _label_columns(features):
+        feature = features[column]
+        if isinstance(feature, tfds.features.ClassLabel):
+            columns[column], names[column] = "class", list(feature.names)
+        elif isinstance(feature, tfds.features.Sequence):
+            columns[column], names[column] = "multilabel", list(feature.feature.names)
+        elif isinstance(feature, tfds.features.Text):
+            columns[column] = "group"
+        else:
+            columns[column] = "value"
     return DatasetHandle(name=name, path=path, builder=builder, sample_rate=rate, columns=columns, class_names=names)
+
+
+def _label_columns(features) -> list[str]:
+    """Label features in a stable order: ours in their usual order, then the dataset's own, by name."""
+    present = [c for c in features.keys() if c not in ("audio", "key")]
+    ours = [c for c in COLUMN_KINDS if c in present]
+    return ours + sorted(c for c in present if c not in ours)
+
+
+def label_values(handle: DatasetHandle, split: str, column: str) -> list:
+    """One label column of a split, read without decoding any audio (group values as str)."""
+    source = handle.builder.as_data_source(split, decoders={"audio": tfds.decode.SkipDecoding()})
+    values = [source[i][column] for i in range(len(source))]
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
 
 
 def _ensure_absl_flags_parsed() -> None:
@@ -102,12 +121,18 @@ def _process_shard(shard_index: int | None, shard_count: int | None) -> tuple[in
 
 
 def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A random window of `length` samples as float32; a clip shorter than that is looped to fill it."""
-    if audio.shape[0] < length:
-        audio = np.tile(audio, int(np.ceil(length / max(audio.shape[0], 1))))
-        start = 0
+    """A random window of `length` samples as float32.
+
+    A clip shorter than that is looped to fill it, from a random offset into the loop: two crops of a short
+    clip are then different circular shifts of it. (Always starting at 0 made both views of every clip
+    shorter than crop_seconds identical, a positive pair any model matches without learning anything.)
+    """
+    n = audio.shape[0]
+    if n < length:
+        audio = np.tile(audio, int(np.ceil(length / max(n, 1))) + 1)
+        start = int(rng.integers(0, max(n, 1)))
     else:
-        start = int(rng.integers(0, audio.shape[0] - length + 1))
+        start = int(rng.integers(0, n - length + 1))
     return audio[start:start + length].astype(np.float32) * PCM_SCALE
 
 
@@ -123,49 +148,6 @@ class TwoCrops(grain.transforms.RandomMap):
                 "view_b": random_crop(audio, self.crop_samples, rng)}
 
 
-def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
-                    seed: int, worker_count: int = 0, num_epochs: int | None = None,
-                    shard_index: int | None = None, shard_count: int | None = None,
-                    augment: grain.transforms.RandomMap | None = None) -> grain.DataLoader:
-    """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32, shuffled, endless by default.
-
-    `augment`, when given, runs on each pair in the loader (the CPU augmentation path); the default JAX path
-    augments on the device instead, inside the training step.
-
-    Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
-    `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
-    """
-    index, count = _process_shard(shard_index, shard_count)
-    source, per_process = _source_and_batch(handle, split, global_batch_size, count)
-    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
-    crop = int(round(crop_seconds * handle.sample_rate))
-    operations = [TwoCrops(crop), *([augment] if augment is not None else []),
-                  grain.transforms.Batch(batch_size=per_process, drop_remainder=True)]
-    _ensure_absl_flags_parsed()
-    return grain.DataLoader(data_source=source, sampler=sampler, operations=operations, worker_count=worker_count)
-
-
-def _source_and_batch(handle: DatasetHandle, split: str, global_batch_size: int, count: int):
-    """The split's source and each process's share of the global batch, or an error saying what to change."""
-    if global_batch_size % count:
-        raise ValueError(f"batch_size {global_batch_size} is not divisible by the {count} processes; "
-                         f"use a multiple of {count}")
-    source = handle.source(split)
-    per_process = global_batch_size // count
-    if len(source) // count < per_process:
-        raise ValueError(f"split {split!r} of {handle.name!r} has {len(source)} clips, fewer than one batch of "
-                         f"{per_process} per process; lower batch_size or add data")
-    return source, per_process
-
-
-def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epochs: int | None):
-    """This process's shard of the records, reshuffled every epoch; its position is the loader's state."""
-    return grain.samplers.IndexSampler(
-        num_records=num_records,
-        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
-        shuffle=True, num_epochs=num_epochs, seed=seed)
-
-
 class LabelledCrop(grain.transforms.RandomMap):
     """One random crop of a clip with one of its labels, encoded (fine-tuning)."""
 
@@ -177,16 +159,65 @@ class LabelledCrop(grain.transforms.RandomMap):
                 "label": encode_labels(self.handle, element)[self.column]}
 
 
+def crop_loader(handle: DatasetHandle, crops: grain.transforms.RandomMap, *, split: str, global_batch_size: int,
+                seed: int, worker_count: int = 0, num_epochs: int | None = None, shard_index: int | None = None,
+                shard_count: int | None = None, extra: tuple = ()) -> grain.DataLoader:
+    """Shuffled batches of `crops` of this process's shard (endless by default), `extra` transforms after.
+
+    Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
+    `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
+    """
+    index, count = _process_shard(shard_index, shard_count)
+    source, per_process = _source_and_batch(handle, split, global_batch_size, count)
+    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
+    _ensure_absl_flags_parsed()
+    return grain.DataLoader(data_source=source, sampler=sampler, worker_count=worker_count, operations=[
+        crops, *extra, grain.transforms.Batch(batch_size=per_process, drop_remainder=True)])
+
+
+def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
+                    seed: int, worker_count: int = 0, num_epochs: int | None = None,
+                    shard_index: int | None = None, shard_count: int | None = None,
+                    augment: grain.transforms.RandomMap | None = None) -> grain.DataLoader:
+    """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32.
+
+    `augment`, when given, runs on each pair in the loader (the CPU augmentation path); the default JAX path
+    augments on the device instead, inside the training step.
+    """
+    crop = int(round(crop_seconds * handle.sample_rate))
+    return crop_loader(handle, TwoCrops(crop), split=split, global_batch_size=global_batch_size, seed=seed,
+                       worker_count=worker_count, num_epochs=num_epochs, shard_index=shard_index,
+                       shard_count=shard_count, extra=(augment,) if augment is not None else ())
+
+
 def labelled_loader(handle: DatasetHandle, column: str, *, split: str = "train", global_batch_size: int,
                     crop_seconds: float, seed: int, worker_count: int = 0) -> grain.DataLoader:
     """Endless shuffled batches of {'audio': [per_process_batch, crop], 'label': encoded `column`}."""
-    index, count = _process_shard(None, None)
-    source, per_process = _source_and_batch(handle, split, global_batch_size, count)
-    sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=None)
     crop = int(round(crop_seconds * handle.sample_rate))
-    _ensure_absl_flags_parsed()
-    return grain.DataLoader(data_source=source, sampler=sampler, worker_count=worker_count, operations=[
-        LabelledCrop(handle, column, crop), grain.transforms.Batch(batch_size=per_process, drop_remainder=True)])
+    return crop_loader(handle, LabelledCrop(handle, column, crop), split=split,
+                       global_batch_size=global_batch_size, seed=seed, worker_count=worker_count)
+
+
+def _source_and_batch(handle: DatasetHandle, split: str, global_batch_size: int, count: int):
+    """The split's source and each process's share of the global batch, or an error saying what to change."""
+    if global_batch_size % count:
+        raise BadValueError(f"config.batch_size {global_batch_size} is not divisible by the {count} processes; "
+                            f"use a multiple of {count}")
+    source = handle.source(split)
+    per_process = global_batch_size // count
+    if len(source) // count < per_process:
+        raise BadValueError(f"config.batch_size: split {split!r} of {handle.name!r} has {plural(len(source), 'clip')}, "
+                            f"fewer than one batch of {per_process} per process; lower it (e.g. "
+                            f"--config.batch_size={max(2, len(source) // count)}) or add data")
+    return source, per_process
+
+
+def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epochs: int | None):
+    """This process's shard of the records, reshuffled every epoch; its position is the loader's state."""
+    return grain.samplers.IndexSampler(
+        num_records=num_records,
+        shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
+        shuffle=True, num_epochs=num_epochs, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -234,7 +265,7 @@ def eval_clips(handle: DatasetHandle, split: str, *, window_seconds: float, hop_
     window = int(round(window_seconds * handle.sample_rate))
     hop = int(round((hop_seconds or window_seconds) * handle.sample_rate))
     if hop <= 0:
-        raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+        raise BadValueError(f"hop_seconds must be positive, got {hop_seconds}")
     # `index` in the output is the clip's position within this shard.
     return grain.MapDataset.source(handle.source(split)).slice(slice(index, None, count)).map_with_index(
         ToWindows(handle, window, hop))

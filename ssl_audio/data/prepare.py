@@ -3,7 +3,13 @@
 Reuses what is built: the same inputs and settings give the same fingerprint,
 and a dataset with that fingerprint is not built again. A dataset of the same
 name built from something else is never replaced without `--overwrite`.
-Bad files are skipped and listed in `bad_files.tsv` beside the dataset.
+Bad files (and audio files the labels do not name) are skipped and listed in
+`bad_files.tsv` beside the dataset.
+
+Nothing half-made is ever left where readers look: the dataset is built in a
+staging folder under the data dir, its sidecar written last, and only then moved
+into place (replacing an older build only at that moment, when asked). A build
+that fails leaves the data dir as it was, so the same command can simply be rerun.
 """
 
 from __future__ import annotations
@@ -15,32 +21,21 @@ import os
 import shutil
 from pathlib import Path
 
-import tensorflow_datasets as tfds
-
 from ssl_audio.audio.decode import DecodeOptions
-from ssl_audio.audio.scan import write_bad_list
-from ssl_audio.errors import OutputExistsError
-from ssl_audio.data.builder import BUILDER_NAME, DATASET_VERSION, AudioFolderConfig, SslAudioFolder
-from ssl_audio.data.labels import SPLITS, Record
+from ssl_audio.audio.scan import bad_lines, write_bad_list
+from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
-from ssl_audio.data.splits import assign_splits, find_leaks
+from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data_dir_argument, dataset_path
+from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
+from ssl_audio.errors import BadValueError, OutputExistsError
+from ssl_audio.text import plural
 
-SIDECAR = "ssl_audio_prepare.json"
-BAD_LIST = "bad_files.tsv"
-
-
-def default_data_dir() -> str:
-    return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
-
-
-def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
-    # expanduser: the shell leaves `~` alone inside `--config.data_dir=~/tfds`.
-    return Path(data_dir).expanduser() / BUILDER_NAME / name / DATASET_VERSION
+STAGING = ".ssl_audio_staging"
 
 
 def validate_name(name: str) -> str:
     if not name or not all(c.isalnum() or c == "_" for c in name) or not name[0].isalpha() or name != name.lower():
-        raise ValueError(f"--name {name!r}: use lower-case letters, digits and '_', starting with a letter")
+        raise BadValueError(f"--name {name!r}: use lower-case letters, digits and '_', starting with a letter")
     return name
 
 
@@ -54,6 +49,7 @@ class PrepareOptions:
     split_seed: int = 0
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
+    columns: ColumnMap = ColumnMap()
 
 
 @dataclasses.dataclass
@@ -66,20 +62,24 @@ class PrepareResult:
     hours: float
     bad_files: int
     notes: list[str]
+    bad: list[dict] = dataclasses.field(default_factory=list)
 
     def lines(self) -> list[str]:
         verb = "reused" if self.reused else "built"
         out = [f"prepare: {verb} {self.path}",
                f"  layout {self.layout}; label columns: {', '.join(self.columns) or 'none (unlabelled)'}",
-               "  splits: " + ", ".join(f"{k} {v} clips" for k, v in self.splits.items()) + f"; {self.hours:.2f} h",
+               "  splits: " + ", ".join(f"{k} {plural(v, 'clip')}" for k, v in self.splits.items())
+               + f"; {self.hours:.2f} h",
                f"  bad files skipped: {self.bad_files}" + (f" (listed in {self.path / BAD_LIST})" if self.bad_files else "")]
+        out += bad_lines(self.bad, self.path / BAD_LIST)
         out += [f"  note: {n}" for n in self.notes]
         return out
 
 
 def _fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str:
     h = hashlib.sha256()
-    settings = {"layout": layout, "decode": dataclasses.asdict(opt.decode), "version": DATASET_VERSION}
+    settings = {"layout": layout, "decode": dataclasses.asdict(opt.decode), "version": DATASET_VERSION,
+                "columns": dataclasses.asdict(opt.columns)}
     h.update(json.dumps(settings, sort_keys=True).encode())
     for r in sorted(records, key=lambda r: r.key):
         st = os.stat(r.path)
@@ -88,25 +88,43 @@ def _fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str
     return h.hexdigest()
 
 
-def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: bool = False) -> PrepareResult:
-    validate_name(opt.name)
-    catalog = load_catalog(input_dir, opt.layout)
-    notes = list(catalog.notes)
-    records = catalog.records
-
-    if all(r.split is not None for r in records):
-        leaks = find_leaks(records, opt.group_by)
+def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str]) -> None:
+    """Splits: as given by a split column (validation carved out of train by group if --splits asks), or
+    made by group."""
+    given = {r.split for r in records}
+    stratify = "genre" if "genre" in catalog.columns else None
+    if None not in given:
+        if opt.fractions is not None:
+            if "validation" in given:
+                raise BadValueError(
+                    "--splits: the labels already give train, validation and test (a split column), so there "
+                    "is nothing for --splits to decide; drop --splits, or remove the split column")
+            train = [r for r in records if r.split == "train"]
+            share = opt.fractions[1] / max(opt.fractions[0] + opt.fractions[1], 1e-12)
+            assign_splits(train, group_by=opt.group_by, fractions=(1.0 - share, share, 0.0), seed=opt.split_seed,
+                          stratify_by=stratify)
+            carved = sum(r.split == "validation" for r in train)
+            notes.append(f"--splits: validation ({plural(carved, 'clip')}) carved out of the given train split by "
+                         f"{opt.group_by}; the given test split kept as it is")
+        leaks = find_leaks(record_groups(records, opt.group_by))
         if leaks:
             first = next(iter(leaks))
             notes.append(f"the given splits put {len(leaks)} {opt.group_by} value(s) in more than one split "
                          f"(e.g. {first!r} in {', '.join(leaks[first])}); kept as given")
-    else:
-        fractions = opt.fractions or ((0.8, 0.1, 0.1) if catalog.labelled else (1.0, 0.0, 0.0))
-        if opt.group_by not in catalog.columns and fractions != (1.0, 0.0, 0.0):
-            notes.append(f"no {opt.group_by!r} column: each file is its own group "
-                         "(add one, or pass --group-by COLUMN, to keep an artist out of two splits)")
-        stratify = "genre" if "genre" in catalog.columns else None
-        assign_splits(records, group_by=opt.group_by, fractions=fractions, seed=opt.split_seed, stratify_by=stratify)
+        return
+    fractions = opt.fractions or ((0.8, 0.1, 0.1) if catalog.labelled else (1.0, 0.0, 0.0))
+    if opt.group_by not in catalog.columns and fractions != (1.0, 0.0, 0.0):
+        notes.append(f"no {opt.group_by!r} column: each file is its own group "
+                     "(add one, or pass --group-by COLUMN, to keep an artist out of two splits)")
+    assign_splits(records, group_by=opt.group_by, fractions=fractions, seed=opt.split_seed, stratify_by=stratify)
+
+
+def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: bool = False) -> PrepareResult:
+    validate_name(opt.name)
+    catalog = load_catalog(input_dir, opt.layout, opt.columns)
+    notes = list(catalog.notes)
+    records = catalog.records
+    _assign(records, catalog, opt, notes)
 
     fingerprint = _fingerprint(records, opt, catalog.layout)
     path = dataset_path(opt.name, opt.data_dir)
@@ -116,31 +134,99 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         if previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists():
             return _result(path, True, previous, notes)
         if not overwrite:
-            source = previous.get("input", "unknown inputs")
+            source = previous.get("input", "unknown inputs (or an unfinished build)")
             raise OutputExistsError(
                 f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or settings; "
                 "pick another --name, or pass --overwrite to rebuild it")
-        shutil.rmtree(path)
 
-    config = AudioFolderConfig(name=opt.name, description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
-                               records=records, columns=catalog.columns, decode=opt.decode, workers=opt.workers)
-    builder = SslAudioFolder(config=config, data_dir=str(Path(opt.data_dir).expanduser()), file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD))
+    from ssl_audio.data.builder import AudioFolderConfig, SslAudioFolder  # TensorFlow: only when building
+    import tensorflow_datasets as tfds
 
-    write_bad_list(builder.bad_files, path / BAD_LIST)
-    splits = {s: builder.info.splits[s].num_examples for s in SPLITS if s in builder.info.splits}
-    summary = {
-        "fingerprint": fingerprint, "input": catalog.root, "layout": catalog.layout, "columns": catalog.columns,
-        "sample_rate": opt.decode.sample_rate, "splits": splits, "hours": builder.samples_written / opt.decode.sample_rate / 3600,
-        "bad_files": len(builder.bad_files), "group_by": opt.group_by, "split_seed": opt.split_seed,
-        "notes": notes,
-    }
-    sidecar.write_text(json.dumps(summary, indent=2) + "\n")
+    data_dir = Path(opt.data_dir).expanduser()
+    staging = data_dir / STAGING / f"{opt.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        config = AudioFolderConfig(name=opt.name, description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
+                                   records=records, columns=catalog.columns, kinds=catalog.kinds, decode=opt.decode,
+                                   workers=opt.workers)
+        builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD))
+        built = dataset_path(opt.name, staging)
+        bad = catalog.unlisted + builder.bad_files
+        write_bad_list(bad, built / BAD_LIST)
+        splits = {s: builder.info.splits[s].num_examples for s in SPLITS if s in builder.info.splits}
+        summary = {
+            "fingerprint": fingerprint, "input": catalog.root, "layout": catalog.layout, "columns": catalog.columns,
+            "kinds": catalog.kinds, "sample_rate": opt.decode.sample_rate, "splits": splits,
+            "hours": builder.samples_written / opt.decode.sample_rate / 3600, "bad_files": len(bad),
+            "bad": bad, "group_by": opt.group_by, "split_seed": opt.split_seed, "notes": notes,
+        }
+        (built / SIDECAR).write_text(json.dumps(summary, indent=2) + "\n")
+        if path.exists():  # --overwrite: the old build goes only now that the new one is complete
+            shutil.rmtree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(built, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            (data_dir / STAGING).rmdir()
+        except OSError:
+            pass  # another prepare is staging there too
     return _result(path, False, summary, notes)
 
 
 def _result(path: Path, reused: bool, summary: dict, notes: list[str]) -> PrepareResult:
     return PrepareResult(path=path, reused=reused, layout=summary["layout"], splits=summary["splits"],
                          columns=summary["columns"], hours=summary["hours"], bad_files=summary["bad_files"],
-                         notes=notes)
+                         notes=notes, bad=summary.get("bad", []))
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = ("Decode, resample and store a folder as a TFDS dataset that pretraining and probing read by "
+               "name. Layouts: a folder with optional labels.csv, GTZAN (genres/<genre>/*.wav) or MagnaTagATune "
+               "(annotations_final.csv). Splits come from a 'split' column, or are made by --group-by so no "
+               "artist is in two splits. Bad files are skipped, printed and listed in bad_files.tsv. A dataset "
+               "built from the same inputs is reused.")
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.audio.decode import add_decode_arguments
+    from ssl_audio.data.layouts import LAYOUTS
+    d = PrepareOptions(name="", data_dir="")
+    p.add_argument("--input", required=True, help="folder of audio")
+    p.add_argument("--name", required=True, help="dataset name, e.g. my_music (lower-case, digits, '_')")
+    add_data_dir_argument(p)
+    p.add_argument("--layout", choices=LAYOUTS, default=d.layout, help=f"folder layout (default {d.layout}: detect)")
+    p.add_argument("--group-by", default=d.group_by,
+                   help=f"column whose values never share a split (default {d.group_by})")
+    p.add_argument("--splits", default=None,
+                   help="train,validation,test fractions (default 0.8,0.1,0.1; all train when unlabelled); with a "
+                        "split column that has no validation split, validation is carved out of train by group")
+    p.add_argument("--split-seed", type=int, default=d.split_seed,
+                   help=f"seed of the group assignment (default {d.split_seed})")
+    p.add_argument("--column", action="append", default=[], metavar="CSVNAME=COLUMN|KIND",
+                   help="read labels.csv column CSVNAME as our COLUMN (e.g. label=genre), or as a column of its "
+                        "own of KIND class, multilabel (';'-separated), value or group (e.g. style=class); "
+                        "repeatable")
+    p.add_argument("--ignore-column", action="append", default=[], metavar="CSVNAME",
+                   help="leave labels.csv column CSVNAME out (e.g. seconds); repeatable")
+    add_decode_arguments(p)
+    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild a dataset of this name made from other inputs")
+
+
+def run(args) -> int:
+    from ssl_audio.audio.decode import decode_options
+    from ssl_audio.data.splits import parse_fractions
+    from ssl_audio.runtime import quiet_absl
+    quiet_absl()
+    opt = PrepareOptions(name=args.name, data_dir=args.data_dir, layout=args.layout, group_by=args.group_by,
+                         fractions=parse_fractions(args.splits) if args.splits else None,
+                         split_seed=args.split_seed, decode=decode_options(args), workers=args.workers,
+                         columns=ColumnMap.parse(args.column, args.ignore_column))
+    result = prepare(args.input, opt, overwrite=args.overwrite)
+    for line in result.lines():
+        print(line)
+    return 0

@@ -9,19 +9,21 @@ default) so every class has artists in every split where it has enough.
 from __future__ import annotations
 
 import collections
+from typing import Iterable
 
 import numpy as np
 
 from ssl_audio.data.labels import SPLITS, Record
+from ssl_audio.errors import BadValueError
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
     try:
         parts = [float(x) for x in text.split(",")]
     except ValueError:
-        raise ValueError(f"--splits must be three numbers like 0.8,0.1,0.1, got {text!r}") from None
+        raise BadValueError(f"--splits must be three numbers like 0.8,0.1,0.1, got {text!r}") from None
     if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
-        raise ValueError(f"--splits must be three non-negative numbers like 0.8,0.1,0.1, got {text!r}")
+        raise BadValueError(f"--splits must be three non-negative numbers like 0.8,0.1,0.1, got {text!r}")
     total = sum(parts)
     return tuple(p / total for p in parts)  # type: ignore[return-value]
 
@@ -69,10 +71,21 @@ def _split_sequence(n: int, fractions: tuple[float, float, float]) -> list[str]:
     return [SPLITS[i] for i in order for _ in range(counts[i])]
 
 
-def find_leaks(records: list[Record], group_by: str) -> dict[str, list[str]]:
-    """Groups found in more than one split: {group: sorted splits}. Empty means no leak."""
+def record_groups(records: list[Record], group_by: str) -> Iterable[tuple[str, str]]:
+    """(group value, split) of each record that has the group column: `find_leaks`' input for records."""
+    return ((str(r.labels[group_by]), r.split) for r in records if group_by in r.labels)
+
+
+def find_leaks(pairs: Iterable[tuple[str, str]], *, involving: str | None = None) -> dict[str, list[str]]:
+    """The one definition of a leak: a group (artist) found in more than one split.
+
+    `pairs`: (group value, split) per clip. Returns {group: sorted splits}, only groups whose splits include
+    `involving` when given (the probe cares about groups shared *with test*). Empty means no leak.
+    Used by prepare (splits given by a CSV), info (what it prints) and probe (what it refuses).
+    """
     seen: dict[str, set[str]] = collections.defaultdict(set)
-    for r in records:
-        if group_by in r.labels and r.split is not None:
-            seen[str(r.labels[group_by])].add(r.split)
-    return {g: sorted(s) for g, s in sorted(seen.items()) if len(s) > 1}
+    for group, split in pairs:
+        if split is not None:
+            seen[str(group)].add(split)
+    return {g: sorted(s) for g, s in sorted(seen.items())
+            if len(s) > 1 and (involving is None or involving in s)}

@@ -11,32 +11,32 @@ import os
 
 import numpy as np
 
-from ssl_audio.data.pipeline import open_dataset, pretrain_loader
+from ssl_audio.data.pipeline import label_values, open_dataset, pretrain_loader
+from ssl_audio.data.splits import find_leaks
 
 
 
 def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
-    """{split: {column: Counter(label name)}} for class/multilabel/group columns."""
-    import tensorflow_datasets as tfds
+    """{split: {column: Counter(label name)}} for class/multilabel/group columns (no audio is decoded)."""
     out = {}
     for split in handle.splits:
-        source = handle.builder.as_data_source(split, decoders={"audio": tfds.decode.SkipDecoding()})
-        counts = {c: collections.Counter() for c, k in handle.columns.items() if k in ("class", "multilabel", "group")}
-        for i in range(len(source)):
-            ex = source[i]
-            for column, counter in counts.items():
-                kind, value = handle.columns[column], ex[column]
+        counts = {}
+        for column, kind in handle.columns.items():
+            if kind not in ("class", "multilabel", "group"):
+                continue
+            counter = counts[column] = collections.Counter()
+            for value in label_values(handle, split, column):
                 if kind == "class":
                     counter[handle.class_names[column][int(value)]] += 1
                 elif kind == "multilabel":
                     counter.update(handle.class_names[column][int(v)] for v in value)
                 else:
-                    counter[value.decode() if isinstance(value, bytes) else str(value)] += 1
+                    counter[str(value)] += 1
         out[split] = counts
     return out
 
 
-def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None) -> list[str]:
+def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None, crop_seconds: float = 1.0) -> list[str]:
     handle = open_dataset(name, data_dir)
     lines = [f"dataset {name}: {handle.path}", f"  sample rate {handle.sample_rate} Hz; splits: "
              + ", ".join(f"{s} {n}" for s, n in handle.splits.items())]
@@ -50,32 +50,39 @@ def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None) ->
                 lines.append(f"    {split:<10} " + " ".join(f"{n}={c[n]}" for n in names))
         elif kind == "group":
             groups = {split: set(per_column[column]) for split, per_column in counts.items()}
-            shared = set.union(*[groups[a] & groups[b] for a in groups for b in groups if a < b] or [set()])
+            shared = find_leaks((g, split) for split, members in groups.items() for g in members)
             lines.append(f"  {column}: " + ", ".join(f"{s} {len(g)}" for s, g in groups.items())
                          + (f"; shared between splits: {len(shared)}" if shared else "; none shared between splits"))
         elif kind == "value":
             lines.append(f"  {column}: continuous value")
     train = "train" if "train" in handle.splits else next(iter(handle.splits))
     batch_size = min(4, handle.splits[train])
-    it = iter(pretrain_loader(handle, split=train, global_batch_size=batch_size, crop_seconds=1.0, seed=0,
+    it = iter(pretrain_loader(handle, split=train, global_batch_size=batch_size, crop_seconds=crop_seconds, seed=0,
                               shard_index=0, shard_count=1))
     batch = next(it)
     a = batch["view_a"]
+    # Two identical views are a positive pair any model matches without learning (clips shorter than the crop
+    # used to give exactly that), so say how many pairs differ.
+    differ = sum(not np.array_equal(x, y) for x, y in zip(batch["view_a"], batch["view_b"]))
     lines.append(f"  pretraining view: view_a/view_b {tuple(a.shape)} {a.dtype}, "
-                 f"peak {float(np.abs(a).max()):.2f}, rms {float(np.sqrt((a ** 2).mean())):.3f}")
+                 f"peak {float(np.abs(a).max()):.2f}, rms {float(np.sqrt((a ** 2).mean())):.3f}; "
+                 f"the two views differ in {differ} of {len(a)} pairs")
     if plot:
-        _plot(handle, counts, plot)
-        lines.append(f"  label counts plotted to {plot}")
+        if _plot(handle, counts, plot):
+            lines.append(f"  label counts plotted to {plot}")
+        else:
+            lines.append(f"  no plot written to {plot}: the dataset has no class or multilabel column to count")
     return lines
 
 
-def _plot(handle, counts, path: str) -> None:
+def _plot(handle, counts, path: str) -> bool:
+    """Bars of label counts per split; False (nothing written) when there are no labels to count."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     columns = [c for c, k in handle.columns.items() if k in ("class", "multilabel")]
     if not columns:
-        return
+        return False
     fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.8 * len(columns)), squeeze=False)
     for ax, column in zip(axes[:, 0], columns):
         names = handle.class_names[column]
@@ -89,3 +96,29 @@ def _plot(handle, counts, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    return True
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = ("Print a prepared dataset's splits, label vocabularies and counts, artists per split (and "
+               "whether any is shared), and read one pretraining batch.")
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.data.location import add_data_dir_argument
+    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
+    add_data_dir_argument(p)
+    p.add_argument("--crop-seconds", type=float, default=1.0,
+                   help="crop length of the pretraining batch it reads (default 1; give your config's "
+                        "crop_seconds to see the pairs pretraining will see)")
+    p.add_argument("--plot", default=None, help="also write a PNG of label counts per split to this path "
+                                                "(default: none)")
+
+
+def run(args) -> int:
+    from ssl_audio.runtime import quiet_absl
+    quiet_absl()
+    for line in describe(args.dataset, args.data_dir, plot=args.plot, crop_seconds=args.crop_seconds):
+        print(line)
+    return 0

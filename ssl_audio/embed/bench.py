@@ -9,19 +9,21 @@ JIT) is paid before the clocks start on both sides. Figures are x real time: sec
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from concurrent.futures import ProcessPoolExecutor
-import multiprocessing as mp
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.embed.export import decoded, embed_stream, list_inputs
 from ssl_audio.embed.model import EmbeddingModel
+from ssl_audio.errors import BadValueError
 from ssl_audio.parallel import default_workers
 
 
 def _descriptors_of_file(args) -> float:
     """Decodes one file and extracts its descriptors; returns its duration in seconds (0 if unusable)."""
     from ssl_audio.audio.descriptors import clip_descriptors
+
     path, options = args
     try:
         audio = load_audio(path, options)
@@ -31,15 +33,18 @@ def _descriptors_of_file(args) -> float:
     return audio.shape[0] / options.sample_rate
 
 
-def run(model: EmbeddingModel, input_dir: str, *, files: int = 100, repeats: int = 1,
-        workers: int | None = None) -> list[str]:
+def run(
+    model: EmbeddingModel, input_dir: str, *, files: int = 100, repeats: int = 1, workers: int | None = None
+) -> list[str]:
     items = list_inputs(input_dir)[:files]
     if not items:
-        raise ValueError(f"--input {input_dir}: no audio files to benchmark")
+        raise BadValueError(f"--input {input_dir}: no audio files to benchmark")
     workers = workers or default_workers()
-    lines = [f"embed files={len(items)} from {input_dir}; {model.encoder.source}: {model.encoder.config.model.name} "
-             f"(D={model.embedding_size}), window {model.window_seconds:g} s, hop {model.hop_seconds:g} s, "
-             f"batch {model.batch_size} on {model.mesh.size} device(s); {workers} cores for the descriptors"]
+    lines = [
+        f"embed files={len(items)} from {input_dir}; {model.encoder.source}: {model.encoder.config.model.name} "
+        f"(D={model.embedding_size}), window {model.window_seconds:g} s, hop {model.hop_seconds:g} s, "
+        f"batch {model.batch_size} on {model.mesh.size} device(s); {workers} cores for the descriptors"
+    ]
 
     def ours() -> tuple[float, float]:
         start, audio = time.perf_counter(), 0.0
@@ -53,7 +58,7 @@ def run(model: EmbeddingModel, input_dir: str, *, files: int = 100, repeats: int
     options = DecodeOptions(sample_rate=model.sample_rate, min_seconds=0.0)
     args = [(str(path), options) for _, path in items]
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        list(pool.map(_descriptors_of_file, args[:workers]))     # imports and numba JIT in every worker
+        list(pool.map(_descriptors_of_file, args[:workers]))  # imports and numba JIT in every worker
         best = None
         for _ in range(repeats):
             start = time.perf_counter()
@@ -63,9 +68,63 @@ def run(model: EmbeddingModel, input_dir: str, *, files: int = 100, repeats: int
     t_ref = best
 
     x_ours, x_ref = audio_ours / t_ours, audio_ref / t_ref
-    lines.append(f"embed ours: {audio_ours:.0f} s of audio in {t_ours:.2f} s = {x_ours:.0f}x real time "
-                 f"({len(items) / t_ours:.1f} files/s)")
-    lines.append(f"embed descriptors (librosa, {workers} processes): {audio_ref:.0f} s of audio in {t_ref:.2f} s "
-                 f"= {x_ref:.0f}x real time")
+    lines.append(
+        f"embed ours: {audio_ours:.0f} s of audio in {t_ours:.2f} s = {x_ours:.0f}x real time "
+        f"({len(items) / t_ours:.1f} files/s)"
+    )
+    lines.append(
+        f"embed descriptors (librosa, {workers} processes): {audio_ref:.0f} s of audio in {t_ref:.2f} s "
+        f"= {x_ref:.0f}x real time"
+    )
     lines.append(f"embed ours_x_realtime={x_ours:.1f} descriptors_x_realtime={x_ref:.1f} ratio={x_ours / x_ref:.2f}")
     return lines
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+HELP = "`ssl-audio embed`'s pipeline against librosa descriptors on the same files"
+DESCRIPTION = (
+    "`ssl-audio embed`'s pipeline against librosa descriptors (20 MFCC + deltas, chroma, contrast) on "
+    "the same files, decoding included, both on all cores; prints, last, `embed ours_x_realtime=... "
+    "descriptors_x_realtime=... ratio=...`."
+)
+TAKES_OVERRIDES = True
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.pretrained import add_checkpoint_argument
+
+    add_checkpoint_argument(p, required=False)
+    p.add_argument(
+        "--config",
+        default=None,
+        help="instead of --checkpoint: a random-init encoder of this pretraining config's size "
+        "(--config.KEY=VALUE overrides allowed)",
+    )
+    p.add_argument("--input", default="data/demo/audio", help="folder of audio (default data/demo/audio)")
+    p.add_argument("--files", type=int, default=100, help="number of files from --input (default 100)")
+    p.add_argument("--batch", type=int, default=64, help="windows per device batch (default 64)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
+    p.add_argument("--workers", type=int, default=None, help="processes for the descriptors (default: all cores)")
+
+
+def main(args) -> int:
+    from ssl_audio.embed.model import load_model
+
+    if bool(args.checkpoint) == bool(args.config):
+        raise BadValueError(
+            "bench embed: give --checkpoint (e.g. runs/demo/pretrain), or --config for a "
+            "random-init encoder of that config's size"
+        )
+    if args.overrides and not args.config:
+        raise BadValueError(f"bench embed: {args.overrides[0]} needs --config (the config it overrides)")
+    if args.checkpoint:
+        model = load_model(args.checkpoint, batch_size=args.batch)
+    else:
+        from pretrain.config import load_config
+        from ssl_audio.pretrained import random_encoder
+
+        model = EmbeddingModel(random_encoder(load_config(args.config, args.overrides)), batch_size=args.batch)
+    for line in run(model, args.input, files=args.files, repeats=args.repeats, workers=args.workers):
+        print(line, flush=True)
+    return 0

@@ -20,21 +20,24 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeError, is_audio_file, load_audio
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, is_audio_file
+from ssl_audio.audio.paths import printable
 from ssl_audio.audio.scan import find_audio_files, write_bad_list
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
 from ssl_audio.embed.store import OUTPUT_NAMES, open_store
-from ssl_audio.errors import OutputExistsError
+from ssl_audio.errors import BadValueError, MissingInputError, OutputExistsError
+from ssl_audio.text import plural
 
 MANIFEST = "manifest.json"
 ERRORS = "errors.tsv"
+NOTES = "notes.tsv"  # files embedded in spite of a check (too short), one line each
 
 
 class ManifestMismatchError(OutputExistsError):
@@ -52,41 +55,57 @@ class ExportResult:
     failed_total: int
     audio_seconds: float
     seconds: float
+    noted: int = 0
 
     @property
     def x_realtime(self) -> float:
         return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
-        before = (f", {self.failed_before} failed before (skipped; --retry-errors tries them again)"
-                  if self.failed_before else "")
-        out = [f"embed: {self.embedded} files embedded, {self.done_before} already done, {self.failed} failed this "
-               f"run{before}; {self.inputs} inputs, {self.failed_total} bad files listed in {self.out / ERRORS}"]
+        before = (
+            f", {self.failed_before} failed before (skipped; --retry-errors tries them again)"
+            if self.failed_before
+            else ""
+        )
+        out = [
+            f"embed: {plural(self.embedded, 'file')} embedded, {self.done_before} already done, {self.failed} "
+            f"failed this run{before}; {plural(self.inputs, 'input')}, {plural(self.failed_total, 'bad file')} "
+            f"listed in {self.out / ERRORS}"
+        ]
+        if self.noted:
+            out.append(
+                f"  {plural(self.noted, 'file')} shorter than --min-seconds embedded anyway, each listed with "
+                f"its length in {self.out / NOTES}"
+            )
         if self.embedded:
-            out.append(f"  {self.audio_seconds / 3600:.2f} h of audio in {self.seconds:.1f} s = "
-                       f"{self.x_realtime:.0f}x real time, {self.embedded / self.seconds:.1f} files/s")
+            out.append(
+                f"  {self.audio_seconds / 3600:.2f} h of audio in {self.seconds:.1f} s = "
+                f"{self.x_realtime:.0f}x real time, {self.embedded / self.seconds:.1f} files/s"
+            )
         out.append(f"  output: {self.out} (manifest: {self.out / MANIFEST})")
         return out
 
 
 # ------------------------------------------------------------------------------------------------ inputs
 
+
 def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     """(key, path) per input. A folder: every audio file under it, keyed by its path relative to the folder.
-    An audio file: itself, keyed by its name. A text file: one path per line (blank lines and '#' comments skipped), relative ones taken from the
-    list's folder, keyed as written. Duplicates are kept once."""
+    An audio file: itself, keyed by its name. A text file: one path per line (blank lines and '#' comments
+    skipped), relative ones taken from the list's folder, keyed as written. Duplicates are kept once."""
     spec = Path(spec).expanduser()
-    if spec.is_dir():
-        return [(p.relative_to(spec).as_posix(), p) for p in find_audio_files(spec)]
+    if spec.is_dir():  # keys as printable text: a Latin-1 file name must not break the tables (paths.py)
+        return [(printable(p.relative_to(spec).as_posix()), p) for p in find_audio_files(spec)]
     if not spec.exists():
-        raise FileNotFoundError(f"--input {spec}: no such folder or list file")
+        raise MissingInputError(f"--input {spec}: no such folder or list file")
     if is_audio_file(spec):
-        return [(spec.name, spec)]
+        return [(printable(spec.name), spec)]
     try:
         text = spec.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"--input {spec}: neither a folder, an audio file nor a text list of paths "
-                         f"(one per line, UTF-8)") from None
+        raise BadValueError(
+            f"--input {spec}: neither a folder, an audio file nor a text list of paths (one per line, UTF-8)"
+        ) from None
     seen, out = set(), []
     for line in text.splitlines():
         entry = line.strip()
@@ -96,15 +115,16 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
         path = Path(entry).expanduser()
         out.append((entry, path if path.is_absolute() else spec.parent / path))
     if not out:
-        raise ValueError(f"--input {spec}: the list names no files (one audio path per line)")
+        raise BadValueError(f"--input {spec}: the list names no files (one audio path per line)")
     return out
 
 
 # ------------------------------------------------------------------------------------------------ output
 
+
 class ErrorsLog:
-    """OUT/errors.tsv, in `write_bad_list`'s format (prepare's bad_files.tsv): `path<TAB>reason` per failed
-    file, appended as failures happen."""
+    """OUT/errors.tsv (or notes.tsv), in `write_bad_list`'s format (prepare's bad_files.tsv):
+    `path<TAB>reason` per file, appended as they happen."""
 
     def __init__(self, path: Path, retry: bool):
         self.path = path
@@ -148,7 +168,7 @@ def prepare_output(out: Path, settings: dict, overwrite: bool) -> None:
         raise OutputExistsError(f"--output {out}: is a file; give a folder")
     manifest = out / MANIFEST
     if overwrite:
-        for name in (*OUTPUT_NAMES, MANIFEST, ERRORS):
+        for name in (*OUTPUT_NAMES, MANIFEST, ERRORS, NOTES):
             target = out / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -159,16 +179,21 @@ def prepare_output(out: Path, settings: dict, overwrite: bool) -> None:
         changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
         if changed:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            raise ManifestMismatchError(f"--output {out}: holds embeddings made with other settings ({what}); "
-                                        f"choose another --output, or add --overwrite to replace them")
+            raise ManifestMismatchError(
+                f"--output {out}: holds embeddings made with other settings ({what}); "
+                f"choose another --output, or add --overwrite to replace them"
+            )
     elif out.exists() and any(out.iterdir()):
-        raise OutputExistsError(f"--output {out}: already holds files that are not an ssl-audio embed output; "
-                                f"choose an empty or new folder, or add --overwrite to write into it")
+        raise OutputExistsError(
+            f"--output {out}: already holds files that are not an ssl-audio embed output; "
+            f"choose an empty or new folder, or add --overwrite to write into it"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
 
-def write_manifest(out: Path, model: EmbeddingModel, settings: dict, *, inputs: str, counts: dict,
-                   complete: bool) -> None:
+def write_manifest(
+    out: Path, model: EmbeddingModel, settings: dict, *, inputs: str, counts: dict, complete: bool
+) -> None:
     e = model.encoder
     manifest = {
         "settings": settings,
@@ -177,7 +202,7 @@ def write_manifest(out: Path, model: EmbeddingModel, settings: dict, *, inputs: 
         "input": inputs,
         "counts": counts,
         "complete": complete,
-        "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "updated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "versions": _versions(),
         "how_to_load": _how_to_load(settings),
     }
@@ -188,10 +213,14 @@ def write_manifest(out: Path, model: EmbeddingModel, settings: dict, *, inputs: 
 
 def _how_to_load(settings: dict) -> str:
     if settings["format"] == "npz":
-        return ("np.load('OUT/npz/<input path>.npz'): embedding [D] (unless pooling none), and with window "
-                "embeddings: window_embeddings [T, D], window_start_s, window_end_s; duration_s")
-    text = ("pandas.read_parquet('OUT/scene'): one row per file (path, duration_s, n_windows, embedding); "
-            "numpy: np.stack(df.embedding)")
+        return (
+            "np.load('OUT/npz/<input path>.npz'): embedding [D] (unless pooling none), and with window "
+            "embeddings: window_embeddings [T, D], window_start_s, window_end_s; duration_s"
+        )
+    text = (
+        "pandas.read_parquet('OUT/scene'): one row per file (path, duration_s, n_windows, embedding); "
+        "numpy: np.stack(df.embedding)"
+    )
     if settings["window_embeddings"]:
         text += "; pandas.read_parquet('OUT/windows'): one row per window (path, window, start_s, end_s, embedding)"
     return text
@@ -199,29 +228,42 @@ def _how_to_load(settings: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------ the job
 
-def _decode(model: EmbeddingModel, path: Path):
+
+def _decode(options: DecodeOptions, path: Path):
+    """(audio or None, error or None, note)."""
     try:
-        return load_audio(path, model.decode_options), None
+        audio, note = decode_file(path, options)
+        return audio, None, note
     except DecodeError as err:
-        return None, err.detail
+        return None, err.detail, ""
     except Exception as err:  # anything else one file can throw must not end a job of thousands
-        return None, f"could not be decoded ({type(err).__name__}: {err})"
+        return None, f"could not be decoded ({type(err).__name__}: {err})", ""
 
 
-def decoded(model: EmbeddingModel, items: list[tuple[str, Path]], workers: int) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
-    """(key, audio or None, error or None) in input order, decoded `workers` files ahead."""
+def decoded(
+    model: EmbeddingModel,
+    items: list[tuple[str, Path]],
+    workers: int,
+    options: DecodeOptions | None = None,
+    on_note=None,
+) -> Iterator[tuple[str, np.ndarray | None, str | None]]:
+    """(key, audio or None, error or None) in input order, decoded `workers` files ahead; `on_note(key, note)`
+    for a file kept in spite of a check."""
+    options = options or model.decode_options
     ahead = max(2, 2 * workers)
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as pool:
         queue = collections.deque()
         todo = iter(items)
         for key, path in itertools.islice(todo, ahead):
-            queue.append((key, pool.submit(_decode, model, path)))
+            queue.append((key, pool.submit(_decode, options, path)))
         while queue:
             key, future = queue.popleft()
             nxt = next(todo, None)
             if nxt is not None:
-                queue.append((nxt[0], pool.submit(_decode, model, nxt[1])))
-            audio, error = future.result()
+                queue.append((nxt[0], pool.submit(_decode, options, nxt[1])))
+            audio, error, note = future.result()
+            if note and on_note is not None:
+                on_note(key, note)
             yield key, audio, error
 
 
@@ -235,8 +277,9 @@ class _InFlight:
     filled: int = 0
 
 
-def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | None, str | None]],
-                 on_error=None) -> Iterator[list[tuple[str, Embeddings]]]:
+def embed_stream(
+    model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | None, str | None]], on_error=None
+) -> Iterator[list[tuple[str, Embeddings]]]:
     """Windows of consecutive clips packed into device batches (`window_batches`); after each batch,
     yields the clips it completed (possibly none), in input order."""
     inflight: dict[int, _InFlight] = {}
@@ -249,8 +292,13 @@ def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | 
                     on_error(key, error)
                 continue
             windows, starts, ends = model.windows_of(audio)
-            inflight[index] = _InFlight(key=key, duration=audio.shape[0] / model.sample_rate, starts=starts,
-                                        ends=ends, out=np.zeros((len(starts), model.embedding_size), np.float32))
+            inflight[index] = _InFlight(
+                key=key,
+                duration=audio.shape[0] / model.sample_rate,
+                starts=starts,
+                ends=ends,
+                out=np.zeros((len(starts), model.embedding_size), np.float32),
+            )
             order.append(index)
             yield {"index": index, "windows": windows}
 
@@ -258,7 +306,7 @@ def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | 
         h = model.embed_windows(batch["audio"][batch["valid"]])
         for row, index in enumerate(batch["clip"][batch["valid"]]):
             clip = inflight[index]
-            clip.out[clip.filled] = h[row]    # a clip's windows arrive in order
+            clip.out[clip.filled] = h[row]  # a clip's windows arrive in order
             clip.filled += 1
         done = []
         while order and inflight[order[0]].filled == len(inflight[order[0]].starts):
@@ -267,9 +315,21 @@ def embed_stream(model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | 
         yield done
 
 
-def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathLike, *, fmt: str = "parquet",
-           windows: bool = False, overwrite: bool = False, retry_errors: bool = False, workers: int = 2,
-           progress: bool = True) -> ExportResult:
+def export(
+    model: EmbeddingModel,
+    inputs: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "parquet",
+    windows: bool = False,
+    overwrite: bool = False,
+    retry_errors: bool = False,
+    workers: int = 2,
+    decode: DecodeOptions | None = None,
+    progress: bool = True,
+) -> ExportResult:
+    """Embeds every input into OUT; `decode`: what a bad file is (default: the model's rate, the usual
+    checks, too-short files kept with a note)."""
     from tqdm.auto import tqdm
 
     out = Path(out).expanduser()
@@ -282,6 +342,8 @@ def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathL
 
     done = store.open([k for k, _ in items])
     errors = ErrorsLog(out / ERRORS, retry=retry_errors)
+    notes = ErrorsLog(out / NOTES, retry=False)
+    noted_before = len(notes.failed)
     todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
     done_before = sum(1 for k, _ in items if k in done)
     failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done)
@@ -299,7 +361,9 @@ def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathL
         bar.update(1)
 
     try:
-        for finished in embed_stream(model, decoded(model, todo, workers), on_error=on_error):
+        for finished in embed_stream(
+            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error
+        ):
             store.append(finished)
             embedded += len(finished)
             audio_seconds += sum(e.duration for _, e in finished)
@@ -312,9 +376,111 @@ def export(model: EmbeddingModel, inputs: str | os.PathLike, out: str | os.PathL
         store.close()
     seconds = time.perf_counter() - start
     counts = {"inputs": len(items), "done": counts["done"] + embedded, "failed": len(errors.failed)}
-    write_manifest(out, model, settings, inputs=str(inputs), counts=counts,
-                   complete=counts["done"] + counts["failed"] == len(items))
-    return ExportResult(out=out, inputs=len(items), done_before=done_before, failed_before=failed_before,
-                        embedded=embedded, failed=failed_now,
-                        failed_total=len(errors.failed), audio_seconds=audio_seconds, seconds=seconds)
+    write_manifest(
+        out,
+        model,
+        settings,
+        inputs=str(inputs),
+        counts=counts,
+        complete=counts["done"] + counts["failed"] == len(items),
+    )
+    return ExportResult(
+        out=out,
+        inputs=len(items),
+        done_before=done_before,
+        failed_before=failed_before,
+        embedded=embedded,
+        failed=failed_now,
+        failed_total=len(errors.failed),
+        audio_seconds=audio_seconds,
+        seconds=seconds,
+        noted=len(notes.failed) - noted_before,
+    )
 
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Decode and resample every audio file under --input (or listed in it, one path per line), cut it "
+    "into the model's windows, embed the windows in batches over every local device, and write per "
+    "file a pooled scene embedding and, with --windows, the timestamped window embeddings. "
+    "OUT/manifest.json records the checkpoint, settings and counts; bad files go to OUT/errors.tsv, "
+    "files kept in spite of being short to OUT/notes.tsv. Rerunning the same command resumes: "
+    "finished files are skipped and new ones appended."
+)
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.audio.decode import add_decode_arguments
+    from ssl_audio.embed.model import POOLINGS
+    from ssl_audio.embed.store import FORMATS
+    from ssl_audio.pretrained import add_checkpoint_argument
+
+    add_checkpoint_argument(p)
+    p.add_argument(
+        "--input",
+        required=True,
+        help="folder of audio (recursive), one audio file, or a text file with one path per line",
+    )
+    p.add_argument("--output", required=True, help="output folder (resumed when it holds this command's output)")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="parquet: OUT/scene/ (and OUT/windows/) tables of parts; npz: one OUT/npz/<path>.npz per "
+        "file (default parquet)",
+    )
+    add_window_arguments(p)
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default="mean",
+        help="window embeddings -> one per file (default mean); none writes window embeddings only",
+    )
+    p.add_argument("--windows", action="store_true", help="also write every window's embedding with its times")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per device batch, over all devices (default 64)")
+    add_decode_arguments(p, sample_rate=False, keep_short=True)
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    p.add_argument("--retry-errors", action="store_true", help="retry files listed in OUT/errors.tsv by an earlier run")
+    p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings (start over)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_window_arguments(p) -> None:
+    """--window-seconds and --hop-seconds, as embed and export-savedmodel take them."""
+    p.add_argument(
+        "--window-seconds",
+        type=float,
+        default=None,
+        help="window length (default: the model's training crop; CNN encoders accept others)",
+    )
+    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+
+
+def run(args) -> int:
+    from ssl_audio.audio.decode import decode_options
+    from ssl_audio.embed.model import load_model
+
+    model = load_model(
+        args.checkpoint,
+        window_seconds=args.window_seconds,
+        hop_seconds=args.hop_seconds,
+        pooling=args.pooling,
+        batch_size=args.batch_size,
+    )
+    options = decode_options(args, sample_rate=model.sample_rate, keep_short=True)
+    result = export(
+        model,
+        args.input,
+        args.output,
+        fmt=args.format,
+        windows=args.windows,
+        overwrite=args.overwrite,
+        retry_errors=args.retry_errors,
+        workers=args.workers,
+        decode=options,
+        progress=not args.quiet,
+    )
+    for line in result.lines():
+        print(line)
+    return 0

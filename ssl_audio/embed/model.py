@@ -24,8 +24,9 @@ import numpy as np
 
 from ssl_audio.audio.decode import DecodeOptions, conform, load_audio
 from ssl_audio.audio.windows import cut_windows
-from ssl_audio.models.registry import accepts_any_length
 from ssl_audio.distributed import batch_sharding, make_mesh, replicated
+from ssl_audio.errors import BadValueError
+from ssl_audio.models.registry import accepts_any_length
 from ssl_audio.pretrained import Encoder, load_encoder
 
 POOLINGS = ("mean", "max", "none")
@@ -38,10 +39,10 @@ MIN_WINDOW_SECONDS = 0.1
 class Embeddings:
     """One clip's embeddings. Times are in seconds from the clip's start."""
 
-    scene: np.ndarray | None     # [D] float32, the windows pooled; None with pooling="none"
-    windows: np.ndarray          # [T, D] float32, one per window
-    starts: np.ndarray           # [T] float64
-    ends: np.ndarray             # [T] float64, clipped to the clip's end (a short clip's window is zero-padded)
+    scene: np.ndarray | None  # [D] float32, the windows pooled; None with pooling="none"
+    windows: np.ndarray  # [T, D] float32, one per window
+    starts: np.ndarray  # [T] float64
+    ends: np.ndarray  # [T] float64, clipped to the clip's end (a short clip's window is zero-padded)
     duration: float
 
     @property
@@ -50,8 +51,9 @@ class Embeddings:
         return (self.starts + self.ends) / 2
 
     @classmethod
-    def of_windows(cls, windows: np.ndarray, starts: np.ndarray, ends: np.ndarray, duration: float,
-                   pooling: str) -> "Embeddings":
+    def of_windows(
+        cls, windows: np.ndarray, starts: np.ndarray, ends: np.ndarray, duration: float, pooling: str
+    ) -> Embeddings:
         """A clip's window embeddings with their times, and the scene embedding pooled from them."""
         return cls(scene=pool(windows, pooling), windows=windows, starts=starts, ends=ends, duration=duration)
 
@@ -67,28 +69,40 @@ def pool(windows: np.ndarray, pooling: str) -> np.ndarray | None:
 class EmbeddingModel:
     """A pretrained encoder with a windowing policy, batched over the local devices."""
 
-    def __init__(self, encoder: Encoder, *, window_seconds: float | None = None, hop_seconds: float | None = None,
-                 pooling: str = "mean", batch_size: int = DEFAULT_BATCH_SIZE, devices: list | None = None):
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        window_seconds: float | None = None,
+        hop_seconds: float | None = None,
+        pooling: str = "mean",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        devices: list | None = None,
+    ):
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling: one of {', '.join(POOLINGS)}, got {pooling!r}")
+            raise BadValueError(f"pooling: one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.encoder = encoder
         self.pooling = pooling
         self.sample_rate = encoder.sample_rate
         self.window_seconds = float(window_seconds or encoder.window_seconds)
         self.hop_seconds = float(hop_seconds or self.window_seconds)
         if self.window_seconds < MIN_WINDOW_SECONDS or self.hop_seconds <= 0:
-            raise ValueError(f"--window-seconds must be at least {MIN_WINDOW_SECONDS:g} and --hop-seconds positive, "
-                             f"got {self.window_seconds:g} and {self.hop_seconds:g}")
+            raise BadValueError(
+                f"--window-seconds must be at least {MIN_WINDOW_SECONDS:g} and --hop-seconds positive, "
+                f"got {self.window_seconds:g} and {self.hop_seconds:g}"
+            )
         self.window_samples = int(round(self.window_seconds * self.sample_rate))
         self.hop_samples = max(1, int(round(self.hop_seconds * self.sample_rate)))
         self.mesh = make_mesh(jax.local_devices() if devices is None else devices)
         per_device = max(1, math.ceil(batch_size / self.mesh.size))
-        self.batch_size = per_device * self.mesh.size   # every device gets the same number of windows
+        self.batch_size = per_device * self.mesh.size  # every device gets the same number of windows
         self._check_window()
         self._params = jax.device_put((encoder.params, encoder.batch_stats), replicated(self.mesh))
-        self._forward = jax.jit(encoder.forward,
-                                in_shardings=(replicated(self.mesh), replicated(self.mesh), batch_sharding(self.mesh)),
-                                out_shardings=batch_sharding(self.mesh))
+        self._forward = jax.jit(
+            encoder.forward,
+            in_shardings=(replicated(self.mesh), replicated(self.mesh), batch_sharding(self.mesh)),
+            out_shardings=batch_sharding(self.mesh),
+        )
 
     def _check_window(self) -> None:
         if self.window_samples == self.encoder.window_samples:
@@ -96,13 +110,19 @@ class EmbeddingModel:
         name = self.encoder.config.model.name
         fixed = f"the {name} encoder takes windows of exactly {self.encoder.window_seconds:g} s"
         if not accepts_any_length(name):
-            raise ValueError(f"--window-seconds {self.window_seconds:g}: {fixed}; leave --window-seconds out")
+            raise BadValueError(f"--window-seconds {self.window_seconds:g}: {fixed}; leave --window-seconds out")
         try:
-            jax.eval_shape(self.encoder.forward, self.encoder.params, self.encoder.batch_stats,
-                           jax.ShapeDtypeStruct((1, self.window_samples), jnp.float32))
+            jax.eval_shape(
+                self.encoder.forward,
+                self.encoder.params,
+                self.encoder.batch_stats,
+                jax.ShapeDtypeStruct((1, self.window_samples), jnp.float32),
+            )
         except Exception as err:  # e.g. too short for the network's downsampling
-            raise ValueError(f"--window-seconds {self.window_seconds:g}: the {name} encoder cannot take it "
-                             f"({type(err).__name__}); try {self.encoder.window_seconds:g}") from None
+            raise BadValueError(
+                f"--window-seconds {self.window_seconds:g}: the {name} encoder cannot take it "
+                f"({type(err).__name__}); try {self.encoder.window_seconds:g}"
+            ) from None
 
     # ----------------------------------------------------------------------------------------- identity
     @property
@@ -115,17 +135,22 @@ class EmbeddingModel:
 
     def settings(self) -> dict:
         """What determines the numbers in an output: a rerun with other settings must not mix with it."""
-        return {"checkpoint_checksum": self.checksum, "sample_rate": self.sample_rate,
-                "window_seconds": self.window_seconds, "hop_seconds": self.hop_seconds, "pooling": self.pooling,
-                "embedding_size": self.embedding_size}
+        return {
+            "checkpoint_checksum": self.checksum,
+            "sample_rate": self.sample_rate,
+            "window_seconds": self.window_seconds,
+            "hop_seconds": self.hop_seconds,
+            "pooling": self.pooling,
+            "embedding_size": self.embedding_size,
+        }
 
     # ------------------------------------------------------------------------------------------ windows
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         """[N, window_samples] -> [N, D] float32, in device batches of at most `batch_size`."""
         windows = np.asarray(windows, np.float32)
         if windows.ndim != 2 or windows.shape[1] != self.window_samples:
-            raise ValueError(f"expected windows [N, {self.window_samples}], got shape {windows.shape}")
-        out = [self._run(windows[i:i + self.batch_size]) for i in range(0, windows.shape[0], self.batch_size)]
+            raise BadValueError(f"expected windows [N, {self.window_samples}], got shape {windows.shape}")
+        out = [self._run(windows[i : i + self.batch_size]) for i in range(0, windows.shape[0], self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.embedding_size), np.float32)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
@@ -162,39 +187,60 @@ class EmbeddingModel:
 
     def _embed_mono(self, mono: np.ndarray) -> Embeddings:
         windows, starts, ends = self.windows_of(mono)
-        return Embeddings.of_windows(self.embed_windows(windows), starts, ends, mono.shape[0] / self.sample_rate,
-                                     self.pooling)
+        return Embeddings.of_windows(
+            self.embed_windows(windows), starts, ends, mono.shape[0] / self.sample_rate, self.pooling
+        )
 
     @functools.cached_property
     def decode_options(self) -> DecodeOptions:
-        # Downstream audio is embedded as it is: short sounds and silence included (training skips them).
+        """Files: the one policy of what a bad file is (ssl_audio.audio.decode), except that a too-short file
+        is kept (a downstream team wants a row per file) with a note."""
+        return DecodeOptions(sample_rate=self.sample_rate, keep_short=True)
+
+    @functools.cached_property
+    def array_options(self) -> DecodeOptions:
+        # Arrays handed over in Python are embedded as they are: short sounds and silence included.
         return DecodeOptions(sample_rate=self.sample_rate, min_seconds=0.0, silence_dbfs=-math.inf)
 
     def _conform(self, audio, sample_rate: int) -> np.ndarray:
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
+            raise BadValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim == 2:
             # soundfile gives [samples, channels]; librosa and torchaudio [channels, samples].
             if x.shape[0] <= 8 < x.shape[1]:
                 x = x.T
             elif not x.shape[1] <= 8:
-                raise ValueError(f"audio of shape {x.shape}: give [samples], [samples, channels] or "
-                                 f"[channels, samples] with at most 8 channels; for a batch, call embed per clip")
+                raise BadValueError(
+                    f"audio of shape {x.shape}: give [samples], [samples, channels] or "
+                    f"[channels, samples] with at most 8 channels; for a batch, call embed per clip"
+                )
         elif x.ndim != 1:
-            raise ValueError(f"audio of shape {x.shape}: give [samples], [samples, channels] or [channels, samples]")
+            raise BadValueError(f"audio of shape {x.shape}: give [samples], [samples, channels] or [channels, samples]")
         if x.shape[0] == 0:
-            raise ValueError("audio has no samples")
-        return conform(x, int(sample_rate), self.decode_options, source="<audio array>")
+            raise BadValueError("audio has no samples")
+        return conform(x, int(sample_rate), self.array_options, source="<audio array>")
 
 
-def load_model(path: str | os.PathLike, *, window_seconds: float | None = None, hop_seconds: float | None = None,
-               pooling: str = "mean", batch_size: int = DEFAULT_BATCH_SIZE, devices: list | None = None
-               ) -> EmbeddingModel:
+def load_model(
+    path: str | os.PathLike,
+    *,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
+    pooling: str = "mean",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    devices: list | None = None,
+) -> EmbeddingModel:
     """A pretraining workdir (its latest checkpoint) or WORKDIR/checkpoints/STEP, ready to embed audio.
 
     hop_seconds: distance between window starts (default: the window, no overlap).
     pooling: how window embeddings become the clip's scene embedding: mean, max, or none.
     """
-    return EmbeddingModel(load_encoder(Path(path)), window_seconds=window_seconds, hop_seconds=hop_seconds,
-                          pooling=pooling, batch_size=batch_size, devices=devices)
+    return EmbeddingModel(
+        load_encoder(Path(path)),
+        window_seconds=window_seconds,
+        hop_seconds=hop_seconds,
+        pooling=pooling,
+        batch_size=batch_size,
+        devices=devices,
+    )

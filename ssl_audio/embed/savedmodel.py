@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from ssl_audio.embed.model import EmbeddingModel
-from ssl_audio.errors import OutputExistsError
+from ssl_audio.errors import BadValueError, OutputExistsError
 from ssl_audio.pretrained import load_encoder
 
 METADATA = "ssl_audio_export.json"
@@ -36,13 +36,15 @@ class SavedModelResult:
     hop_samples: int
     sample_rate: int
     embedding_size: int
-    max_abs_diff: float      # reloaded SavedModel vs the JAX encoder, on test windows
+    max_abs_diff: float  # reloaded SavedModel vs the JAX encoder, on test windows
 
     def lines(self) -> list[str]:
-        return [f"export-savedmodel: {self.out} (tf.saved_model.load it; signatures embed_windows, embed_clip)",
-                f"  input {self.window_samples} samples at {self.sample_rate} Hz per window, hop "
-                f"{self.hop_samples}; embedding size {self.embedding_size}; platforms {', '.join(PLATFORMS)}",
-                f"  reloaded and checked against JAX: max abs difference {self.max_abs_diff:.2e}"]
+        return [
+            f"export-savedmodel: {self.out} (tf.saved_model.load it; signatures embed_windows, embed_clip)",
+            f"  input {self.window_samples} samples at {self.sample_rate} Hz per window, hop "
+            f"{self.hop_samples}; embedding size {self.embedding_size}; platforms {', '.join(PLATFORMS)}",
+            f"  reloaded and checked against JAX: max abs difference {self.max_abs_diff:.2e}",
+        ]
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -69,8 +71,9 @@ def build_module(encoder, hop_samples: int):
         params, batch_stats = jax.tree.unflatten(treedef, weights)
         return encoder.forward(params, batch_stats, audio)
 
-    tf_embed = jax2tf.convert(jax_embed, polymorphic_shapes=[None, "(b, _)"], with_gradient=False,
-                              native_serialization_platforms=PLATFORMS)
+    tf_embed = jax2tf.convert(
+        jax_embed, polymorphic_shapes=[None, "(b, _)"], with_gradient=False, native_serialization_platforms=PLATFORMS
+    )
     module = tf.Module()
     module.weights = [tf.Variable(np.asarray(leaf), trainable=False) for leaf in leaves]
     module.sample_rate = tf.Variable(encoder.sample_rate, trainable=False, dtype=tf.int64)
@@ -87,54 +90,127 @@ def build_module(encoder, hop_samples: int):
         padded = tf.pad(audio, [[0, tf.maximum(window - n, 0)]])  # a short clip is one zero-padded window
         m = tf.shape(padded)[0]
         starts = tf.range(0, m - window + 1, hop_samples)
-        if starts[-1] + window < m:                                # one more window ends at the clip's end
+        if starts[-1] + window < m:  # one more window ends at the clip's end
             starts = tf.concat([starts, [m - window]], axis=0)
         windows = tf.gather(padded, starts[:, None] + tf.range(window)[None, :])
         h = embed_windows(windows)
         rate = tf.cast(encoder.sample_rate, tf.float64)
-        return {"scene": tf.reduce_mean(h, axis=0), "windows": h,
-                "starts": tf.cast(starts, tf.float64) / rate,
-                "ends": tf.cast(tf.minimum(starts + window, n), tf.float64) / rate}
+        return {
+            "scene": tf.reduce_mean(h, axis=0),
+            "windows": h,
+            "starts": tf.cast(starts, tf.float64) / rate,
+            "ends": tf.cast(tf.minimum(starts + window, n), tf.float64) / rate,
+        }
 
     module.embed_windows = embed_windows
     module.embed_clip = embed_clip
     return module
 
 
-def export_savedmodel(checkpoint, out, *, hop_seconds: float | None = None, overwrite: bool = False,
-                      check_windows: int = 4) -> SavedModelResult:
+def export_savedmodel(
+    checkpoint,
+    out,
+    *,
+    window_seconds: float | None = None,
+    hop_seconds: float | None = None,
+    overwrite: bool = False,
+    check_windows: int = 4,
+) -> SavedModelResult:
     import tensorflow as tf
 
     out = Path(out).expanduser()
     _check_out(out, overwrite)
     encoder = load_encoder(checkpoint)
+    if window_seconds is not None:
+        # EmbeddingModel refuses what the encoder cannot take (a fixed-length transformer, a too-short window).
+        EmbeddingModel(encoder, window_seconds=window_seconds)
+        config = encoder.config.copy_and_resolve_references()
+        config.crop_seconds = float(window_seconds)
+        encoder = dataclasses.replace(encoder, config=config)
     hop = int(round((hop_seconds or encoder.window_seconds) * encoder.sample_rate))
     if hop <= 0:
-        raise ValueError(f"--hop-seconds must be positive, got {hop_seconds}")
+        raise BadValueError(f"--hop-seconds must be positive, got {hop_seconds}")
     module = build_module(encoder, hop)
 
     # Written beside the target, then swapped in: a failed export never leaves half a model at --out.
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.embed_windows,
-                                                      "embed_windows": module.embed_windows,
-                                                      "embed_clip": module.embed_clip})
-    (tmp / METADATA).write_text(json.dumps({
-        "checkpoint": {"source": encoder.source, "step": encoder.step, "checksum": encoder.checksum},
-        "sample_rate": encoder.sample_rate, "window_samples": encoder.window_samples, "hop_samples": hop,
-        "embedding_size": encoder.embedding_size, "platforms": list(PLATFORMS),
-        "config": encoder.config.to_dict()}, indent=2, default=str) + "\n")
+    tf.saved_model.save(
+        module,
+        str(tmp),
+        signatures={
+            "serving_default": module.embed_windows,
+            "embed_windows": module.embed_windows,
+            "embed_clip": module.embed_clip,
+        },
+    )
+    (tmp / METADATA).write_text(
+        json.dumps(
+            {
+                "checkpoint": {"source": encoder.source, "step": encoder.step, "checksum": encoder.checksum},
+                "sample_rate": encoder.sample_rate,
+                "window_samples": encoder.window_samples,
+                "hop_samples": hop,
+                "embedding_size": encoder.embedding_size,
+                "platforms": list(PLATFORMS),
+                "config": encoder.config.to_dict(),
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
 
     windows = np.random.default_rng(0).uniform(-1, 1, (check_windows, encoder.window_samples)).astype(np.float32)
     reloaded = tf.saved_model.load(str(tmp))
     expected = EmbeddingModel(encoder, batch_size=check_windows).embed_windows(windows)
     diff = float(np.abs(reloaded.embed_windows(tf.constant(windows)).numpy() - expected).max())
     if not diff <= 1e-3:
-        raise RuntimeError(f"the SavedModel in {tmp} differs from the JAX encoder by {diff:.3g}; it was not "
-                           f"moved to {out}. Please report this with the checkpoint's config.")
+        raise RuntimeError(
+            f"the SavedModel in {tmp} differs from the JAX encoder by {diff:.3g}; it was not "
+            f"moved to {out}. Please report this with the checkpoint's config."
+        )
     if out.exists():
         shutil.rmtree(out)
     tmp.replace(out)
-    return SavedModelResult(out=out, window_samples=encoder.window_samples, hop_samples=hop,
-                            sample_rate=encoder.sample_rate, embedding_size=encoder.embedding_size,
-                            max_abs_diff=diff)
+    return SavedModelResult(
+        out=out,
+        window_samples=encoder.window_samples,
+        hop_samples=hop,
+        sample_rate=encoder.sample_rate,
+        embedding_size=encoder.embedding_size,
+        max_abs_diff=diff,
+    )
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Convert the encoder with jax2tf into a TensorFlow SavedModel with two signatures: embed_windows "
+    "(audio [batch, window] -> [batch, D]; the default) and embed_clip (mono audio [samples] at the "
+    "model's rate -> scene [D], windows [T, D], starts and ends in seconds). Load it with "
+    "tf.saved_model.load(DIR)."
+)
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.embed.export import add_window_arguments
+    from ssl_audio.pretrained import add_checkpoint_argument
+
+    add_checkpoint_argument(p)
+    p.add_argument("--out", required=True, help="SavedModel folder to write")
+    add_window_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel in --out")
+
+
+def run(args) -> int:
+    result = export_savedmodel(
+        args.checkpoint,
+        args.out,
+        window_seconds=args.window_seconds,
+        hop_seconds=args.hop_seconds,
+        overwrite=args.overwrite,
+    )
+    for line in result.lines():
+        print(line)
+    return 0

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ssl_audio.embed.model import Embeddings
+from ssl_audio.errors import BadValueError
 
 FORMATS = ("parquet", "npz")
 JOURNAL_DIR = ".journal"
@@ -32,10 +33,18 @@ ROWS_PER_PART = 50_000
 def _schema(table: str, dim: int) -> pa.Schema:
     vector = pa.list_(pa.float32(), dim)
     if table == "scene":
-        return pa.schema([("path", pa.string()), ("duration_s", pa.float64()), ("n_windows", pa.int32()),
-                          ("embedding", vector)])
-    return pa.schema([("path", pa.string()), ("window", pa.int32()), ("start_s", pa.float64()),
-                      ("end_s", pa.float64()), ("embedding", vector)])
+        return pa.schema(
+            [("path", pa.string()), ("duration_s", pa.float64()), ("n_windows", pa.int32()), ("embedding", vector)]
+        )
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("window", pa.int32()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("embedding", vector),
+        ]
+    )
 
 
 def _vectors(rows: np.ndarray, dim: int) -> pa.FixedSizeListArray:
@@ -45,11 +54,15 @@ def _vectors(rows: np.ndarray, dim: int) -> pa.FixedSizeListArray:
 def _batch(table: str, dim: int, records: list[tuple[str, Embeddings]]) -> pa.RecordBatch:
     schema = _schema(table, dim)
     if table == "scene":
-        return pa.RecordBatch.from_arrays([
-            pa.array([k for k, _ in records], pa.string()),
-            pa.array([e.duration for _, e in records], pa.float64()),
-            pa.array([len(e.windows) for _, e in records], pa.int32()),
-            _vectors(np.stack([e.scene for _, e in records]) if records else np.zeros((0, dim)), dim)], schema=schema)
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array([k for k, _ in records], pa.string()),
+                pa.array([e.duration for _, e in records], pa.float64()),
+                pa.array([len(e.windows) for _, e in records], pa.int32()),
+                _vectors(np.stack([e.scene for _, e in records]) if records else np.zeros((0, dim)), dim),
+            ],
+            schema=schema,
+        )
     paths, index, starts, ends, vectors = [], [], [], [], []
     for key, e in records:
         paths += [key] * len(e.windows)
@@ -57,11 +70,17 @@ def _batch(table: str, dim: int, records: list[tuple[str, Embeddings]]) -> pa.Re
         starts.append(e.starts)
         ends.append(e.ends)
         vectors.append(e.windows)
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
-    return pa.RecordBatch.from_arrays([
-        pa.array(paths, pa.string()), pa.array(cat(index, np.int32)), pa.array(cat(starts, np.float64)),
-        pa.array(cat(ends, np.float64)), _vectors(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dim)],
-        schema=schema)
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(paths, pa.string()),
+            pa.array(cat(index, np.int32)),
+            pa.array(cat(starts, np.float64)),
+            pa.array(cat(ends, np.float64)),
+            _vectors(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dim),
+        ],
+        schema=schema,
+    )
 
 
 def _read_journal(path: Path) -> list[pa.RecordBatch]:
@@ -220,7 +239,7 @@ def open_store(fmt: str, out: Path, dim: int, tables: tuple[str, ...]):
         return ParquetStore(out, dim, tables)
     if fmt == "npz":
         return NpzStore(out, dim, tables)
-    raise ValueError(f"--format: one of {', '.join(FORMATS)}, got {fmt!r}")
+    raise BadValueError(f"--format: one of {', '.join(FORMATS)}, got {fmt!r}")
 
 
 OUTPUT_NAMES = ("scene", "windows", "npz", JOURNAL_DIR)  # what --overwrite may remove, besides the manifest

@@ -6,11 +6,10 @@ The loss sees the projection z; downstream tasks use the encoder's embedding h (
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from ssl_audio.models.registry import build_encoder, dtype_of
+from ssl_audio.models.registry import build_encoder, dtype_of, output_dtype
 
 
 class ProjectionHead(nnx.Module):
@@ -22,28 +21,41 @@ class ProjectionHead(nnx.Module):
         self.out = nnx.Linear(hidden, cout, dtype=dtype, rngs=rngs)
 
     def __call__(self, h: jax.Array) -> jax.Array:
-        return self.out(jax.nn.relu(self.norm(self.hidden(h)))).astype(jnp.float32)
+        return output_dtype(self.out(jax.nn.relu(self.norm(self.hidden(h)))))
 
 
 class ContrastiveModel(nnx.Module):
-    def __init__(self, model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int,
-                 compute_dtype: str = "float32", rngs: nnx.Rngs):
+    def __init__(
+        self,
+        model: ml_collections.ConfigDict,
+        *,
+        sample_rate: int,
+        input_samples: int,
+        compute_dtype: str = "float32",
+        rngs: nnx.Rngs,
+    ):
         dtype = dtype_of(compute_dtype)
-        self.encoder = build_encoder(model, sample_rate=sample_rate, input_samples=input_samples, dtype=dtype,
-                                     rngs=rngs)
+        self.encoder = build_encoder(
+            model, sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs
+        )
         p = model.projection
-        self.projection = ProjectionHead(self.encoder.embedding_size, p.hidden_size, p.output_size, dtype=dtype,
-                                         rngs=rngs)
+        self.projection = ProjectionHead(
+            self.encoder.embedding_size, p.hidden_size, p.output_size, dtype=dtype, rngs=rngs
+        )
         self.embedding_size = self.encoder.embedding_size
 
     def __call__(self, audio: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """[B, T] -> (embedding h [B, D], projection z [B, P]), both float32."""
+        """[B, T] -> (embedding h [B, D], projection z [B, P]), both float32 (float64 under float64 compute)."""
         h = self.encoder(audio)
         return h, self.projection(h)
 
 
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ContrastiveModel:
     """The model a pretraining config describes, with freshly initialised parameters."""
-    return ContrastiveModel(config.model, sample_rate=config.sample_rate,
-                            input_samples=int(round(config.crop_seconds * config.sample_rate)),
-                            compute_dtype=config.compute_dtype, rngs=nnx.Rngs(params=seed))
+    return ContrastiveModel(
+        config.model,
+        sample_rate=config.sample_rate,
+        input_samples=int(round(config.crop_seconds * config.sample_rate)),
+        compute_dtype=config.compute_dtype,
+        rngs=nnx.Rngs(params=seed),
+    )

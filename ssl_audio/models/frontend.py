@@ -15,9 +15,10 @@ import numpy as np
 LOG_FLOOR = 1e-6  # -60 dB below full scale: quieter detail is noise for music tagging
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
     import librosa  # imported here: only the filterbank needs it, and it is slow to import
+
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max).T.astype(np.float32)
 
 
@@ -26,10 +27,18 @@ def n_frames(n_samples: int, hop: int) -> int:
     return 1 + n_samples // hop
 
 
-def log_mel(audio: jax.Array, *, sample_rate: int, n_fft: int, hop: int, n_mels: int,
-            f_min: float = 0.0, f_max: float | None = None) -> jax.Array:
+def log_mel(
+    audio: jax.Array,
+    *,
+    sample_rate: int,
+    n_fft: int,
+    hop: int,
+    n_mels: int,
+    f_min: float = 0.0,
+    f_max: float | None = None,
+) -> jax.Array:
     """[B, T] waveforms -> [B, frames, n_mels] log-mel power (natural log, floored at LOG_FLOOR)."""
-    x = audio.astype(jnp.float32)
+    x = audio.astype(jnp.promote_types(audio.dtype, jnp.float32))  # float64 stays float64 (scale checks)
     x = jnp.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     frames = n_frames(audio.shape[-1], hop)
     index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]

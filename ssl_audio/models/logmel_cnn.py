@@ -8,20 +8,28 @@ max-pooled, then a dense layer gives the embedding.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from ssl_audio.models.frontend import log_mel
-from ssl_audio.models.registry import register
+from ssl_audio.models.registry import output_dtype, register
 
 
 class ResBlock(nnx.Module):
     def __init__(self, cin: int, cout: int, *, stride: int, dtype, rngs: nnx.Rngs):
-        conv = lambda a, b, k, s: nnx.Conv(a, b, (k, k), strides=(s, s), padding="SAME",  # noqa: E731
-                                           use_bias=False, dtype=dtype, rngs=rngs)
+        conv = lambda a, b, k, s: nnx.Conv(
+            a,
+            b,
+            (k, k),
+            strides=(s, s),
+            padding="SAME",  # noqa: E731
+            use_bias=False,
+            dtype=dtype,
+            rngs=rngs,
+        )
         norm = lambda c: nnx.BatchNorm(c, momentum=0.9, dtype=dtype, rngs=rngs)  # noqa: E731
         self.conv1, self.norm1 = conv(cin, cout, 3, stride), norm(cout)
         self.conv2, self.norm2 = conv(cout, cout, 3, 1), norm(cout)
@@ -39,24 +47,35 @@ class ResBlock(nnx.Module):
 
 @register("logmel_cnn")
 class LogMelCNN(nnx.Module):
-    def __init__(self, *, sample_rate: int, input_samples: int, n_fft: int = 512, hop: int = 256,
-                 n_mels: int = 128, channels: Sequence[int] = (128, 128, 128, 128, 128, 128, 256),
-                 embedding_size: int = 512, dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        input_samples: int,
+        n_fft: int = 512,
+        hop: int = 256,
+        n_mels: int = 128,
+        channels: Sequence[int] = (128, 128, 128, 128, 128, 128, 256),
+        embedding_size: int = 512,
+        dtype=jnp.float32,
+        rngs: nnx.Rngs,
+    ):
         del input_samples
         self.frontend = dict(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels)
         self.dtype = dtype
         self.input_norm = nnx.BatchNorm(1, momentum=0.9, dtype=dtype, rngs=rngs)  # log-mel scale differs by data
         widths = (1, *channels)
-        self.blocks = nnx.List([ResBlock(a, b, stride=2, dtype=dtype, rngs=rngs)
-                                for a, b in zip(widths[:-1], widths[1:])])
+        self.blocks = nnx.List(
+            [ResBlock(a, b, stride=2, dtype=dtype, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
+        )
         self.dense = nnx.Linear(channels[-1], embedding_size, dtype=dtype, rngs=rngs)
         self.norm = nnx.BatchNorm(embedding_size, momentum=0.9, dtype=dtype, rngs=rngs)
         self.embedding_size = embedding_size
 
     def __call__(self, audio: jax.Array) -> jax.Array:
-        x = log_mel(audio, **self.frontend)                  # [B, frames, mels]
+        x = log_mel(audio, **self.frontend)  # [B, frames, mels]
         x = self.input_norm(x[..., None].astype(self.dtype))  # [B, frames, mels, 1]
         for block in self.blocks:
             x = block(x)
-        x = jnp.max(x, axis=(1, 2))                           # max over time and the remaining frequency bins
-        return jax.nn.relu(self.norm(self.dense(x))).astype(jnp.float32)
+        x = jnp.max(x, axis=(1, 2))  # max over time and the remaining frequency bins
+        return output_dtype(jax.nn.relu(self.norm(self.dense(x))))

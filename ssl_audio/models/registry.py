@@ -3,23 +3,25 @@
 An encoder is an `nnx.Module` mapping a batch of waveforms [B, T] to embeddings [B, embedding_size]; it is
 constructed from its config block plus the sample rate and the number of samples it will see, and exposes
 `embedding_size`. One that only works at the length it was built for says so with a class attribute
-`fixed_input_length = True` (CNNs that pool over time take windows of any length). Anything else (the projection head, the loss) is built around it, not inside it.
+`fixed_input_length = True` (CNNs that pool over time take windows of any length).
+Anything else (the projection head, the loss) is built around it, not inside it.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from ssl_audio.errors import SslAudioError
+from ssl_audio.errors import UsageError
 
 ENCODERS: dict[str, Callable[..., nnx.Module]] = {}
 
 
-class UnknownModelError(SslAudioError, KeyError):
+class UnknownModelError(UsageError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]
 
@@ -28,26 +30,44 @@ def register(name: str):
     def decorate(cls):
         ENCODERS[name] = cls
         return cls
+
     return decorate
 
 
 def accepts_any_length(name: str) -> bool:
     """Whether encoder `name` can embed windows longer or shorter than its training crops."""
     from ssl_audio import models  # noqa: F401
+
     return not getattr(ENCODERS.get(name), "fixed_input_length", False)
 
 
 def dtype_of(name: str):
-    """'float32' | 'bfloat16' -> the jnp dtype computations run in (parameters stay float32)."""
-    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[name]
+    """'float32' | 'bfloat16' | 'float64' -> the jnp dtype computations run in.
+
+    float64 exists for numerical checks (tests/pretrain/scale_check.py compares 1 and 4 devices in it, so
+    float32 rounding cannot hide or fake a difference); it needs `jax_enable_x64`, and then the
+    parameters must be float64 too (`pretrain.state.to_float64`)."""
+    if name == "float64" and not jax.config.jax_enable_x64:
+        raise UsageError(
+            "config.compute_dtype: float64 needs JAX_ENABLE_X64=1 in the environment "
+            "(it is meant for numerical checks; train in float32 or bfloat16)"
+        )
+    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float64": jnp.float64}[name]
 
 
-def build_encoder(model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int,
-                  dtype=jnp.float32, rngs: nnx.Rngs) -> nnx.Module:
+def output_dtype(x: jax.Array) -> jax.Array:
+    """An encoder's output: float32 under float32 or bfloat16 compute, float64 under float64."""
+    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+def build_encoder(
+    model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int, dtype=jnp.float32, rngs: nnx.Rngs
+) -> nnx.Module:
     from ssl_audio import models  # noqa: F401  (importing the package registers every encoder)
+
     if model.name not in ENCODERS:
-        raise UnknownModelError(f"config.model.name: unknown encoder {model.name!r}; "
-                                f"choose one of {', '.join(sorted(ENCODERS))}")
+        raise UnknownModelError(
+            f"config.model.name: unknown encoder {model.name!r}; choose one of {', '.join(sorted(ENCODERS))}"
+        )
     options = {k: v for k, v in model.to_dict().items() if k not in ("name", "projection")}
-    return ENCODERS[model.name](sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs,
-                                **options)
+    return ENCODERS[model.name](sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs, **options)

@@ -7,19 +7,18 @@ lengths end at a few frames, max-pooled over time, so any crop length works.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ssl_audio.models.registry import register
+from ssl_audio.models.registry import output_dtype, register
 
 
 class ConvBlock(nnx.Module):
     def __init__(self, cin: int, cout: int, *, stride: int, pool: bool, dtype, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(cin, cout, (3,), strides=(stride,), padding="SAME", use_bias=False,
-                             dtype=dtype, rngs=rngs)
+        self.conv = nnx.Conv(cin, cout, (3,), strides=(stride,), padding="SAME", use_bias=False, dtype=dtype, rngs=rngs)
         self.norm = nnx.BatchNorm(cout, momentum=0.9, dtype=dtype, rngs=rngs)
         self.pool = pool
 
@@ -31,17 +30,28 @@ class ConvBlock(nnx.Module):
 
 @register("samplecnn")
 class SampleCNN(nnx.Module):
-    def __init__(self, *, sample_rate: int, input_samples: int, channels: Sequence[int] = (
-            128, 128, 128, 256, 256, 256, 256, 256, 256, 512), dtype=jnp.float32, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        input_samples: int,
+        channels: Sequence[int] = (128, 128, 128, 256, 256, 256, 256, 256, 256, 512),
+        dtype=jnp.float32,
+        rngs: nnx.Rngs,
+    ):
         del sample_rate, input_samples  # the waveform is the input; nothing depends on its rate or length
         self.dtype = dtype
         self.stem = ConvBlock(1, channels[0], stride=3, pool=False, dtype=dtype, rngs=rngs)
-        self.blocks = nnx.List([ConvBlock(cin, cout, stride=1, pool=True, dtype=dtype, rngs=rngs)
-                                for cin, cout in zip(channels[:-1], channels[1:])])
+        self.blocks = nnx.List(
+            [
+                ConvBlock(cin, cout, stride=1, pool=True, dtype=dtype, rngs=rngs)
+                for cin, cout in zip(channels[:-1], channels[1:])
+            ]
+        )
         self.embedding_size = channels[-1]
 
     def __call__(self, audio: jax.Array) -> jax.Array:
         x = self.stem(audio.astype(self.dtype)[..., None])
         for block in self.blocks:
             x = block(x)
-        return jnp.max(x, axis=1).astype(jnp.float32)
+        return output_dtype(jnp.max(x, axis=1))

@@ -58,9 +58,15 @@ def plan_clip(index: int, seed: int, personas: list[Persona], seconds: float) ->
     lo, hi = persona.style.tempo
     place = 0.7 * (arousal + 1) / 2 + 0.3 * persona.tempo_habit
     return ClipPlan(
-        index=index, persona=persona, valence=round(valence, 4), arousal=round(arousal, 4),
-        tonic=int(rng.choice(persona.tonics)), mode="major" if valence > 0 else "minor",
-        tempo=round(lo + place * (hi - lo), 2), seconds=seconds, seed=seed,
+        index=index,
+        persona=persona,
+        valence=round(valence, 4),
+        arousal=round(arousal, 4),
+        tonic=int(rng.choice(persona.tonics)),
+        mode="major" if valence > 0 else "minor",
+        tempo=round(lo + place * (hi - lo), 2),
+        seconds=seconds,
+        seed=seed,
     )
 
 
@@ -78,7 +84,7 @@ class _Writer:
         self.steps_per_bar = 4 * plan.persona.beats_per_bar
         self.bar = self.steps_per_bar * self.step
         self.n_bars = int(math.ceil(plan.seconds / self.bar)) + 1
-        self.loudness = 45 + 70 * (plan.arousal + 1) / 2   # arousal -> velocity 45..115
+        self.loudness = 45 + 70 * (plan.arousal + 1) / 2  # arousal -> velocity 45..115
 
     def time(self, bar: int, step: float) -> float:
         t = bar * self.bar + step * self.step
@@ -86,8 +92,9 @@ class _Writer:
             t += self.plan.persona.swing * self.beat / 2
         return max(0.0, t + float(self.rng.normal(0, self.plan.persona.humanize_s)))
 
-    def add(self, inst: pretty_midi.Instrument, pitch: int, bar: int, step: float, dur_steps: float,
-            accent: float = 0.0) -> None:
+    def add(
+        self, inst: pretty_midi.Instrument, pitch: int, bar: int, step: float, dur_steps: float, accent: float = 0.0
+    ) -> None:
         start = self.time(bar, step)
         end = start + max(dur_steps * self.step * 0.92, 0.03)
         velocity = int(np.clip(self.loudness + accent + self.rng.normal(0, 5), 1, 127))
@@ -223,8 +230,9 @@ def _melody(w: _Writer, inst: pretty_midi.Instrument, progression: tuple[int, ..
             dur = int(w.rng.choice(durations))
             if s % 4 == 0:  # strong beats land on chord tones
                 chord_degree = progression[bar % len(progression)]
-                degree = min((chord_degree + k + 7 * o for k in (0, 2, 4) for o in (0, 1, 2)),
-                             key=lambda d: abs(d - degree))
+                degree = min(
+                    (chord_degree + k + 7 * o for k in (0, 2, 4) for o in (0, 1, 2)), key=lambda d: abs(d - degree)
+                )
             else:
                 degree += int(w.rng.choice((-2, -1, -1, 1, 1, 2)))
             degree = int(np.clip(degree, 3, 14))
@@ -257,8 +265,11 @@ def compose(plan: ClipPlan) -> tuple[pretty_midi.PrettyMIDI, list[str]]:
 
     melody_program = int(rng.choice(persona.melody_programs))
     chord_program = int(rng.choice(persona.chord_programs))
-    parts = [("melody", melody_program, _melody), ("chords", chord_program, _comp),
-             ("bass", persona.bass_program, _bass)]
+    parts = [
+        ("melody", melody_program, _melody),
+        ("chords", chord_program, _comp),
+        ("bass", persona.bass_program, _bass),
+    ]
     if persona.pad_program >= 0:
         parts.append(("pad", persona.pad_program, _pad))
     keep = [rng.random() < persona.part_keep for _ in parts]

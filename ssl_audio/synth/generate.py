@@ -25,7 +25,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ssl_audio.errors import OutputExistsError
+from ssl_audio.errors import BadValueError, OutputExistsError
 from ssl_audio.parallel import parallel_map
 from ssl_audio.synth.compose import compose, plan_clip
 from ssl_audio.synth.personas import Persona, make_personas
@@ -50,13 +50,13 @@ class SynthOptions:
 
     def __post_init__(self):
         if self.clips < 1:
-            raise ValueError(f"--clips must be at least 1, got {self.clips}")
+            raise BadValueError(f"--clips must be at least 1, got {self.clips}")
         if self.seconds <= 0:
-            raise ValueError(f"--seconds must be positive, got {self.seconds}")
+            raise BadValueError(f"--seconds must be positive, got {self.seconds}")
         if self.format not in FORMATS:
-            raise ValueError(f"--format must be one of {sorted(FORMATS)}, got {self.format!r}")
+            raise BadValueError(f"--format must be one of {sorted(FORMATS)}, got {self.format!r}")
         if self.artists_per_genre < 1:
-            raise ValueError(f"--artists-per-genre must be at least 1, got {self.artists_per_genre}")
+            raise BadValueError(f"--artists-per-genre must be at least 1, got {self.artists_per_genre}")
 
 
 @dataclasses.dataclass
@@ -98,8 +98,15 @@ def _render_one(job: tuple[str, int, SynthOptions]) -> tuple[dict, bool]:
         sf.write(tmp, audio, opt.sample_rate, format=fmt, subtype=subtype)
         os.replace(tmp, target)  # atomic: a killed run never leaves a half-written clip behind
         rendered = True
-    row = {"path": rel, "genre": plan.persona.style.name, "mood": plan.mood, "instruments": ";".join(families),
-           "artist": plan.persona.artist, "valence": f"{plan.valence:.4f}", "arousal": f"{plan.arousal:.4f}"}
+    row = {
+        "path": rel,
+        "genre": plan.persona.style.name,
+        "mood": plan.mood,
+        "instruments": ";".join(families),
+        "artist": plan.persona.artist,
+        "valence": f"{plan.valence:.4f}",
+        "arousal": f"{plan.arousal:.4f}",
+    }
     return row, rendered
 
 
@@ -120,7 +127,8 @@ def _check_output(out: Path, opt: SynthOptions, overwrite: bool) -> None:
             raise OutputExistsError(
                 f"{out}: made by synth generator version {made.get('generator_version')}, this is version "
                 f"{GENERATOR_VERSION}; its clips would not match new labels. Use a new --out, or --overwrite "
-                "(for the demo: make clean-demo)")
+                "(for the demo: make clean-demo)"
+            )
         previous = made.get("settings", {})
         # A different clip count is a resume/extension of the same stream; anything else is another dataset.
         differing = sorted(k for k in settings if k != "clips" and previous.get(k) != settings[k])
@@ -128,25 +136,39 @@ def _check_output(out: Path, opt: SynthOptions, overwrite: bool) -> None:
             key = differing[0]
             raise OutputExistsError(
                 f"{out}: holds a synth dataset made with {key}={previous.get(key)!r}, not {settings[key]!r}; "
-                "use a new --out, or --overwrite to replace it")
+                "use a new --out, or --overwrite to replace it"
+            )
     elif out.exists() and any(out.iterdir()):
-        raise OutputExistsError(f"{out}: not empty and not made by `ssl-audio synth`; "
-                                "refusing to write into it (use a new --out, or --overwrite)")
+        raise OutputExistsError(
+            f"{out}: not empty and not made by `ssl-audio synth`; "
+            "refusing to write into it (use a new --out, or --overwrite)"
+        )
 
 
-def synth_dataset(out: str | os.PathLike, opt: SynthOptions, *, workers: int | None = None,
-                  overwrite: bool = False, progress: bool = True) -> SynthResult:
+def synth_dataset(
+    out: str | os.PathLike,
+    opt: SynthOptions,
+    *,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SynthResult:
     out = Path(out)
     _check_output(out, opt, overwrite)
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).write_text(json.dumps({"tool": "ssl-audio synth", "generator_version": GENERATOR_VERSION,
-                                            "settings": dataclasses.asdict(opt)},
-                                           indent=2) + "\n")
+    (out / MANIFEST).write_text(
+        json.dumps(
+            {"tool": "ssl-audio synth", "generator_version": GENERATOR_VERSION, "settings": dataclasses.asdict(opt)},
+            indent=2,
+        )
+        + "\n"
+    )
     start = time.perf_counter()
     jobs = [(str(out), i, opt) for i in range(opt.clips)]
     rows, rendered = [], 0
-    for row, was_rendered in parallel_map(_render_one, jobs, workers=workers, desc="synth", unit="clip",
-                                          progress=progress):
+    for row, was_rendered in parallel_map(
+        _render_one, jobs, workers=workers, desc="synth", unit="clip", progress=progress
+    ):
         rows.append(row)
         rendered += was_rendered
     taken = time.perf_counter() - start
@@ -158,8 +180,68 @@ def synth_dataset(out: str | os.PathLike, opt: SynthOptions, *, workers: int | N
         writer.writerows(rows)
     os.replace(tmp, out / "labels.csv")
     return SynthResult(
-        out=out, rendered=rendered, reused=len(rows) - rendered, seconds_taken=taken,
+        out=out,
+        rendered=rendered,
+        reused=len(rows) - rendered,
+        seconds_taken=taken,
         genres=dict(sorted(collections.Counter(r["genre"] for r in rows).items())),
         moods=dict(sorted(collections.Counter(r["mood"] for r in rows).items())),
         artists=len({r["artist"] for r in rows}),
     )
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+DESCRIPTION = (
+    "Render multi-instrument music from MIDI with the General MIDI soundfont that ships with "
+    "pretty_midi: 10 genres, 4 moods, instrument families, artists. Writes OUT/clips/*.wav and "
+    "OUT/labels.csv. Rerunning with the same settings resumes; the same --seed always gives the "
+    "same audio."
+)
+
+
+def add_arguments(p) -> None:
+    d = SynthOptions(clips=1)
+    p.add_argument("--out", required=True, help="output folder (created; refused if it holds other files)")
+    p.add_argument("--clips", type=int, required=True, help="number of clips to render")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"dataset seed (default {d.seed})")
+    p.add_argument("--seconds", type=float, default=d.seconds, help=f"clip length in seconds (default {d.seconds:g})")
+    p.add_argument(
+        "--sample-rate", type=int, default=d.sample_rate, help=f"sample rate in Hz (default {d.sample_rate})"
+    )
+    p.add_argument(
+        "--format", choices=sorted(FORMATS), default=d.format, help=f"audio file format (default {d.format})"
+    )
+    p.add_argument(
+        "--artists-per-genre",
+        type=int,
+        default=d.artists_per_genre,
+        help=f"artist personas per genre (default {d.artists_per_genre})",
+    )
+    p.add_argument("--workers", type=int, default=None, help="processes to render with (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing synth dataset in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from ssl_audio.text import plural
+
+    opt = SynthOptions(
+        clips=args.clips,
+        seed=args.seed,
+        seconds=args.seconds,
+        sample_rate=args.sample_rate,
+        format=args.format,
+        artists_per_genre=args.artists_per_genre,
+    )
+    result = synth_dataset(args.out, opt, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    total = result.rendered + result.reused
+    print(
+        f"synth: {plural(total, 'clip')} of {opt.seconds:g} s in {result.out} ({result.rendered} rendered, "
+        f"{result.reused} already there) in {result.seconds_taken:.1f} s"
+        + (f" = {result.clips_per_second:.1f} clips/s" if result.rendered else "")
+    )
+    print("  genres: " + ", ".join(f"{k} {v}" for k, v in result.genres.items()))
+    print("  moods:  " + ", ".join(f"{k} {v}" for k, v in result.moods.items()))
+    print(f"  artists: {result.artists}; labels in {result.out / 'labels.csv'}")
+    return 0

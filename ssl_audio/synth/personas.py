@@ -19,16 +19,16 @@ from ssl_audio.synth.styles import STYLES, Style
 class Persona:
     artist: str
     style: Style
-    melody_programs: tuple[int, ...]   # the artist's own small palette; each clip picks one
+    melody_programs: tuple[int, ...]  # the artist's own small palette; each clip picks one
     chord_programs: tuple[int, ...]
     bass_program: int
-    pad_program: int          # -1: this artist never uses a pad
-    tonics: tuple[int, ...]   # pitch classes the artist writes in
-    tempo_habit: float        # 0..1: where in the style's range this artist likes to sit
+    pad_program: int  # -1: this artist never uses a pad
+    tonics: tuple[int, ...]  # pitch classes the artist writes in
+    tempo_habit: float  # 0..1: where in the style's range this artist likes to sit
     beats_per_bar: int
     swing: float
-    humanize_s: float         # timing looseness, seconds (std)
-    part_keep: float          # probability that each optional part plays in a clip
+    humanize_s: float  # timing looseness, seconds (std)
+    part_keep: float  # probability that each optional part plays in a clip
 
 
 def _palette(rng: np.random.Generator, choices: tuple[int, ...], size: int = 3) -> tuple[int, ...]:
@@ -44,18 +44,20 @@ def make_personas(seed: int, per_style: int) -> list[Persona]:
     for style in STYLES:
         for k in range(per_style):
             pads = style.pads
-            personas.append(Persona(
-                artist=f"{style.name}_{k:02d}",
-                style=style,
-                melody_programs=_palette(rng, style.melody),
-                chord_programs=_palette(rng, style.chords),
-                bass_program=int(rng.choice(style.bass)),
-                pad_program=int(rng.choice(pads)) if pads and rng.random() < 0.7 else -1,
-                tonics=tuple(int(t) for t in rng.choice(12, size=2, replace=False)),
-                tempo_habit=float(rng.uniform(0.0, 1.0)),
-                beats_per_bar=int(rng.choice(style.meters)),
-                swing=float(np.clip(style.swing + rng.normal(0, 0.04), 0.0, 0.4)) if style.swing else 0.0,
-                humanize_s=float(rng.uniform(0.002, 0.012)),
-                part_keep=float(rng.uniform(0.75, 0.95)),
-            ))
+            personas.append(
+                Persona(
+                    artist=f"{style.name}_{k:02d}",
+                    style=style,
+                    melody_programs=_palette(rng, style.melody),
+                    chord_programs=_palette(rng, style.chords),
+                    bass_program=int(rng.choice(style.bass)),
+                    pad_program=int(rng.choice(pads)) if pads and rng.random() < 0.7 else -1,
+                    tonics=tuple(int(t) for t in rng.choice(12, size=2, replace=False)),
+                    tempo_habit=float(rng.uniform(0.0, 1.0)),
+                    beats_per_bar=int(rng.choice(style.meters)),
+                    swing=float(np.clip(style.swing + rng.normal(0, 0.04), 0.0, 0.4)) if style.swing else 0.0,
+                    humanize_s=float(rng.uniform(0.002, 0.012)),
+                    part_keep=float(rng.uniform(0.75, 0.95)),
+                )
+            )
     return personas

@@ -17,12 +17,16 @@ import pretty_midi
 import soundfile as sf
 import soxr
 
+from ssl_audio.errors import MissingInputError
+
 
 def soundfont_path() -> str:
     path = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: the soundfont that ships with pretty_midi is missing; "
-                                "reinstall pretty_midi (pip install --force-reinstall pretty_midi)")
+        raise MissingInputError(
+            f"{path}: the soundfont that ships with pretty_midi is missing; "
+            "reinstall pretty_midi (pip install --force-reinstall pretty_midi)"
+        )
     return path
 
 

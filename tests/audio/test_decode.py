@@ -5,8 +5,10 @@ import soundfile as sf
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 
 
-@pytest.mark.parametrize("fmt,ext,subtype", [("WAV", "wav", "PCM_16"), ("FLAC", "flac", "PCM_16"),
-                                             ("OGG", "ogg", "VORBIS"), ("MP3", "mp3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    "fmt,ext,subtype",
+    [("WAV", "wav", "PCM_16"), ("FLAC", "flac", "PCM_16"), ("OGG", "ogg", "VORBIS"), ("MP3", "mp3", "MPEG_LAYER_III")],
+)
 def test_every_format_decodes_to_mono_float32_at_target_rate(tmp_path, tone, fmt, ext, subtype):
     path = tone(tmp_path / f"a.{ext}", seconds=2.0, rate=44_100, channels=2, fmt=fmt, subtype=subtype)
     audio = load_audio(path, DecodeOptions(sample_rate=16_000))
@@ -88,5 +90,5 @@ def test_directory_is_not_audio(tmp_path):
 
 
 def test_bad_sample_rate_option_is_rejected():
-    with pytest.raises(ValueError, match="sample_rate"):
+    with pytest.raises(ValueError, match="--sample-rate"):
         DecodeOptions(sample_rate=0)

@@ -52,16 +52,32 @@ def test_find_audio_files_is_sorted_and_recursive(tmp_path, tone):
 def test_scan_cli_prints_one_line_per_bad_file_and_writes_json(tmp_path, tone):
     _messy_folder(tmp_path / "music", tone)
     report = tmp_path / "report.json"
-    run = subprocess.run([sys.executable, "-m", "ssl_audio.cli", "scan", str(tmp_path / "music"), "--quiet",
-                          "--workers", "1", "--json", str(report), "--strict"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ssl_audio.cli",
+            "scan",
+            str(tmp_path / "music"),
+            "--quiet",
+            "--workers",
+            "1",
+            "--json",
+            str(report),
+            "--strict",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1  # --strict: bad files present
-    bad_lines = [l for l in run.stdout.splitlines() if l.strip().startswith("bad:")]
-    assert len(bad_lines) == 4 and any("empty.wav: empty file" in l for l in bad_lines)
+    bad_lines = [line for line in run.stdout.splitlines() if line.strip().startswith("bad:")]
+    assert len(bad_lines) == 4 and any("empty.wav: empty file" in line for line in bad_lines)
     assert json.loads(report.read_text())["usable"] == 3
 
 
 def test_scan_cli_on_missing_folder_is_one_line_error(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "ssl_audio.cli", "scan", str(tmp_path / "nowhere")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "ssl_audio.cli", "scan", str(tmp_path / "nowhere")], capture_output=True, text=True
+    )
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "not a directory" in run.stderr

@@ -7,14 +7,16 @@ from ssl_audio.audio.windows import cut_windows, window_batches, window_starts
 from ssl_audio.data.pipeline import eval_windows
 
 
-@pytest.mark.parametrize("n,window,hop,expected", [
-    (100, 40, 40, [0, 40, 60]), (100, 40, 20, [0, 20, 40, 60]), (40, 40, 40, [0]), (10, 40, 40, [0])])
+@pytest.mark.parametrize(
+    "n,window,hop,expected",
+    [(100, 40, 40, [0, 40, 60]), (100, 40, 20, [0, 20, 40, 60]), (40, 40, 40, [0]), (10, 40, 40, [0])],
+)
 def test_window_starts_cover_the_clip(n, window, hop, expected):
     starts = window_starts(n, window, hop)
     assert starts == expected
     covered = np.zeros(n, bool)
     for s in starts:
-        covered[s:s + window] = True
+        covered[s : s + window] = True
     assert covered.all()
 
 
@@ -23,7 +25,7 @@ def test_windows_are_the_clip_samples_at_their_starts():
     windows, starts = cut_windows(x, 40, 25)
     assert starts.tolist() == [0, 25, 50, 60]
     for w, s in zip(windows, starts):
-        np.testing.assert_array_equal(w, x[s:s + 40])
+        np.testing.assert_array_equal(w, x[s : s + 40])
 
 
 def test_short_clip_is_zero_padded_to_one_window():

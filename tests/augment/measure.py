@@ -13,18 +13,18 @@ def harmonic_tone(f0: float, seconds: float = 3.0, sr: int = SR) -> np.ndarray:
 
 def click_train(spacing_s: float, seconds: float = 3.0, sr: int = SR, first_s: float = 0.0625) -> np.ndarray:
     x = np.zeros(int(seconds * sr), np.float32)
-    x[int(first_s * sr)::int(spacing_s * sr)] = 1.0
+    x[int(first_s * sr) :: int(spacing_s * sr)] = 1.0
     return x
 
 
 def fundamental(y: np.ndarray, lo: float = 80.0, hi: float = 700.0, sr: int = SR) -> float:
     """Strongest partial between lo and hi Hz (the fundamental of harmonic_tone), to ~0.01 Hz."""
-    seg = y[len(y) // 8: -len(y) // 4]
+    seg = y[len(y) // 8 : -len(y) // 4]
     n = 1 << 18
     spectrum = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), n))
     freqs = np.fft.rfftfreq(n, 1 / sr)
     i = int(np.argmax(spectrum * ((freqs > lo) & (freqs < hi))))
-    a, b, c = np.log(spectrum[i - 1:i + 2] + 1e-12)
+    a, b, c = np.log(spectrum[i - 1 : i + 2] + 1e-12)
     return (i + 0.5 * (a - c) / (a - 2 * b + c)) * sr / n
 
 

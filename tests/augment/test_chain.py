@@ -86,9 +86,15 @@ def test_empty_ir_folder_is_a_clear_error(tmp_path):
         make_chain(config)
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("eq.p", 1.5, "augment.eq.p"), ("backend", "torch", "augment.backend"),
-    ("time_stretch.min_rate", 0.1, "augment.time_stretch"), ("noise.color", "blue", "augment.noise.color")])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("eq.p", 1.5, "augment.eq.p"),
+        ("backend", "torch", "augment.backend"),
+        ("time_stretch.min_rate", 0.1, "augment.time_stretch"),
+        ("noise.color", "blue", "augment.noise.color"),
+    ],
+)
 def test_bad_values_name_the_key(key, value, match):
     config = default_config()
     section, _, leaf = key.rpartition(".")

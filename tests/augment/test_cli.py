@@ -16,8 +16,9 @@ def run(*args):
 def test_augment_preview_writes_views_and_refuses_to_overwrite(tmp_path):
     sf.write(tmp_path / "song.wav", harmonic_tone(220.0, seconds=3.0), SR)
     out = tmp_path / "preview"
-    first = run("augment-preview", "--input", str(tmp_path / "song.wav"), "--out", str(out), "--views", "3",
-                "--seconds", "2")
+    first = run(
+        "augment-preview", "--input", str(tmp_path / "song.wav"), "--out", str(out), "--views", "3", "--seconds", "2"
+    )
     assert first.returncode == 0, first.stderr
     for name in ("original.wav", "view_0.wav", "view_1.wav", "view_2.wav"):
         assert sf.info(out / name).frames == 2 * SR

@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 
 from ssl_audio.augment import ops
-from tests.augment.measure import (SR, active_span, click_spacing, click_train, fundamental, gain_db_at, harmonic_tone,
-                                   rt60, snr_db)
+from tests.augment.measure import (
+    SR,
+    active_span,
+    click_spacing,
+    click_train,
+    fundamental,
+    gain_db_at,
+    harmonic_tone,
+    rt60,
+    snr_db,
+)
 
 MAX_PITCH = 2 ** (4 / 12)
 stretch_and_shift = jax.jit(lambda x, r, s: ops.stretch_and_shift(x, r, s, MAX_PITCH))
@@ -36,7 +45,7 @@ def test_pitch_shift_moves_the_fundamental(semitones):
 @pytest.mark.parametrize("semitones", [-4.0, 4.0])
 def test_pitch_shift_keeps_duration(semitones):
     x = np.zeros(3 * SR, np.float32)
-    x[SR // 2: 2 * SR] = harmonic_tone(330.0, seconds=1.5)  # a 1.5 s note starting at 0.5 s
+    x[SR // 2 : 2 * SR] = harmonic_tone(330.0, seconds=1.5)  # a 1.5 s note starting at 0.5 s
     on, off = active_span(np.asarray(stretch_and_shift(x, 1.0, semitones)))
     assert abs(on - 0.5) < 0.03 and abs(off - 2.0) < 0.03
 
@@ -134,6 +143,7 @@ def test_reverb_output_has_the_requested_rt60(target, tmp_path):
     assert abs(rt60(ours) / target - 1) < 0.15
     # audiomentations with a room of the same model written as a file.
     import soundfile as sf
+
     sf.write(tmp_path / "room.wav", np.asarray(ir), SR, subtype="FLOAT")
     _seed()
     theirs = A.ApplyImpulseResponse(ir_path=str(tmp_path / "room.wav"), p=1.0)(samples=click, sample_rate=SR)

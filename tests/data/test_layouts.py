@@ -2,7 +2,7 @@ import pytest
 
 from ssl_audio.data.labels import LabelsError
 from ssl_audio.data.layouts import detect_layout, load_catalog
-from ssl_audio.data.splits import find_leaks
+from ssl_audio.data.splits import find_leaks, record_groups
 
 
 def make_gtzan(root, tone, genres=("blues", "jazz", "rock"), per_genre=4, sub="genres"):
@@ -59,7 +59,7 @@ def test_mtt_top50_tags_folder_splits_and_artists(tmp_path, tone):
                          "d": "test", "e": "test", "f": "test"}
     assert {r.labels["artist"] for r in catalog.records} == {f"artist{i}" for i in range(5)}
     # The usual MTT split is by folder, not by artist: it does leak artists, and we can say so.
-    assert find_leaks(catalog.records, "artist")
+    assert find_leaks(record_groups(catalog.records, "artist"))
 
 
 def test_mtt_bad_folder_is_a_clear_error(tmp_path, tone):

@@ -39,6 +39,19 @@ def test_pairs_are_two_crops_of_the_same_clip(handle, clips_by_split):
     assert offsets_differ >= 10  # independent crops, not one crop twice
 
 
+def test_clips_shorter_than_the_crop_give_two_different_views(handle, clips_by_split):
+    """The hardening trial's crop_seconds=100: every clip is shorter than the crop, and the views must still
+    differ (they were identical: a positive pair any model matches without learning)."""
+    loader = pretrain_loader(handle, global_batch_size=8, crop_seconds=100.0, seed=0, shard_index=0, shard_count=1)
+    batch = next(iter(loader))
+    assert batch["view_a"].shape == (8, 1_600_000)
+    assert all(not np.array_equal(a, b) for a, b in zip(batch["view_a"], batch["view_b"]))
+    n = len(clips_by_split["train"][0])
+    assert {len(c) for c in clips_by_split["train"]} == {n}       # the test clips are all 3 s
+    for view in (*batch["view_a"], *batch["view_b"]):              # each view is its clip looped, whole
+        assert np.array_equal(view[n:], view[:-n])
+
+
 def test_each_process_reads_its_own_shard(handle, clips_by_split):
     seen = []
     for index in (0, 1):
@@ -80,6 +93,20 @@ def test_sample_rate_mismatch_and_missing_dataset_are_clear(prepared, tmp_path):
         open_dataset(name, data_dir, sample_rate=22_050)
     with pytest.raises(DatasetNotFoundError, match="ssl-audio prepare"):
         open_dataset("nothing_here", tmp_path)
+
+
+def test_a_dataset_without_its_sidecar_is_unfinished_and_not_read(prepared, tmp_path):
+    """What a prepare killed before its end left behind (before prepare built in a staging folder)."""
+    import shutil
+
+    from ssl_audio.data.location import SIDECAR, dataset_path
+
+    name, data_dir = prepared
+    copy = dataset_path(name, tmp_path)
+    shutil.copytree(dataset_path(name, data_dir), copy)
+    (copy / SIDECAR).unlink()
+    with pytest.raises(DatasetNotFoundError, match="unfinished.*--overwrite"):
+        open_dataset(name, tmp_path)
 
 
 def test_eval_view_windows_and_labels(handle, clips_by_split):

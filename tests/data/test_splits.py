@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ssl_audio.data.labels import Record
-from ssl_audio.data.splits import assign_splits, find_leaks, parse_fractions
+from ssl_audio.data.splits import assign_splits, find_leaks, record_groups, parse_fractions
 
 
 def _records(n_genres=5, artists=8, clips=(3, 12), seed=0):
@@ -22,7 +22,7 @@ def _records(n_genres=5, artists=8, clips=(3, 12), seed=0):
 def test_no_artist_in_two_splits(seed):
     records = _records(seed=seed)
     assign_splits(records, group_by="artist", fractions=(0.8, 0.1, 0.1), seed=seed, stratify_by="genre")
-    assert find_leaks(records, "artist") == {}
+    assert find_leaks(record_groups(records, "artist")) == {}
     splits = collections.defaultdict(set)
     for r in records:
         splits[r.split].add(r.labels["artist"])
@@ -61,7 +61,7 @@ def test_find_leaks_reports_the_shared_group():
     records = [Record(path="/a", key="a", labels={"artist": "x"}, split="train"),
                Record(path="/b", key="b", labels={"artist": "x"}, split="test"),
                Record(path="/c", key="c", labels={"artist": "y"}, split="test")]
-    assert find_leaks(records, "artist") == {"x": ["test", "train"]}
+    assert find_leaks(record_groups(records, "artist")) == {"x": ["test", "train"]}
 
 
 @pytest.mark.parametrize("text", ["0.8,0.2", "a,b,c", "-1,1,1", "0,0,0"])

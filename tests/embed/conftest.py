@@ -7,14 +7,15 @@ import pytest
 import soundfile as sf
 
 
-
 def music(seconds: float, rate: int, seed: int, channels: int = 1) -> np.ndarray:
     """A few decaying partials: audio with structure, different per seed."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * rate)) / rate
-    x = sum(rng.uniform(0.05, 0.2) * np.sin(2 * np.pi * rng.uniform(80, 2000) * t) * np.exp(-t % 0.5 * rng.uniform(1, 6))
-            for _ in range(5))
-    x = (0.8 * x / np.abs(x).max()).astype(np.float32)   # below full scale: decoding keeps it as it is
+    x = sum(
+        rng.uniform(0.05, 0.2) * np.sin(2 * np.pi * rng.uniform(80, 2000) * t) * np.exp(-t % 0.5 * rng.uniform(1, 6))
+        for _ in range(5)
+    )
+    x = (0.8 * x / np.abs(x).max()).astype(np.float32)  # below full scale: decoding keeps it as it is
     return np.stack([x, 0.5 * x], axis=1) if channels == 2 else x
 
 
@@ -30,7 +31,7 @@ def folder(tmp_path):
     root = tmp_path / "audio"
     write(root / "a.wav", 3.0, seed=1)
     write(root / "rock" / "b.flac", 2.5, rate=44_100, seed=2, channels=2)
-    write(root / "rock" / "c.wav", 0.4, seed=3)                     # shorter than one window
+    write(root / "rock" / "c.wav", 0.4, seed=3)  # shorter than one window
     write(root / "jazz" / "deep" / "d.wav", 4.2, rate=22_050, seed=4)
     (root / "broken.wav").write_bytes(b"RIFF not really a wave file")
     (root / "empty.wav").write_bytes(b"")

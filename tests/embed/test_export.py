@@ -15,18 +15,32 @@ import pytest
 import ssl_audio
 from tests.embed.conftest import BAD, GOOD, write
 from tests.pretrain import helpers
+from tests.tolerance import assert_float32_close
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embed_checkpoint")]
+pytestmark = pytest.mark.slow
 
 
 def command(checkpoint, inputs, out, *extra) -> list[str]:
-    return [sys.executable, "-m", "ssl_audio.cli", "embed", "--checkpoint", str(checkpoint), "--input", str(inputs),
-            "--output", str(out), "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ssl_audio.cli",
+        "embed",
+        "--checkpoint",
+        str(checkpoint),
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 def embed(checkpoint, inputs, out, *extra, devices: int = 1) -> subprocess.CompletedProcess:
-    return subprocess.run(command(checkpoint, inputs, out, *extra), capture_output=True, text=True,
-                          env=helpers.env(devices), timeout=300)
+    return subprocess.run(
+        command(checkpoint, inputs, out, *extra), capture_output=True, text=True, env=helpers.env(devices), timeout=300
+    )
 
 
 def scene(out) -> dict[str, np.ndarray]:
@@ -53,7 +67,7 @@ def test_folder_to_parquet_with_bad_files_listed(checkpoint, folder, tmp_path):
     model = ssl_audio.load_model(checkpoint)
     for key in GOOD:
         expected = model.embed_file(folder / key)
-        np.testing.assert_allclose(got[key], expected.scene, atol=1e-5, err_msg=key)
+        assert_float32_close(got[key], expected.scene, err_msg=key)
     windows = pq.read_table(out / "windows").to_pydict()
     rows = [(s, e) for p, s, e in zip(windows["path"], windows["start_s"], windows["end_s"]) if p == "jazz/deep/d.wav"]
     assert rows == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0), (pytest.approx(3.2), pytest.approx(4.2))]
@@ -67,7 +81,7 @@ def test_folder_to_parquet_with_bad_files_listed(checkpoint, folder, tmp_path):
     assert again.returncode == 0 and "0 files embedded, 4 already done" in again.stdout
     write(folder / "late.wav", 1.5, seed=9)
     more = embed(checkpoint, folder, out, "--windows")
-    assert more.returncode == 0 and "1 files embedded" in more.stdout, more.stdout + more.stderr[-2000:]
+    assert more.returncode == 0 and "1 file embedded" in more.stdout, more.stdout + more.stderr[-2000:]
     assert set(scene(out)) == GOOD | {"late.wav"} and sorted(errors(out)) == sorted(BAD)
 
 
@@ -109,12 +123,16 @@ def test_a_killed_run_resumes_and_embeds_every_file_exactly_once(checkpoint, tmp
         write(folder / f"zz_long{i}.wav", 240.0, rate=44_100, seed=100 + i, channels=2)
     (folder / "bad.wav").write_bytes(b"nope")
     out = tmp_path / "killed"
-    proc = subprocess.Popen(command(checkpoint, folder, out, "--batch-size", "2", "--windows"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=helpers.env())
+    proc = subprocess.Popen(
+        command(checkpoint, folder, out, "--batch-size", "2", "--windows"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=helpers.env(),
+    )
     journal = out / ".journal" / "scene.arrows"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if journal.exists() and journal.stat().st_size > 2_000:   # a few commits in
+        if journal.exists() and journal.stat().st_size > 2_000:  # a few commits in
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the job ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
@@ -126,7 +144,7 @@ def test_a_killed_run_resumes_and_embeds_every_file_exactly_once(checkpoint, tmp
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     done_before = int(resumed.stdout.split(" already done")[0].rsplit(" ", 1)[1])
     assert 1 <= done_before < 29
-    got = scene(out)                                                    # asserts no path twice
+    got = scene(out)  # asserts no path twice
     expected_keys = {f"clip{i:02d}.wav" for i in range(24)} | {f"zz_long{i}.wav" for i in range(4)}
     assert set(got) == expected_keys and errors(out) == ["bad.wav"]
     windows = pq.read_table(out / "windows", columns=["path", "window"]).to_pydict()
@@ -137,7 +155,7 @@ def test_a_killed_run_resumes_and_embeds_every_file_exactly_once(checkpoint, tmp
     assert embed(checkpoint, folder, clean, "--batch-size", "2", "--windows").returncode == 0
     reference = scene(clean)
     for key in expected_keys:
-        np.testing.assert_allclose(got[key], reference[key], atol=1e-6, err_msg=key)
+        assert_float32_close(got[key], reference[key], err_msg=key)
 
 
 def test_four_devices_give_the_same_embeddings_as_one(checkpoint, folder, tmp_path):
@@ -148,13 +166,33 @@ def test_four_devices_give_the_same_embeddings_as_one(checkpoint, folder, tmp_pa
     a, b = scene(one), scene(four)
     assert set(a) == set(b) == GOOD
     for key in GOOD:
-        np.testing.assert_allclose(b[key], a[key], atol=1e-5, err_msg=key)
+        assert_float32_close(b[key], a[key], err_msg=key)
 
 
 def test_bench_embed_prints_its_ratio_last(checkpoint, folder):
-    result = subprocess.run([sys.executable, "-m", "ssl_audio.cli", "bench", "embed", "--checkpoint", str(checkpoint),
-                             "--input", str(folder), "--files", "7", "--repeats", "1", "--workers", "1"],
-                            capture_output=True, text=True, env=helpers.env(), timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ssl_audio.cli",
+            "bench",
+            "embed",
+            "--checkpoint",
+            str(checkpoint),
+            "--input",
+            str(folder),
+            "--files",
+            "7",
+            "--repeats",
+            "1",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=helpers.env(),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     fields = dict(item.split("=") for item in last.split()[1:])

@@ -8,8 +8,9 @@ import pytest
 import ssl_audio
 from ssl_audio.audio.decode import DecodeError
 from tests.embed.conftest import music
+from tests.tolerance import assert_float32_close
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("embed_checkpoint")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,16 @@ def test_embed_returns_scene_and_timestamped_windows(model):
     np.testing.assert_allclose(e.timestamps, [0.5, 1.5, 2.5, 3.0])
     np.testing.assert_allclose(e.scene, e.windows.mean(axis=0), rtol=1e-6)
     # Each window's embedding is the encoder's on exactly those samples, whatever else shares its batch.
-    alone = model.embed_windows(audio[16_000 * 2:16_000 * 3][None])
-    np.testing.assert_allclose(e.windows[2], alone[0], atol=1e-5)
+    alone = model.embed_windows(audio[16_000 * 2 : 16_000 * 3][None])
+    assert_float32_close(e.windows[2], alone[0])
     assert np.abs(e.windows[0] - e.windows[1]).max() > 1e-4
 
 
 def test_batches_larger_than_the_device_batch_give_the_same_embeddings(model):
-    windows = np.stack([music(1.0, 16_000, seed=s) for s in range(19)])   # 8 + 8 + 3 (padded)
+    windows = np.stack([music(1.0, 16_000, seed=s) for s in range(19)])  # 8 + 8 + 3 (padded)
     together = model.embed_windows(windows)
     one_by_one = np.concatenate([model.embed_windows(w[None]) for w in windows])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    assert_float32_close(together, one_by_one)
 
 
 def test_channels_either_way_round_and_other_rates(model):
@@ -69,6 +70,7 @@ def test_a_fixed_length_encoder_refuses_other_window_lengths():
     from configs.simclr_transformer import get_config
     from ssl_audio.embed.model import EmbeddingModel
     from ssl_audio.pretrained import random_encoder
+
     encoder = random_encoder(get_config("tiny"))
     with pytest.raises(ValueError, match="takes windows of exactly"):
         EmbeddingModel(encoder, window_seconds=encoder.window_seconds * 2)
@@ -83,6 +85,7 @@ def test_a_cnn_encoder_takes_longer_windows_than_it_was_trained_on():
     from configs.simclr_logmel_cnn import get_config
     from ssl_audio.embed.model import EmbeddingModel
     from ssl_audio.pretrained import random_encoder
+
     model = EmbeddingModel(random_encoder(get_config("tiny")), window_seconds=2.5, hop_seconds=1.0)
     e = model.embed(music(4.0, 16_000, seed=5), 16_000)
     np.testing.assert_allclose(e.starts, [0.0, 1.0, 1.5])

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ssl_audio.embed.model import Embeddings
 from ssl_audio.embed.export import list_inputs
+from ssl_audio.embed.model import Embeddings
 from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, ParquetStore, npz_name
 from tests.embed.conftest import write
 
@@ -20,8 +20,9 @@ D = 4
 def record(key: str, n: int = 3) -> tuple[str, Embeddings]:
     seed = sum(map(ord, key))
     w = np.random.default_rng(seed).normal(size=(n, D)).astype(np.float32)
-    return key, Embeddings(scene=w.mean(0), windows=w, starts=np.arange(n) * 1.0, ends=np.arange(n) + 1.0,
-                           duration=float(n))
+    return key, Embeddings(
+        scene=w.mean(0), windows=w, starts=np.arange(n) * 1.0, ends=np.arange(n) + 1.0, duration=float(n)
+    )
 
 
 def table(out, name):
@@ -57,6 +58,7 @@ def test_windows_written_without_their_scene_row_are_dropped(tmp_path):
     store.append([record("a")])
     sink, writer = store._writer("windows")
     from ssl_audio.embed.store import _batch
+
     writer.write_batch(_batch("windows", D, [record("b")]))
     sink.flush()
     again = ParquetStore(tmp_path, D, ("scene", "windows"))
@@ -73,8 +75,10 @@ def test_a_kill_during_compaction_does_not_duplicate_rows(tmp_path):
     store.append([record("a"), record("b")])
     store._close_writers()
     # Compaction got as far as the windows part, then died before the scene part and the journal removal.
-    from ssl_audio.embed.store import _read_journal, _schema
     import pyarrow as pa
+
+    from ssl_audio.embed.store import _read_journal, _schema
+
     batches = _read_journal(tmp_path / JOURNAL_DIR / "windows.arrows")
     store._write_part("windows", pa.Table.from_batches(batches, schema=_schema("windows", D)))
     again = ParquetStore(tmp_path, D, ("scene", "windows"))
@@ -113,8 +117,10 @@ def test_inputs_from_a_folder_a_single_file_or_a_list(tmp_path):
     assert list_inputs(tmp_path / "in" / "b.wav") == [("b.wav", tmp_path / "in" / "b.wav")]
     listing = tmp_path / "files.txt"
     listing.write_text("in/b.wav\n# skipped\n\nin/b.wav\n/elsewhere/c.wav\n")
-    assert list_inputs(listing) == [("in/b.wav", tmp_path / "in" / "b.wav"),
-                                    ("/elsewhere/c.wav", Path("/elsewhere/c.wav"))]
+    assert list_inputs(listing) == [
+        ("in/b.wav", tmp_path / "in" / "b.wav"),
+        ("/elsewhere/c.wav", Path("/elsewhere/c.wav")),
+    ]
     (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
     with pytest.raises(ValueError, match="neither a folder, an audio file nor a text list"):
         list_inputs(tmp_path / "blob.bin")

@@ -34,9 +34,9 @@ def test_tags_that_are_linear_in_the_features_are_learned():
 
     (tx, ty), (vx, vy), (sx, sy) = make(400), make(100), make(200)
     fitted = fit_head("multilabel", 3, tx, ty, vx, vy, ["a", "b", "c"])
-    assert fitted.validation >= 0.95                       # macro PR-AUC
+    assert fitted.validation >= 0.95  # macro PR-AUC
     scores = fitted.scores(sx)
-    assert np.mean((scores > 0.5) == sy) >= 0.9            # independent sigmoids, not a softmax
+    assert np.mean((scores > 0.5) == sy) >= 0.9  # independent sigmoids, not a softmax
     assert scores.shape == (200, 3) and 0 <= scores.min() and scores.max() <= 1
 
 
@@ -50,14 +50,14 @@ def test_a_linear_value_is_regressed():
 
     (tx, ty), (vx, vy) = make(300), make(100)
     fitted = fit_head("value", 1, tx, ty, vx, vy, None)
-    assert fitted.validation >= 0.95                       # R²
+    assert fitted.validation >= 0.95  # R²
 
 
 def test_a_constant_training_feature_does_not_explode_on_test():
     rng = np.random.default_rng(3)
     (tx, ty), (vx, vy) = blobs(rng, 200), blobs(rng, 50)
-    tx[:, 0] = 0.0                                          # dead unit on train
-    vx[:, 0] = 5.0                                          # alive elsewhere
+    tx[:, 0] = 0.0  # dead unit on train
+    vx[:, 0] = 5.0  # alive elsewhere
     fitted = fit_head("class", 4, tx, ty, vx, vy, list("abcd"))
     assert np.all(np.isfinite(fitted.outputs(vx))) and fitted.validation >= 0.95
 

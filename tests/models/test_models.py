@@ -43,18 +43,23 @@ def test_every_registered_encoder_has_a_config():
 
 def test_unknown_encoder_is_named_with_the_choices():
     model = ml_collections.ConfigDict({"name": "resnet9000"})
-    with pytest.raises(UnknownModelError, match="config.model.name: unknown encoder 'resnet9000'; choose one of "
-                                                  "logmel_cnn, samplecnn, spectrogram_transformer"):
+    with pytest.raises(
+        UnknownModelError,
+        match="config.model.name: unknown encoder 'resnet9000'; choose one of "
+        "logmel_cnn, samplecnn, spectrogram_transformer",
+    ):
         build_encoder(model, sample_rate=16_000, input_samples=16_000, rngs=nnx.Rngs(0))
 
 
 def test_log_mel_matches_librosa():
     import librosa
+
     rng = np.random.default_rng(0)
     t = np.arange(16_000) / 16_000
     audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
     ours = np.asarray(log_mel(jnp.asarray(audio[None]), sample_rate=16_000, n_fft=512, hop=256, n_mels=64))[0]
-    theirs = librosa.feature.melspectrogram(y=audio, sr=16_000, n_fft=512, hop_length=256, n_mels=64, power=2.0,
-                                            center=True, pad_mode="reflect").T
+    theirs = librosa.feature.melspectrogram(
+        y=audio, sr=16_000, n_fft=512, hop_length=256, n_mels=64, power=2.0, center=True, pad_mode="reflect"
+    ).T
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, np.log(np.maximum(theirs, 1e-6)), atol=1e-3)

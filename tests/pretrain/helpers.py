@@ -15,8 +15,20 @@ TINY = str(REPO / "configs" / "simclr_logmel_cnn.py") + ":tiny"
 
 def command(workdir, dataset, *overrides, config=TINY) -> list[str]:
     name, data_dir = dataset
-    return [sys.executable, "-m", "ssl_audio.cli", "pretrain", "--config", config, "--workdir", str(workdir),
-            "--no-progress", f"--config.dataset={name}", f"--config.data_dir={data_dir}", *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "ssl_audio.cli",
+        "pretrain",
+        "--config",
+        config,
+        "--workdir",
+        str(workdir),
+        "--no-progress",
+        f"--config.dataset={name}",
+        f"--config.data_dir={data_dir}",
+        *overrides,
+    ]
 
 
 # Compiled steps are cached on disk and shared by the runs of a test session (and the next session): the
@@ -35,8 +47,9 @@ def env(devices: int = 1) -> dict:
 
 
 def run(workdir, dataset, *overrides, config=TINY, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(command(workdir, dataset, *overrides, config=config), capture_output=True, text=True,
-                          env=env(), timeout=timeout)
+    return subprocess.run(
+        command(workdir, dataset, *overrides, config=config), capture_output=True, text=True, env=env(), timeout=timeout
+    )
 
 
 def losses(workdir) -> dict[int, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pretrain.config import ConfigError, REQUIRED_KEYS, differences, load_config, to_json
+from pretrain.config import REQUIRED_KEYS, ConfigError, differences, load_config, to_json
 from pretrain.optimizer import learning_rate_schedule, make_optimizer, peak_learning_rate
 
 CONFIGS = ["configs/simclr_logmel_cnn.py", "configs/simclr_samplecnn.py", "configs/simclr_transformer.py"]
@@ -18,20 +18,25 @@ def test_every_config_and_variant_loads_with_the_required_keys(path, variant):
 
 
 def test_overrides_are_typed_and_reach_nested_keys():
-    config = load_config(CONFIGS[0] + ":tiny", ["--config.batch_size=16", "--config.optimizer.lr=0.01",
-                                                "--config.dataset=mine", "--config.augment.noise.p=0"])
+    config = load_config(
+        CONFIGS[0] + ":tiny",
+        ["--config.batch_size=16", "--config.optimizer.lr=0.01", "--config.dataset=mine", "--config.augment.noise.p=0"],
+    )
     assert (config.batch_size, config.optimizer.lr, config.dataset, config.augment.noise.p) == (16, 0.01, "mine", 0)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["--config.batchsize=3"], "config.batchsize: unknown key (did you mean config.batch_size?)"),
-    (["--config.optimizer.lrr=1"], "config.optimizer.lrr: unknown key (did you mean config.optimizer.lr?)"),
-    (["--config.batch_size=abc"], "--config.batch_size=abc"),
-    (["--config.optimizer.name=sgd"], "config.optimizer.name: must be one of"),
-    (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
-    (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
-    (["--batch=3"], "--batch=3: not a config override"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--config.batchsize=3"], "config.batchsize: unknown key (did you mean config.batch_size?)"),
+        (["--config.optimizer.lrr=1"], "config.optimizer.lrr: unknown key (did you mean config.optimizer.lr?)"),
+        (["--config.batch_size=abc"], "--config.batch_size=abc"),
+        (["--config.optimizer.name=sgd"], "config.optimizer.name: must be one of"),
+        (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
+        (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
+        (["--batch=3"], "--batch=3: not a config override"),
+    ],
+)
 def test_bad_overrides_are_one_line_naming_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:
         load_config(CONFIGS[0], overrides)
@@ -68,14 +73,17 @@ def test_schedule_warms_up_then_decays_to_zero_and_scales_with_batch():
 def test_optimizers_exempt_biases_and_norms_from_weight_decay(name):
     import jax.numpy as jnp
     import optax
-    config = load_config(CONFIGS[0] + ":tiny", [f"--config.optimizer.name={name}", "--config.optimizer.weight_decay=0.5",
-                                                "--config.optimizer.warmup_steps=0"])
+
+    config = load_config(
+        CONFIGS[0] + ":tiny",
+        [f"--config.optimizer.name={name}", "--config.optimizer.weight_decay=0.5", "--config.optimizer.warmup_steps=0"],
+    )
     tx = make_optimizer(config)
     params = {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}
     zero = {"kernel": jnp.zeros((2, 2)), "bias": jnp.zeros((2,))}
     state = tx.init(params)
-    state = tx.update(zero, state, params)[1]   # step 0 has lr 0; look at step 1
+    state = tx.update(zero, state, params)[1]  # step 0 has lr 0; look at step 1
     updates, _ = tx.update(zero, state, params)
-    assert float(jnp.abs(updates["kernel"]).max()) > 0     # decayed with a zero gradient
-    assert float(jnp.abs(updates["bias"]).max()) == 0.0    # not decayed
+    assert float(jnp.abs(updates["kernel"]).max()) > 0  # decayed with a zero gradient
+    assert float(jnp.abs(updates["bias"]).max()) == 0.0  # not decayed
     assert isinstance(tx, optax.GradientTransformation)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -40,8 +39,13 @@ def test_uninterrupted_run_leaves_checkpoints_logs_and_plot(reference_run):
 @pytest.mark.xdist_group("reference_run")
 def test_killed_run_resumes_with_the_same_loss_at_every_later_step(prepared, reference_run, tmp_path):
     workdir = tmp_path / "run"
-    process = subprocess.Popen(helpers.command(workdir, prepared, *EVERY_STEP), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=helpers.env())
+    process = subprocess.Popen(
+        helpers.command(workdir, prepared, *EVERY_STEP),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=helpers.env(),
+    )
     deadline = time.time() + 240
     while not (workdir / "checkpoints" / "10").exists():  # orbax renames a checkpoint into place when complete
         assert process.poll() is None, process.communicate()[1][-3000:]
@@ -66,9 +70,19 @@ def test_killed_run_resumes_with_the_same_loss_at_every_later_step(prepared, ref
 
 def test_sigterm_saves_a_checkpoint_and_exits_zero(prepared, tmp_path):
     workdir = tmp_path / "run"
-    process = subprocess.Popen(helpers.command(workdir, prepared, "--config.total_steps=400",
-                                               "--config.log_every_steps=1", "--config.checkpoint_every_steps=1000"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=helpers.env())
+    process = subprocess.Popen(
+        helpers.command(
+            workdir,
+            prepared,
+            "--config.total_steps=400",
+            "--config.log_every_steps=1",
+            "--config.checkpoint_every_steps=1000",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=helpers.env(),
+    )
     deadline = time.time() + 240
     while not ((workdir / "metrics.jsonl").exists() and len(helpers.losses(workdir)) >= 3):
         assert process.poll() is None, process.communicate()[1][-3000:]
@@ -87,14 +101,23 @@ def test_sigterm_saves_a_checkpoint_and_exits_zero(prepared, tmp_path):
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(prepared, tmp_path):
     # A learning rate no network survives: the parameters blow up within a few steps.
     workdir = tmp_path / "run"
-    result = helpers.run(workdir, prepared, "--config.optimizer.lr=1e30", "--config.optimizer.warmup_steps=0",
-                         "--config.checkpoint_every_steps=1", "--config.log_every_steps=1")
+    result = helpers.run(
+        workdir,
+        prepared,
+        "--config.optimizer.lr=1e30",
+        "--config.optimizer.warmup_steps=0",
+        "--config.checkpoint_every_steps=1",
+        "--config.log_every_steps=1",
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("ssl-audio pretrain: error: step ")
     bad_step = int(message.split("step ")[1].split(":")[0])
     assert "the last good checkpoint is step" in message or "no checkpoint was saved" in message
-    kept = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    # A run that never saved a checkpoint in a workdir it created leaves no workdir (nothing to resume).
+    checkpoints = workdir / "checkpoints"
+    kept = sorted(int(p.name) for p in checkpoints.iterdir() if p.name.isdigit()) if checkpoints.exists() else []
+    assert kept or not workdir.exists()
     assert all(step < bad_step for step in kept)
     if kept:
         assert f"the last good checkpoint is step {max(kept)}" in message
@@ -108,7 +131,9 @@ def test_workdir_of_another_config_is_refused_and_left_alone(prepared, reference
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"ssl-audio pretrain: error: {workdir} holds a run of another config: config.temperature is 0.1 there, "
-        f"0.5 here. Use a new --workdir, or resume that run with the config in {workdir / 'config.json'}")
+        f"0.5 here. Use a new --workdir, resume that run with --config {workdir / 'config.json'}, or pass "
+        f"--restart to delete it and start over"
+    )
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
 
 

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ssl_audio.synth.compose import ClipPlan, compose, instrument_family, plan_clip
+from ssl_audio.synth.compose import compose, instrument_family, plan_clip
 from ssl_audio.synth.personas import make_personas
 from ssl_audio.synth.styles import GENRES, STYLE_BY_NAME, STYLES, mood_of
 
@@ -25,8 +25,9 @@ def test_personas_keep_their_habits_across_the_dataset():
         assert set(p.chord_programs) <= set(p.style.chords)
 
 
-@pytest.mark.parametrize("v,a,mood", [(0.5, 0.5, "happy"), (-0.5, 0.5, "tense"), (-0.5, -0.5, "sad"),
-                                      (0.5, -0.5, "calm")])
+@pytest.mark.parametrize(
+    "v,a,mood", [(0.5, 0.5, "happy"), (-0.5, 0.5, "tense"), (-0.5, -0.5, "sad"), (0.5, -0.5, "calm")]
+)
 def test_mood_quadrants(v, a, mood):
     assert mood_of(v, a) == mood
 
@@ -35,8 +36,9 @@ def _plan(persona, valence, arousal):
     base = plan_clip(0, 0, [persona], 6.0)
     lo, hi = persona.style.tempo
     tempo = lo + (0.7 * (arousal + 1) / 2 + 0.3 * persona.tempo_habit) * (hi - lo)
-    return dataclasses.replace(base, valence=valence, arousal=arousal, tempo=tempo,
-                               mode="major" if valence > 0 else "minor")
+    return dataclasses.replace(
+        base, valence=valence, arousal=arousal, tempo=tempo, mode="major" if valence > 0 else "minor"
+    )
 
 
 def test_moods_are_balanced_and_valence_sets_the_mode():
@@ -68,8 +70,11 @@ def test_instrument_label_lists_exactly_the_families_that_sound():
     for i in range(60):
         plan = plan_clip(i, 1, PERSONAS, 4.0)
         midi, families = compose(plan)
-        sounding = {"drums" if inst.is_drum else instrument_family(inst.program)
-                    for inst in midi.instruments if any(n.start < 4.0 for n in inst.notes)}
+        sounding = {
+            "drums" if inst.is_drum else instrument_family(inst.program)
+            for inst in midi.instruments
+            if any(n.start < 4.0 for n in inst.notes)
+        }
         assert families == sorted(sounding)
         assert all(n.start < 4.0 for inst in midi.instruments for n in inst.notes)
 

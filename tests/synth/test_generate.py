@@ -86,13 +86,16 @@ def test_refuses_to_mix_settings_or_write_into_a_users_folder(tmp_path):
     manifest.write_text(manifest.read_text().replace('"generator_version": 2', '"generator_version": 1'))
     with pytest.raises(OutputExistsError, match="generator version 1"):
         synth_dataset(tmp_path / "d", SynthOptions(clips=2, seed=5, seconds=2.0), workers=1, progress=False)
-    redone = synth_dataset(tmp_path / "d", SynthOptions(clips=2, seed=6, seconds=2.0), workers=1,
-                           overwrite=True, progress=False)
+    redone = synth_dataset(
+        tmp_path / "d", SynthOptions(clips=2, seed=6, seconds=2.0), workers=1, overwrite=True, progress=False
+    )
     assert redone.rendered == 2
 
 
-@pytest.mark.parametrize("kwargs,match", [({"clips": 0}, "--clips"), ({"clips": 1, "seconds": 0}, "--seconds"),
-                                          ({"clips": 1, "format": "mp3"}, "--format")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"clips": 0}, "--clips"), ({"clips": 1, "seconds": 0}, "--seconds"), ({"clips": 1, "format": "mp3"}, "--format")],
+)
 def test_bad_options_name_the_flag(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SynthOptions(**kwargs)
@@ -111,9 +114,18 @@ def test_demo_settings_put_every_label_in_every_held_out_split():
     for i in range(1000):
         plan = plan_clip(i, 0, personas, 10.0)
         _, families = compose(plan)
-        records.append(Record(path=str(i), key=str(i), labels={
-            "genre": plan.persona.style.name, "mood": plan.mood, "artist": plan.persona.artist,
-            "instruments": tuple(families)}))
+        records.append(
+            Record(
+                path=str(i),
+                key=str(i),
+                labels={
+                    "genre": plan.persona.style.name,
+                    "mood": plan.mood,
+                    "artist": plan.persona.artist,
+                    "instruments": tuple(families),
+                },
+            )
+        )
     assign_splits(records, group_by="artist", fractions=(0.8, 0.1, 0.1), seed=0, stratify_by="genre")
     for column in ("genre", "mood", "instruments"):
         per_split = {s: set() for s in ("train", "validation", "test")}

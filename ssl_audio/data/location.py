@@ -1,0 +1,27 @@
+"""Where a prepared dataset lives, and the files beside it: shared by the writer (prepare) and every reader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BUILDER_NAME = "ssl_audio_folder"
+DATASET_VERSION = "1.0.0"
+# Written last by prepare: a dataset folder without it is not finished and is never read.
+SIDECAR = "ssl_audio_prepare.json"
+BAD_LIST = "bad_files.tsv"
+
+
+def default_data_dir() -> str:
+    return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+
+
+def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
+    # expanduser: the shell leaves `~` alone inside `--config.data_dir=~/tfds`.
+    return Path(data_dir).expanduser() / BUILDER_NAME / name / DATASET_VERSION
+
+
+def add_data_dir_argument(parser) -> None:
+    parser.add_argument("--data-dir", default=default_data_dir(),
+                        help="where TFDS datasets live (default $TFDS_DATA_DIR or ~/tensorflow_datasets, "
+                             f"here {default_data_dir()})")

@@ -25,6 +25,7 @@ from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION, clip_descriptors
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips
 from ssl_audio.embed.model import EmbeddingModel
+from ssl_audio.embed.pooling import POOLINGS, Pooler
 from ssl_audio.errors import BadValueError
 from ssl_audio.pretrained import Encoder
 
@@ -107,9 +108,9 @@ def pool_windows(
     desc: str = "",
 ) -> tuple[np.ndarray, list[dict], list[str]]:
     """fn over every window of every clip of a split, windows of many clips batched together, pooled per
-    clip (mean or max). Returns (pooled [n_clips, D], each clip's encoded labels, each clip's key)."""
-    if pooling not in ("mean", "max"):
-        raise BadValueError(f"--pooling: 'mean' or 'max', got {pooling!r}")
+    clip (ssl_audio/embed/pooling.py). Returns (pooled [n_clips, D'], each clip's encoded labels, keys)."""
+    if pooling not in POOLINGS:
+        raise BadValueError(f"--pooling: one of {', '.join(POOLINGS)}, got {pooling!r}")
     n = handle.splits[split]
     encoded: list[dict] = [None] * n
     keys: list[str] = [""] * n
@@ -119,29 +120,20 @@ def pool_windows(
             encoded[clip["index"]], keys[clip["index"]] = clip["labels"], clip["key"]
             yield clip
 
-    pooled, counts = None, np.zeros(n, np.int64)
+    pooler = None
     bar = _bar(n, desc or split, progress)
     for batch in window_batches(clips(), batch_size):
         out = np.asarray(fn(batch["audio"]), np.float32)
-        if pooled is None:
-            pooled = (
-                np.zeros((n, out.shape[1]), np.float32)
-                if pooling == "mean"
-                else np.full((n, out.shape[1]), -np.inf, np.float32)
-            )
+        if pooler is None:
+            pooler = Pooler(n, out.shape[1], pooling)
         for row, clip in enumerate(batch["clip"]):
             if clip < 0:
                 continue
-            if pooling == "mean":
-                pooled[clip] += out[row]
-            else:
-                pooled[clip] = np.maximum(pooled[clip], out[row])
-            if counts[clip] == 0:
+            if pooler.count[clip] == 0:
                 bar.update(1)
-            counts[clip] += 1
+            pooler.add(clip, out[row])
     bar.close()
-    pooled = pooled / counts[:, None] if pooling == "mean" else pooled
-    return pooled.astype(np.float32), encoded, keys
+    return pooler.result(), encoded, keys
 
 
 def encoder_features(

@@ -27,6 +27,7 @@ from linear_probe.report import (
 )
 from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
 from ssl_audio.data.splits import find_leaks
+from ssl_audio.embed.pooling import POOLINGS
 from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
 from ssl_audio.pretrained import load_encoder, random_encoder
 
@@ -330,7 +331,10 @@ def add_arguments(p) -> None:
     p.add_argument("--cache-dir", default=None, help=f"feature cache (default {default_cache_dir()})")
     p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
     p.add_argument(
-        "--pooling", choices=("mean", "max"), default="mean", help="window embeddings -> clip (default mean)"
+        "--pooling",
+        choices=POOLINGS,
+        default="mean",
+        help="window embeddings -> clip (default mean; mean+std and mean+max concatenate two, 2D)",
     )
     p.add_argument(
         "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"

@@ -25,10 +25,13 @@ import numpy as np
 from ssl_audio.audio.decode import DecodeOptions, conform, load_audio
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.distributed import batch_sharding, make_mesh, replicated
+from ssl_audio.embed import pooling as pooling_lib
 from ssl_audio.errors import BadValueError
 from ssl_audio.models.registry import accepts_any_length
 from ssl_audio.pretrained import Encoder, load_encoder
 
+# What embed, the Python API and HEAR hand out: one vector of the encoder's size per clip (or none). The
+# 2D read-outs of pooling.py (mean+std, mean+max) are measured by the probe first (docs/quality.md).
 POOLINGS = ("mean", "max", "none")
 DEFAULT_BATCH_SIZE = 64
 # Below this a window holds a handful of spectrogram frames: no music encoder here means anything by it.
@@ -59,11 +62,8 @@ class Embeddings:
 
 
 def pool(windows: np.ndarray, pooling: str) -> np.ndarray | None:
-    if pooling == "mean":
-        return windows.mean(axis=0).astype(np.float32)
-    if pooling == "max":
-        return windows.max(axis=0).astype(np.float32)
-    return None
+    """The scene embedding (ssl_audio/embed/pooling.py, the one definition); None with pooling 'none'."""
+    return None if pooling == "none" else pooling_lib.pool(windows, pooling)
 
 
 class EmbeddingModel:

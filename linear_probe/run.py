@@ -72,7 +72,7 @@ def check_splits(handle: DatasetHandle, group_by: str, allow_shared: bool) -> di
     if group_by not in handle.columns:
         return {}
     shared = find_leaks(
-        ((g, split) for split in SPLITS for g in label_values(handle, split, group_by)), involving="test"
+        ((g, split) for split in SPLITS for g in label_values(handle, split, [group_by])[group_by]), involving="test"
     )
     if shared and not allow_shared:
         first, splits = next(iter(shared.items()))

@@ -156,9 +156,7 @@ def _fill(abstract: nnx.State, saved: dict, where: Path) -> dict:
             )
         if tuple(np.shape(got)) != tuple(want.shape):
             raise CheckpointNotFoundError(f"{where}: {name} has shape {np.shape(got)}, the model wants {want.shape}")
-    dtypes = {path: want.dtype for path, want in wanted.items()}
-    for path, value in nnx.to_flat_state(abstract):
-        value.set_value(jnp.asarray(_value(value), dtypes[path]))
+        value.set_value(jnp.asarray(got, want.dtype))
     return nnx.to_pure_dict(abstract)
 
 

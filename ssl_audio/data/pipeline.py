@@ -95,11 +95,18 @@ def _label_columns(features) -> list[str]:
     return ours + sorted(c for c in present if c not in ours)
 
 
-def label_values(handle: DatasetHandle, split: str, column: str) -> list:
-    """One label column of a split, read without decoding any audio (group values as str)."""
+def label_values(handle: DatasetHandle, split: str, columns: list[str]) -> dict[str, list]:
+    """Label columns of a split, each record read once and no audio decoded (group values as str)."""
+    out = {column: [] for column in columns}
+    if not columns:
+        return out
     source = handle.builder.as_data_source(split, decoders={"audio": tfds.decode.SkipDecoding()})
-    values = [source[i][column] for i in range(len(source))]
-    return [v.decode() if isinstance(v, bytes) else v for v in values]
+    for i in range(len(source)):
+        record = source[i]
+        for column in columns:
+            value = record[column]
+            out[column].append(value.decode() if isinstance(value, bytes) else value)
+    return out
 
 
 def _ensure_absl_flags_parsed() -> None:

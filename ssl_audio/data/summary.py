@@ -19,13 +19,13 @@ from ssl_audio.data.splits import find_leaks
 def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
     """{split: {column: Counter(label name)}} for class/multilabel/group columns (no audio is decoded)."""
     out = {}
+    counted = [c for c, kind in handle.columns.items() if kind in ("class", "multilabel", "group")]
     for split in handle.splits:
         counts = {}
-        for column, kind in handle.columns.items():
-            if kind not in ("class", "multilabel", "group"):
-                continue
-            counter = counts[column] = collections.Counter()
-            for value in label_values(handle, split, column):
+        for column, values in label_values(handle, split, counted).items():
+            kind, counter = handle.columns[column], collections.Counter()
+            counts[column] = counter
+            for value in values:
                 if kind == "class":
                     counter[handle.class_names[column][int(value)]] += 1
                 elif kind == "multilabel":

@@ -17,7 +17,7 @@ import numpy as np
 from pretrain.config import load_config
 from pretrain.optimizer import make_optimizer
 from pretrain.state import create_state, model_graphdef
-from pretrain.step import jit_train_step, make_train_step
+from pretrain.step import crop_samples, jit_train_step, make_train_step
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import BadValueError
 
@@ -54,7 +54,7 @@ def step_flops(lowered) -> float:
 
 
 def synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    n, t = config.batch_size // jax.process_count(), int(round(config.crop_seconds * config.sample_rate))
+    n, t = config.batch_size // jax.process_count(), crop_samples(config)  # what the loader hands the step
     time_s = np.arange(t) / config.sample_rate
     tones = np.sin(2 * np.pi * rng.uniform(80, 2000, (n, 1)) * time_s) * rng.uniform(0.05, 0.5, (n, 1))
     return {v: (tones + 0.01 * rng.standard_normal((n, t))).astype(np.float32) for v in ("view_a", "view_b")}

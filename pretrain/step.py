@@ -21,18 +21,31 @@ from flax import nnx
 
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
-from ssl_audio.augment.chain import make_chain
+from ssl_audio.augment.chain import input_samples, make_chain
 from ssl_audio.losses import nt_xent
 from ssl_audio.models.variables import other_variables
 
 Batch = dict[str, jax.Array]
 
 
+def view_samples(config: ml_collections.ConfigDict) -> int:
+    """Samples of each view the model sees."""
+    return int(round(config.crop_seconds * config.sample_rate))
+
+
+def crop_samples(config: ml_collections.ConfigDict) -> int:
+    """Samples the loader crops for each view: more than `view_samples` when the chain can speed a view up,
+    so that a stretched view is audio to its end (ssl_audio/augment/chain.py)."""
+    return input_samples(config.augment, view_samples(config))
+
+
 def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """The on-device chain, or the identity when the data loader already augmented (backend audiomentations)."""
+    """The on-device chain ([B, crop_samples] -> [B, view_samples]), or a cut to view_samples when the data
+    loader already augmented (backend audiomentations)."""
     if config.augment.backend == "jax":
-        return make_chain(config.augment)
-    return lambda batch, key: batch
+        return make_chain(config.augment, view_samples(config))
+    length = view_samples(config)
+    return lambda batch, key: batch[:, :length]
 
 
 def make_loss_and_grads(

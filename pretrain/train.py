@@ -23,7 +23,7 @@ from pretrain.config import ConfigError
 from pretrain.metrics_log import MetricsLog, plot_loss
 from pretrain.optimizer import make_optimizer
 from pretrain.state import create_state, model_graphdef
-from pretrain.step import jit_train_step, make_augment, make_train_step
+from pretrain.step import crop_samples, jit_train_step, make_augment, make_train_step, view_samples
 from ssl_audio.data.pipeline import open_dataset, pretrain_loader
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import UsageError
@@ -116,7 +116,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
     if config.augment.backend == "audiomentations":
         from ssl_audio.augment.reference import AudiomentationsViews
 
-        cpu_augment = AudiomentationsViews(config.augment)
+        cpu_augment = AudiomentationsViews(config.augment, view_samples(config))
     else:
         make_augment(config)  # loads the IR folder, if any: its errors come before anything is written
     loader = pretrain_loader(
@@ -124,6 +124,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         split=config.split,
         global_batch_size=config.batch_size,
         crop_seconds=config.crop_seconds,
+        crop_samples=crop_samples(config),
         seed=config.seed,
         worker_count=config.data_workers,
         augment=cpu_augment,

@@ -4,10 +4,16 @@ Each example gets its own draw of every parameter and its own coin flip per op;
 the ops run batched (vmap) inside whatever jit calls the chain, with no host
 round trip. Order: time shift -> pitch shift / time stretch -> EQ -> reverb ->
 gain -> polarity -> noise (last, so its SNR is relative to what the model hears).
+
+A view is cut to its final length right after the stretch, not before: a view sped up by rate r reads
+r x its length of input, so the loader crops `input_samples(config, view_samples)` and the chain returns
+`view_samples`. (Cropping the view's own length and stretching it made every view sped up at rate r end
+in (1 - 1/r) of silence, up to 20% of the view at rate 1.25: a cue to the rate that real audio never has.)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -62,8 +68,19 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     }
 
 
-def make_chain(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Builds the chain for a config. The result is pure and jit-able: chain(batch [B, T], key) -> [B, T]."""
+def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
+    """Samples of audio a view needs before the chain so that it is still real audio after the fastest
+    stretch the config can draw: `view_samples x max_rate` (the view's own length when nothing speeds up)."""
+    stretch = config.time_stretch
+    fastest = float(stretch.max_rate) if stretch.p > 0 else 1.0
+    return int(math.ceil(view_samples * max(fastest, 1.0) - 1e-9))
+
+
+def make_chain(
+    config: ml_collections.ConfigDict, view_samples: int | None = None
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Builds the chain for a config. The result is pure and jit-able: chain(batch [B, T], key) -> [B, V],
+    V = `view_samples` (T when not given): the first V samples of each stretched or shifted clip."""
     validate(config)
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
@@ -72,11 +89,14 @@ def make_chain(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Ar
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
     def one(x, p):
-        length = x.shape[0]
+        length = x.shape[0] if view_samples is None else int(view_samples)
+        if x.shape[0] < length:
+            raise ValueError(f"the chain cuts views of {length} samples from clips of {x.shape[0]}; crop longer")
         key_ir, key_noise = jax.random.split(p["keys"])
+        # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
         y = ops.time_shift(x, jnp.round(p["time_shift"] * length).astype(jnp.int32))
-        stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor)
-        y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y)
+        stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor, length)
+        y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y[:length])
         y = jnp.where(p["eq_on"], ops.parametric_eq(y, p["eq_centres"], p["eq_gains_db"], p["eq_qs"], sr), y)
         if ir_bank is None:
             ir = ops.synthetic_ir(key_ir, ir_length, p["rt60"], p["pre_delay"], sr)

@@ -129,14 +129,17 @@ def resample_at(y: jax.Array, step: jax.Array, length: int, half_width: int = 8)
     return jnp.sum(values * weights, axis=-1)
 
 
-def stretch_and_shift(x: jax.Array, rate: jax.Array, semitones: jax.Array, max_pitch_factor: float) -> jax.Array:
+def stretch_and_shift(
+    x: jax.Array, rate: jax.Array, semitones: jax.Array, max_pitch_factor: float, length: int | None = None
+) -> jax.Array:
     """Time stretch by `rate` (1.25: 25% faster, same pitch) and pitch shift by `semitones` (same duration).
 
     One phase vocoder serves both: stretch the duration by pitch_factor / rate, then read it back
-    pitch_factor times faster. The result is cropped / zero-padded to the input's length.
+    pitch_factor times faster. The result is the first `length` samples (default: the input's length),
+    zero-padded where the stretched input runs out (rate > input length / length).
     `max_pitch_factor` (static) bounds how much vocoder output is needed.
     """
-    length = x.shape[0]
+    length = x.shape[0] if length is None else int(length)
     pitch_factor = 2.0 ** (semitones / 12.0)
     spec = stft(x)
     n_out = int(math.ceil(length * max_pitch_factor / HOP)) + 4

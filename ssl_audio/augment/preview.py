@@ -31,7 +31,7 @@ def preview(
     """Writes the crop and `views` augmented views of it (config: an augment block; default the default chain)."""
     import jax
 
-    from ssl_audio.augment.chain import make_chain, sample_parameters
+    from ssl_audio.augment.chain import input_samples, make_chain, sample_parameters
     from ssl_audio.augment.config import default_config
 
     config = config or default_config()
@@ -45,12 +45,14 @@ def preview(
         input_path, dataclasses.replace(decode, sample_rate=sr) if decode else DecodeOptions(sample_rate=sr)
     )
     n = int(seconds * sr)
-    start = max(0, (len(audio) - n) // 2)  # the middle of the file: intros are often quiet
-    clip = np.pad(audio[start : start + n], (0, max(0, n - len(audio[start : start + n]))))
+    m = input_samples(config, n)  # as in pretraining: a view sped up still reads audio to its end
+    start = max(0, (len(audio) - m) // 2)  # the middle of the file: intros are often quiet
+    long_clip = np.pad(audio[start : start + m], (0, max(0, m - len(audio[start : start + m]))))
+    clip = long_clip[:n]
 
     key = jax.random.key(seed)
-    batch = np.stack([clip] * views)
-    augmented = np.asarray(jax.jit(make_chain(config))(batch, key))
+    batch = np.stack([long_clip] * views)
+    augmented = np.asarray(jax.jit(make_chain(config, n))(batch, key))
     params = sample_parameters(config, key, views, 0)  # the same draws the chain made from this key
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def build_compose(config: ml_collections.ConfigDict):
             A.TimeStretch(
                 min_rate=c.time_stretch.min_rate,
                 max_rate=c.time_stretch.max_rate,
-                leave_length_unchanged=True,
+                leave_length_unchanged=False,  # the views are cut after the chain (chain.input_samples)
                 p=c.time_stretch.p,
             ),
             A.SevenBandParametricEQ(min_gain_db=c.eq.min_gain_db, max_gain_db=c.eq.max_gain_db, p=c.eq.p),
@@ -87,8 +87,9 @@ class AudiomentationsViews(grain.transforms.RandomMap):
     them from grain's per-record generator: the result is deterministic and resumable.
     """
 
-    def __init__(self, config: ml_collections.ConfigDict):
+    def __init__(self, config: ml_collections.ConfigDict, view_samples: int | None = None):
         self.config_dict = config.to_dict()
+        self.view_samples = view_samples  # cut after the chain, as the JAX path does; None: the input's length
         self._compose = None
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
@@ -100,5 +101,7 @@ class AudiomentationsViews(grain.transforms.RandomMap):
             seed = int(rng.integers(2**31))
             random.seed(seed)
             np.random.seed(seed)
-            out[view] = self._compose(samples=element[view], sample_rate=sr).astype(np.float32)
+            length = self.view_samples or element[view].shape[0]
+            y = self._compose(samples=element[view], sample_rate=sr).astype(np.float32)[:length]
+            out[view] = np.pad(y, (0, length - y.shape[0]))  # only a stretch past the input's end is short
         return out

@@ -185,13 +185,15 @@ def crop_loader(handle: DatasetHandle, crops: grain.transforms.RandomMap, *, spl
 def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
                     seed: int, worker_count: int = 0, num_epochs: int | None = None,
                     shard_index: int | None = None, shard_count: int | None = None,
-                    augment: grain.transforms.RandomMap | None = None) -> grain.DataLoader:
+                    augment: grain.transforms.RandomMap | None = None,
+                    crop_samples: int | None = None) -> grain.DataLoader:
     """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32.
 
-    `augment`, when given, runs on each pair in the loader (the CPU augmentation path); the default JAX path
-    augments on the device instead, inside the training step.
+    `crop_samples` (default: crop_seconds of audio) is longer than the views when the augmentation chain
+    can speed a view up (pretrain.step.crop_samples). `augment`, when given, runs on each pair in the
+    loader (the CPU augmentation path); the default JAX path augments on the device, inside the step.
     """
-    crop = int(round(crop_seconds * handle.sample_rate))
+    crop = crop_samples or int(round(crop_seconds * handle.sample_rate))
     return crop_loader(handle, TwoCrops(crop), split=split, global_batch_size=global_batch_size, seed=seed,
                        worker_count=worker_count, num_epochs=num_epochs, shard_index=shard_index,
                        shard_count=shard_count, extra=(augment,) if augment is not None else ())

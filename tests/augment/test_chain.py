@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ssl_audio.augment.chain import make_chain
+from ssl_audio.augment.chain import input_samples, make_chain
 from ssl_audio.augment.config import all_ops, default_config, validate
 from ssl_audio.augment.reference import AudiomentationsViews
 from tests.augment.measure import SR, harmonic_tone
@@ -123,3 +123,27 @@ def test_reference_path_in_loader_is_deterministic_per_seed():
     np.testing.assert_array_equal(a["view_a"], b["view_a"])
     assert not np.allclose(a["view_a"], c["view_a"])
     assert not np.allclose(a["view_a"], a["view_b"])  # the two views get different draws
+
+
+def test_views_sped_up_are_audio_to_their_end():
+    """A view stretched at the fastest rate, cut from input_samples of audio, has no silent tail; cut from
+    its own length (what the loader used to crop), the last 1 - 1/rate of it is silence."""
+    config = all_ops(default_config(), p=0.0)
+    config.time_stretch.p, config.time_stretch.min_rate = 1.0, config.time_stretch.max_rate  # always 1.25
+    view = T // 2
+    longer = input_samples(config, view)
+    assert longer == int(np.ceil(view * 1.25))
+    x = jnp.tile(_music(1)[:, :longer], (2, 1))
+    tail = slice(int(view * 0.85), view)  # inside the last 20%
+    y = np.asarray(jax.jit(make_chain(config, view))(x, jax.random.key(0)))
+    assert y.shape == (2, view)
+    assert np.sqrt(np.mean(y[:, tail] ** 2)) > 0.3 * np.sqrt(np.mean(y[:, : view // 2] ** 2))
+    own_length = np.asarray(jax.jit(make_chain(config))(x[:, :view], jax.random.key(0)))
+    assert np.sqrt(np.mean(own_length[:, tail] ** 2)) < 1e-3 * np.sqrt(np.mean(own_length[:, : view // 2] ** 2))
+
+
+def test_unstretched_views_are_the_first_view_samples():
+    config = all_ops(default_config(), p=0.0)
+    x = _music()
+    np.testing.assert_array_equal(jax.jit(make_chain(config, T // 2))(x, jax.random.key(0)), x[:, : T // 2])
+    assert input_samples(config, 1000) == 1000  # nothing is stretched: no longer crop needed

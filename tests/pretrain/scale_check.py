@@ -32,14 +32,14 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 from pretrain.config import load_config  # noqa: E402
 from pretrain.optimizer import make_optimizer  # noqa: E402
 from pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
-from pretrain.step import make_augment, make_loss_and_grads  # noqa: E402
+from pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
 from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_mesh, replicated  # noqa: E402
 from ssl_audio.losses import nt_xent  # noqa: E402
 
 
 def batch_for(config) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    n, t = config.batch_size, int(round(config.crop_seconds * config.sample_rate))
+    n, t = config.batch_size, crop_samples(config)  # what the loader hands the step
     time = np.arange(t) / config.sample_rate
     tones = np.sin(2 * np.pi * rng.uniform(100, 2000, (n, 1)) * time) * rng.uniform(0.1, 0.5, (n, 1))
     return {v: (tones + 0.05 * rng.standard_normal((n, t))).astype(np.float64) for v in ("view_a", "view_b")}

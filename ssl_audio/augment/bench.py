@@ -68,6 +68,10 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
         "gain+polarity+shift": lambda x: jax.vmap(lambda v: ops.polarity(ops.gain(ops.time_shift(v, 800), 3.0), True))(
             x
         ),
+        "compression": lambda x: jax.vmap(lambda v: ops.compress(v, -20.0, 4.0, 0.01, 0.2, 6.0, sr))(x),
+        "clipping": lambda x: jax.vmap(lambda v: ops.clip(v, 10.0, True))(x),
+        "lowpass": lambda x: jax.vmap(lambda v: ops.lowpass(v, 4000.0, config.lowpass.order, sr))(x),
+        "bit_crush": lambda x: jax.vmap(lambda v: ops.bit_crush(v, 8))(x),
     }
     out = {}
     for name, fn in fns.items():
@@ -94,8 +98,10 @@ def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
 
 
 def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, float]:
-    """Seconds per clip for each transform of `compose` alone, in this process."""
-    names = ["shift", "pitch_shift", "time_stretch", "eq", "reverb", "gain", "polarity", "noise"]
+    """Seconds per clip for each transform of `compose` alone, in this process (one per op, in OPS order)."""
+    from ssl_audio.augment.config import OPS
+
+    names = list(OPS)
     out = {}
     for name, transform in zip(names, compose.transforms):
         transform(samples=clips[0], sample_rate=config.sample_rate)

@@ -2,8 +2,10 @@
 
 Each example gets its own draw of every parameter and its own coin flip per op;
 the ops run batched (vmap) inside whatever jit calls the chain, with no host
-round trip. Order: time shift -> pitch shift / time stretch -> EQ -> reverb ->
-gain -> polarity -> noise (last, so its SNR is relative to what the model hears).
+round trip. Order (config.OPS): time shift -> pitch shift / time stretch -> EQ ->
+reverb -> compression -> gain -> polarity (how a recording is made and mastered),
+then clipping -> low-pass -> bit crush (how a copy of it is degraded), then noise
+(last, so its SNR is relative to what the model hears).
 
 A view is cut to its final length right after the stretch, not before: a view sped up by rate r reads
 r x its length of input, so the loader crops `input_samples(config, view_samples)` and the chain returns
@@ -37,7 +39,8 @@ def _hz(m):
 def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: int, n_irs: int) -> dict:
     """Every random choice of the chain for a batch, as arrays with a leading batch axis."""
     c = config
-    k = iter(jax.random.split(key, 32))
+    # 32 keys for the ops that came first, then 32 more: an old seed's first 32 draws are unchanged.
+    k = iter([*jax.random.split(key, 32), *jax.random.split(jax.random.fold_in(key, 1), 32)])
     u = lambda lo, hi, shape=(batch,): jax.random.uniform(next(k), shape, minval=lo, maxval=hi)  # noqa: E731
     flip = lambda p: jax.random.uniform(next(k), (batch,)) < p  # noqa: E731
     band_lo = np.array([_mel(b[1]) for b in ops.EQ_BANDS], np.float32)
@@ -65,6 +68,20 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
         "snr_db": u(c.noise.min_snr_db, c.noise.max_snr_db),
         "noise_decay": u(decay_lo, decay_hi),
         "keys": jax.random.split(next(k), batch),
+        # Drawn after everything above, so adding them left every earlier draw of a seed unchanged.
+        "compress_on": flip(c.compression.p),
+        "threshold_below_peak_db": u(c.compression.min_threshold_db, c.compression.max_threshold_db),
+        # Ratio drawn log-uniformly: 2 -> 4 is as big a step as 10 -> 20.
+        "ratio": jnp.exp(u(np.log(c.compression.min_ratio), np.log(c.compression.max_ratio))),
+        "attack": u(c.compression.min_attack, c.compression.max_attack),
+        "release": u(c.compression.min_release, c.compression.max_release),
+        "clip_on": flip(c.clipping.p),
+        "clip_percent": u(c.clipping.min_percent, c.clipping.max_percent),
+        "clip_soft": flip(c.clipping.soft_p),
+        "lowpass_on": flip(c.lowpass.p),
+        "cutoff_hz": jnp.exp(u(np.log(c.lowpass.min_cutoff_hz), np.log(c.lowpass.max_cutoff_hz))),
+        "crush_on": flip(c.bit_crush.p),
+        "bits": jax.random.randint(next(k), (batch,), c.bit_crush.min_bits, c.bit_crush.max_bits + 1),
     }
 
 
@@ -88,6 +105,14 @@ def make_chain(
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
+    def compress(y, p):
+        # The threshold follows the clip's peak, so a quiet clip is compressed as much as a loud one.
+        peak_db = 20.0 * jnp.log10(jnp.maximum(jnp.max(jnp.abs(y)), 1e-10))
+        ratio = p["ratio"]
+        makeup = -p["threshold_below_peak_db"] * (1.0 - 1.0 / ratio) if c.compression.makeup else 0.0
+        threshold = peak_db + p["threshold_below_peak_db"]
+        return ops.compress(y, threshold, ratio, p["attack"], p["release"], makeup, sr)
+
     def one(x, p):
         length = x.shape[0] if view_samples is None else int(view_samples)
         if x.shape[0] < length:
@@ -103,7 +128,14 @@ def make_chain(
         else:
             ir = jnp.asarray(ir_bank)[p["ir_index"]]
         y = jnp.where(p["reverb_on"], ops.reverb(y, ir, p["wet"]), y)
+        y = jnp.where(p["compress_on"], compress(y, p), y)
         y = ops.polarity(ops.gain(y, p["gain_db"]), p["invert"])
+        y = jnp.where(p["clip_on"], ops.clip(y, p["clip_percent"], p["clip_soft"]), y)
+        y = jnp.where(p["lowpass_on"], ops.lowpass(y, p["cutoff_hz"], int(c.lowpass.order), sr), y)
+        # Triangular (TPDF) dither in quantisation steps; its key is folded in, not split off, so the
+        # reverb's and noise's keys are what they were before the op existed.
+        tpdf = jax.random.uniform(jax.random.fold_in(p["keys"], 1), (2, length)).sum(0) - 1.0
+        y = jnp.where(p["crush_on"], ops.bit_crush(y, p["bits"], tpdf if c.bit_crush.dither else None), y)
         noise = ops.colored_noise(key_noise, length, p["noise_decay"])
         return jnp.where(p["noise_on"], ops.add_noise(y, noise, p["snr_db"]), y)
 

@@ -11,7 +11,21 @@ import ml_collections
 
 from ssl_audio.errors import BadValueError
 
-OPS = ("time_shift", "pitch_shift", "time_stretch", "eq", "reverb", "gain", "polarity", "noise")
+# In the chain's order (chain.py): the production chain of a recording, then its distribution, then noise.
+OPS = (
+    "time_shift",
+    "pitch_shift",
+    "time_stretch",
+    "eq",
+    "reverb",
+    "compression",
+    "gain",
+    "polarity",
+    "clipping",
+    "lowpass",
+    "bit_crush",
+    "noise",
+)
 # Noise colour -> range of its power slope in dB per octave (0 white, 3 pink, 6 brown; "random" spans
 # violet to brown, as audiomentations' AddColorNoise does by default).
 NOISE_DECAY_DB = {"white": (0.0, 0.0), "pink": (3.0, 3.0), "brown": (6.0, 6.0), "random": (-6.0, 6.0)}
@@ -31,8 +45,31 @@ def default_config() -> ml_collections.ConfigDict:
     c.eq = dict(p=0.5, min_gain_db=-12.0, max_gain_db=12.0)
     # Synthetic room (decaying noise) unless ir_dir names a folder of impulse responses.
     c.reverb = dict(p=0.5, min_rt60=0.2, max_rt60=1.2, max_pre_delay_ms=20.0, min_wet=0.2, max_wet=0.6, ir_dir="")
+    # Dynamic range compression, as in mastering: threshold in dB below the clip's peak (audiomentations'
+    # Limiter's "relative_to_signal_peak"), ratio (1e9: a limiter), attack and release as the time to settle
+    # 60 dB of the way (audiomentations' definition), make-up gain that restores the peak's level.
+    # Off (p=0) until the quality study measures it (docs/quality.md).
+    c.compression = dict(
+        p=0.0,
+        min_threshold_db=-24.0,
+        max_threshold_db=-2.0,
+        min_ratio=2.0,
+        max_ratio=20.0,
+        min_attack=0.0005,
+        max_attack=0.025,
+        min_release=0.05,
+        max_release=0.7,
+        makeup=True,
+    )
     c.gain = dict(p=0.5, min_gain_db=-6.0, max_gain_db=6.0)
     c.polarity = dict(p=0.5)
+    # Quality degradation, each with its own probability; off until the quality study measures them.
+    # Clipping of the loudest percent of samples (audiomentations' ClippingDistortion), soft (tanh) with
+    # probability soft_p; band-limiting by a Butterworth low-pass (a low sample rate or a cheap codec);
+    # quantisation to fewer bits (BitCrush), with triangular dither if asked.
+    c.clipping = dict(p=0.0, min_percent=0.0, max_percent=20.0, soft_p=0.5)
+    c.lowpass = dict(p=0.0, min_cutoff_hz=2000.0, max_cutoff_hz=7000.0, order=4)
+    c.bit_crush = dict(p=0.0, min_bits=6, max_bits=12, dither=False)
     c.noise = dict(p=0.5, min_snr_db=10.0, max_snr_db=40.0, color="random")
     c.lock()  # a misspelt key (config.eq.gain_rnage = 3) is an error, not a silently ignored new field
     return c
@@ -75,6 +112,38 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.noise.min_snr_db <= c.noise.max_snr_db, "noise", "needs min_snr_db <= max_snr_db")
     check(c.noise.color in NOISE_COLORS, "noise.color", f"must be one of {', '.join(NOISE_COLORS)}")
     check(0.0 <= c.time_shift.max_fraction < 1.0, "time_shift.max_fraction", "must be in [0, 1)")
+    k = c.compression
+    check(
+        k.min_threshold_db <= k.max_threshold_db <= 0.0,
+        "compression",
+        "needs min_threshold_db <= max_threshold_db <= 0",
+    )
+    check(1.0 <= k.min_ratio <= k.max_ratio, "compression", "needs 1 <= min_ratio <= max_ratio")
+    check(0.0 < k.min_attack <= k.max_attack <= 1.0, "compression", "needs 0 < min_attack <= max_attack <= 1 s")
+    check(0.0 < k.min_release <= k.max_release <= 10.0, "compression", "needs 0 < min_release <= max_release <= 10 s")
+    check(
+        0.0 <= c.clipping.min_percent <= c.clipping.max_percent < 100.0,
+        "clipping",
+        "needs 0 <= min_percent <= max_percent < 100",
+    )
+    check(0.0 <= c.clipping.soft_p <= 1.0, "clipping.soft_p", f"must be in [0, 1], got {c.clipping.soft_p}")
+    check(
+        0.0 < c.lowpass.min_cutoff_hz <= c.lowpass.max_cutoff_hz < c.sample_rate / 2,
+        "lowpass",
+        f"needs 0 < min_cutoff_hz <= max_cutoff_hz < {c.sample_rate / 2:g} (half the sample rate)",
+    )
+    check(
+        isinstance(c.lowpass.order, int) and 1 <= c.lowpass.order <= 16,
+        "lowpass.order",
+        f"must be a whole number of poles in 1..16, got {c.lowpass.order!r}",
+    )
+    check(
+        isinstance(c.bit_crush.min_bits, int)
+        and isinstance(c.bit_crush.max_bits, int)
+        and 2 <= c.bit_crush.min_bits <= c.bit_crush.max_bits <= 24,
+        "bit_crush",
+        "needs whole numbers 2 <= min_bits <= max_bits <= 24",
+    )
     if c.reverb.ir_dir:
         import os
 

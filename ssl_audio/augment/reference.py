@@ -4,7 +4,8 @@ Used in data-loader workers when `augment.backend = "audiomentations"`, and by t
 benchmark and tests as the yardstick for the JAX path. Differences that the
 library imposes: its reverb is fully wet (no wet/dry mix) and needs IR files (we
 write synthetic rooms when the config names no folder); its shift is zero-filled
-like ours (rollover off).
+like ours (rollover off); its compressor is a limiter (no ratio, no make-up gain);
+its clipping is hard only; its bit crush has no dither.
 """
 
 from __future__ import annotations
@@ -73,8 +74,36 @@ def build_compose(config: ml_collections.ConfigDict):
             ),
             A.SevenBandParametricEQ(min_gain_db=c.eq.min_gain_db, max_gain_db=c.eq.max_gain_db, p=c.eq.p),
             A.ApplyImpulseResponse(ir_path=ir_folder(c), p=c.reverb.p, leave_length_unchanged=True),
+            # A limiter: the compression op's ratio range has no counterpart here (ratio infinite), nor
+            # its make-up gain; threshold and attack/release mean the same (config.py).
+            A.Limiter(
+                min_threshold_db=c.compression.min_threshold_db,
+                max_threshold_db=c.compression.max_threshold_db,
+                min_attack=c.compression.min_attack,
+                max_attack=c.compression.max_attack,
+                min_release=c.compression.min_release,
+                max_release=c.compression.max_release,
+                threshold_mode="relative_to_signal_peak",
+                p=c.compression.p,
+            ),
             A.Gain(min_gain_db=c.gain.min_gain_db, max_gain_db=c.gain.max_gain_db, p=c.gain.p),
             A.PolarityInversion(p=c.polarity.p),
+            # Hard clipping only (no soft saturation), int(percent / 2) % on each side: an even percent.
+            A.ClippingDistortion(
+                min_percentile_threshold=int(round(c.clipping.min_percent)),
+                max_percentile_threshold=int(round(c.clipping.max_percent)),
+                p=c.clipping.p,
+            ),
+            # Causal Butterworth of the same order: the same magnitude (-3 dB at the cutoff), not zero phase.
+            A.LowPassFilter(
+                min_cutoff_freq=c.lowpass.min_cutoff_hz,
+                max_cutoff_freq=c.lowpass.max_cutoff_hz,
+                min_rolloff=6 * c.lowpass.order,
+                max_rolloff=6 * c.lowpass.order,
+                zero_phase=False,
+                p=c.lowpass.p,
+            ),
+            A.BitCrush(min_bit_depth=c.bit_crush.min_bits, max_bit_depth=c.bit_crush.max_bits, p=c.bit_crush.p),
             noise,
         ]
     )

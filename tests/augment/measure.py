@@ -64,3 +64,48 @@ def active_span(y: np.ndarray, sr: int = SR) -> tuple[float, float]:
     env = np.sqrt(np.convolve(y.astype(np.float64) ** 2, np.ones(win) / win, "same"))
     on = np.flatnonzero(env > env.max() * 0.1)
     return on[0] / sr, on[-1] / sr
+
+
+def stepped_tone(levels_db, segment_s: float = 0.5, f: float = 997.0, sr: int = SR) -> np.ndarray:
+    """A sine whose peak level steps through `levels_db` (dBFS), `segment_s` each."""
+    n = int(segment_s * sr)
+    t = np.arange(n * len(levels_db)) / sr
+    amplitude = np.repeat(10 ** (np.asarray(levels_db, np.float64) / 20), n)
+    return (amplitude * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+def settled_peak_db(y: np.ndarray, segments: int, settled: float = 0.4) -> np.ndarray:
+    """Peak level (dBFS) of each segment's last `settled` fraction, once a compressor has settled."""
+    parts = np.split(np.asarray(y, np.float64), segments)
+    return np.array([20 * np.log10(np.abs(p[-int(len(p) * settled) :]).max() + 1e-12) for p in parts])
+
+
+def gain_reduction_db(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A per-sample gain op's reduction in dB, read off where the input is far from a zero crossing
+    (elsewhere NaN): y = x * gain, so the gain is y / x sample by sample."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    usable = np.abs(x) > 0.5 * np.abs(x).max() * 10 ** (-40 / 20)
+    out = np.full(x.shape, np.nan)
+    out[usable] = -20 * np.log10(np.abs(y[usable] / x[usable]))
+    return out
+
+
+def minus_3db_hz(x: np.ndarray, y: np.ndarray, sr: int = SR, smooth_hz: float = 50.0) -> float:
+    """The frequency where a filter's measured power response (|Y|^2 / |X|^2, smoothed over `smooth_hz`)
+    first falls 3 dB below its passband level (the median below 500 Hz)."""
+    X, Y = np.fft.rfft(np.asarray(x, np.float64)), np.fft.rfft(np.asarray(y, np.float64))
+    freqs = np.fft.rfftfreq(len(x), 1 / sr)
+    width = max(1, int(smooth_hz / (freqs[1] - freqs[0])))
+    kernel = np.ones(width) / width
+    response = np.convolve(np.abs(Y) ** 2, kernel, "same") / np.convolve(np.abs(X) ** 2, kernel, "same")
+    response_db = 10 * np.log10(response + 1e-30)
+    passband = np.median(response_db[(freqs > 50) & (freqs < 500)])
+    i = int(np.argmax((response_db < passband - 3) & (freqs > 500)))
+    # Linear interpolation between the two bins either side of the crossing.
+    f0, f1, r0, r1 = freqs[i - 1], freqs[i], response_db[i - 1] - passband + 3, response_db[i] - passband + 3
+    return float(f0 + (f1 - f0) * r0 / (r0 - r1))
+
+
+def sqnr_db(x: np.ndarray, y: np.ndarray) -> float:
+    x = np.asarray(x, np.float64)
+    return float(10 * np.log10(np.mean(x**2) / np.mean((np.asarray(y, np.float64) - x) ** 2)))

@@ -93,6 +93,12 @@ def test_empty_ir_folder_is_a_clear_error(tmp_path):
         ("backend", "torch", "augment.backend"),
         ("time_stretch.min_rate", 0.1, "augment.time_stretch"),
         ("noise.color", "blue", "augment.noise.color"),
+        ("compression.min_ratio", 0.5, "augment.compression"),
+        ("compression.max_threshold_db", 3.0, "augment.compression"),
+        ("lowpass.max_cutoff_hz", 9000.0, "augment.lowpass"),
+        ("lowpass.order", 0, "augment.lowpass.order"),
+        ("bit_crush.min_bits", 1, "augment.bit_crush"),
+        ("clipping.max_percent", 100.0, "augment.clipping"),
     ],
 )
 def test_bad_values_name_the_key(key, value, match):

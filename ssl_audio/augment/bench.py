@@ -80,6 +80,46 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
     return out
 
 
+def _phase_vocoder_parallel(spec, duration_factor, n_out_frames: int):
+    """The vocoder without a scan over frames (issue 14's formulation), kept here to be measured against
+    ops.phase_vocoder on each platform: each bin accumulates its own phase advance with a cumulative
+    product over time, and each frame locks its bins to their peaks. On 2 CPU cores it was slower than the
+    scan (docs/benchmarks.md#augment), so the chain keeps the scan."""
+    import jax.numpy as jnp
+
+    from ssl_audio.augment import ops
+
+    n_in = spec.shape[0]
+    steps = jnp.arange(n_out_frames, dtype=jnp.float32) / duration_factor
+    i0 = jnp.clip(jnp.floor(steps).astype(jnp.int32), 0, n_in - 2)
+    alpha = (steps - i0)[:, None]
+    s0, s1 = spec[i0], spec[i0 + 1]
+    mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
+    mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
+    u0 = ops._unit(s0)
+    rotation = ops._unit(s1) * jnp.conj(u0)
+    regions = ops._peak_regions(mag)
+    accumulated = jnp.cumprod(jnp.concatenate([u0[:1], rotation[:-1]], axis=0), axis=0)
+    return mag * u0 * jnp.take_along_axis(accumulated * jnp.conj(u0), regions, axis=1)
+
+
+def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
+    """Seconds per batch of the phase vocoder alone: the chain's scan over frames, and the parallel form."""
+    import jax
+    import jax.numpy as jnp
+
+    from ssl_audio.augment import ops
+
+    spec = jax.jit(jax.vmap(ops.stft))(jnp.asarray(clips))
+    n_out = int(math.ceil(clips.shape[1] * 2 ** (4 / 12) / ops.HOP)) + 4
+    factor = jnp.full((clips.shape[0],), 1.1)
+    out = {}
+    for name, fn in (("scan", ops.phase_vocoder), ("parallel", _phase_vocoder_parallel)):
+        jitted = jax.jit(jax.vmap(lambda s, f, fn=fn: fn(s, f, n_out)))
+        out[name] = _time(lambda jitted=jitted: jitted(spec, factor).block_until_ready(), repeats)
+    return out
+
+
 _COMPOSE = None
 
 
@@ -155,6 +195,11 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
     lines.append(
         "per op, audiomentations (ms per clip, 1 core): "
         + ", ".join(f"{k} {1000 * v:.2f}" for k, v in audiomentations_op_timings(_COMPOSE, clips[:16], config).items())
+    )
+    vocoder = vocoder_timings(clips, repeats)
+    lines.append(
+        f"phase vocoder alone (ms per clip, batched): scan over frames {1000 * vocoder['scan'] / batch:.2f}, "
+        f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"
     )
     lines.append(
         f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "

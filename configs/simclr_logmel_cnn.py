@@ -17,6 +17,9 @@ def get_config(arg: str | None = None):
         channels=(128, 128, 128, 128, 128, 128, 256),
         embedding_size=512,
         projection=dict(hidden_size=512, output_size=128),
+        # What embed, the API, HEAR, the SavedModel and the probe hand out: "embedding", or "blocks" (every
+        # block's map pooled, with the embedding; docs/quality.md). Pretraining is the same either way.
+        readout="embedding",
     )
     if variant == "demo":
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.

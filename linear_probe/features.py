@@ -92,7 +92,10 @@ def _labels_and_groups(handle: DatasetHandle, encoded: list[dict]) -> tuple[dict
 
 def encoder_feature_id(encoder: Encoder, hop_seconds: float | None, pooling: str) -> str:
     hop = hop_seconds or encoder.window_seconds
-    return f"encoder-{encoder.checksum}-w{encoder.window_seconds:g}-h{hop:g}-{pooling}"
+    # The checksum names the weights; the read-out is part of the features too (the embedding's ids are
+    # what they were before read-outs existed, so old caches stay valid).
+    readout = "" if encoder.readout == "embedding" else f"-{encoder.readout}"
+    return f"encoder-{encoder.checksum}{readout}-w{encoder.window_seconds:g}-h{hop:g}-{pooling}"
 
 
 def pool_windows(

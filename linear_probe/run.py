@@ -29,6 +29,7 @@ from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
 from ssl_audio.data.splits import find_leaks
 from ssl_audio.embed.pooling import POOLINGS
 from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
+from ssl_audio.models.registry import READOUTS, UnknownModelError
 from ssl_audio.pretrained import load_encoder, random_encoder
 
 FEATURE_KINDS = ("pretrained", "mfcc", "random")
@@ -98,6 +99,7 @@ def probe(
     cache_dir: str | Path | None = None,
     hop_seconds: float | None = None,
     pooling: str = "mean",
+    readout: str | None = None,
     group_by: str = "artist",
     allow_shared: bool = False,
     workers: int | None = None,
@@ -116,7 +118,12 @@ def probe(
     unknown = [k for k in feature_kinds if k not in FEATURE_KINDS]
     if unknown:
         raise BadValueError(f"--features: unknown {', '.join(unknown)}; choose from {', '.join(FEATURE_KINDS)}")
-    encoder = load_encoder(checkpoint)
+    if readout is not None and readout not in READOUTS:
+        raise BadValueError(f"--readout: one of {', '.join(READOUTS)}, got {readout!r}")
+    try:
+        encoder = load_encoder(checkpoint, readout=readout)
+    except UnknownModelError as err:
+        raise BadValueError(f"--readout {readout}: {err}") from None
     handle = open_dataset(dataset, data_dir, sample_rate=encoder.sample_rate)
     columns = task_columns(handle, task)
     leaks = check_splits(handle, group_by, allow_shared)
@@ -129,7 +136,8 @@ def probe(
             lambda s: F.encoder_features(
                 encoder, handle, s, hop_seconds=hop_seconds, pooling=pooling, progress=progress
             ),
-            f"{encoder.config.model.name} from {encoder.source}, {pooling} of {encoder.window_seconds:g}-s windows",
+            f"{encoder.config.model.name} from {encoder.source}, {encoder.readout} read-out, {pooling} of "
+            f"{encoder.window_seconds:g}-s windows",
         )
     if "mfcc" in feature_kinds:
         extractors["mfcc"] = (
@@ -337,6 +345,13 @@ def add_arguments(p) -> None:
         help="window embeddings -> clip (default mean; mean+std and mean+max concatenate two, 2D)",
     )
     p.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default=None,
+        help="what the encoder hands out: embedding, or blocks (every block's map pooled, with the embedding); "
+        "default: the run's config.model.readout (embed, HEAR and the SavedModel use that one)",
+    )
+    p.add_argument(
         "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"
     )
     p.add_argument(
@@ -362,6 +377,7 @@ def run(args) -> int:
         cache_dir=args.cache_dir,
         hop_seconds=args.hop_seconds,
         pooling=args.pooling,
+        readout=args.readout,
         group_by=args.group_by,
         allow_shared=args.allow_shared_groups,
         workers=args.workers,

@@ -26,6 +26,16 @@ RUN_CONTROL_KEYS = (
     "keep_checkpoints",
     "progress",
 )
+# Keys added to the configs after runs may have started with them absent. Absent from a saved config means
+# what the code did before the key existed, which is the value these accept; a run resumes across the
+# upgrade when the current value is that, and is refused otherwise like any other change.
+ADDED_KEYS = {
+    "augment.compression": lambda v: v.get("p") == 0,
+    "augment.clipping": lambda v: v.get("p") == 0,
+    "augment.lowpass": lambda v: v.get("p") == 0,
+    "augment.bit_crush": lambda v: v.get("p") == 0,
+    "model.readout": lambda v: v == "embedding",
+}
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
 
@@ -160,7 +170,7 @@ def _validate_model(c: ml_collections.ConfigDict) -> None:
                 f"config.model.{key}: must be positive whole numbers, e.g. "
                 f"--config.model.{key}='(32,64)', got {value!r}"
             )
-        if key != "name" and isinstance(value, str):
+        if key not in ("name", "readout") and isinstance(value, str):
             raise ConfigError(f"config.model.{key}: must be a number or a list of numbers, got {value!r}")
     from flax import nnx
 
@@ -188,6 +198,8 @@ def differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str,
         if not prefix and key in RUN_CONTROL_KEYS:
             continue
         a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
+        if a == "<absent>" and name in ADDED_KEYS and ADDED_KEYS[name](b):
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, f"{name}.")
         elif a != b:

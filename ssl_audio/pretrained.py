@@ -24,6 +24,7 @@ from flax import nnx
 
 from ssl_audio.errors import UsageError
 from ssl_audio.models import build_model
+from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import split_model
 
 CONFIG_FILE = "config.json"  # written by `ssl-audio pretrain` in its workdir
@@ -49,6 +50,11 @@ class Encoder:
         return int(self.config.sample_rate)
 
     @property
+    def readout(self) -> str:
+        """What `forward` hands out (config.model.readout; runs from before the key read out the embedding)."""
+        return str(self.config.model.get("readout", "embedding"))
+
+    @property
     def window_seconds(self) -> float:
         return float(self.config.crop_seconds)
 
@@ -72,7 +78,8 @@ class Encoder:
         def forward(params, batch_stats, audio):
             model = nnx.merge(graphdef, params, batch_stats)
             model.eval()  # batch norm uses its running statistics: an embedding must not depend on the batch
-            return model.encoder(audio).astype(jnp.float32)  # bf16-trained models still hand out float32
+            # bf16-trained models still hand out float32
+            return read_out(model.encoder, audio).astype(jnp.float32)
 
         return forward
 
@@ -99,11 +106,23 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path]:
     )
 
 
-def load_encoder(path: str | Path) -> Encoder:
+def with_readout(config: ml_collections.ConfigDict, readout: str | None) -> ml_collections.ConfigDict:
+    """A copy of a pretraining config whose encoder reads out `readout` (None: as it is)."""
+    if readout is None:
+        return config
+    copy = ml_collections.ConfigDict(config.to_dict())
+    copy.model.readout = readout
+    return copy
+
+
+def load_encoder(path: str | Path, readout: str | None = None) -> Encoder:
+    """`readout` overrides the run's config.model.readout (the probe measures read-outs this way); the
+    weights are the same whatever is read out."""
     import orbax.checkpoint as ocp
 
     workdir, step_dir = resolve_checkpoint(path)
     config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
+    config = with_readout(config, readout)
     graphdef, params, batch_stats = nnx.split(
         nnx.eval_shape(lambda: build_model(config, seed=config.seed)), nnx.Param, ...
     )

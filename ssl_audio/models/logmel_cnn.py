@@ -3,7 +3,13 @@ tagging models"): the strongest simple CNN of that comparison.
 
 The log-mel is computed on the device (frontend.py). Residual blocks of two 3x3 convolutions, the first
 with stride 2, halve time and frequency; after the last block frequency is max-pooled away and time is
-max-pooled, then a dense layer gives the embedding.
+max-pooled, then a dense layer gives the embedding (what the projection head and the loss see).
+
+What downstream jobs read out (`embed`) is that embedding, or with `readout="blocks"` every block's map
+(max over frequency, mean over time) concatenated with it: early blocks keep the timbre and texture
+that the last max-pool and the contrastive objective throw away (Pons & Serra 2018: every layer of a
+randomly weighted CNN, pooled and concatenated, beats MFCC; BYOL-A v2 concatenates its local conv
+features with its MLP output). Pretraining is the same either way.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ssl_audio.models.frontend import log_mel
-from ssl_audio.models.registry import output_dtype, register
+from ssl_audio.models.registry import READOUTS, output_dtype, register
 
 
 class ResBlock(nnx.Module):
@@ -57,10 +63,14 @@ class LogMelCNN(nnx.Module):
         n_mels: int = 128,
         channels: Sequence[int] = (128, 128, 128, 128, 128, 128, 256),
         embedding_size: int = 512,
+        readout: str = "embedding",
         dtype=jnp.float32,
         rngs: nnx.Rngs,
     ):
         del input_samples
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.readout = readout
         self.frontend = dict(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels)
         self.dtype = dtype
         self.input_norm = nnx.BatchNorm(1, momentum=0.9, dtype=dtype, rngs=rngs)  # log-mel scale differs by data
@@ -73,9 +83,24 @@ class LogMelCNN(nnx.Module):
         self.embedding_size = embedding_size
 
     def __call__(self, audio: jax.Array) -> jax.Array:
+        """[B, T] -> the embedding [B, embedding_size] (pretraining's input to the projection head)."""
+        return self._forward(audio)[0]
+
+    def embed(self, audio: jax.Array) -> jax.Array:
+        """[B, T] -> what downstream jobs read out: the embedding, or with readout="blocks" every block's
+        map pooled (max over frequency, mean over time) and concatenated with it."""
+        embedding, maps = self._forward(audio)
+        if self.readout == "embedding":
+            return embedding
+        pooled = [output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1)) for m in maps]
+        return jnp.concatenate([*pooled, embedding], axis=-1)
+
+    def _forward(self, audio: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         x = log_mel(audio, **self.frontend)  # [B, frames, mels]
         x = self.input_norm(x[..., None].astype(self.dtype))  # [B, frames, mels, 1]
+        maps = []
         for block in self.blocks:
             x = block(x)
+            maps.append(x)
         x = jnp.max(x, axis=(1, 2))  # max over time and the remaining frequency bins
-        return output_dtype(jax.nn.relu(self.norm(self.dense(x))))
+        return output_dtype(jax.nn.relu(self.norm(self.dense(x)))), maps

@@ -19,6 +19,9 @@ from flax import nnx
 from ssl_audio.errors import UsageError
 
 ENCODERS: dict[str, Callable[..., nnx.Module]] = {}
+# What downstream jobs read out of an encoder (config.model.readout): "embedding" for every encoder;
+# "blocks" (every block's pooled map with the embedding) for those that take a `readout` argument.
+READOUTS = ("embedding", "blocks")
 
 
 class UnknownModelError(UsageError, KeyError):
@@ -60,6 +63,12 @@ def output_dtype(x: jax.Array) -> jax.Array:
     return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
+def read_out(encoder: nnx.Module, audio: jax.Array) -> jax.Array:
+    """The one definition of what an encoder hands downstream (embed, the API, HEAR, SavedModel, the
+    probe): its `embed` where it has one (the read-out its config chose), else its output."""
+    return encoder.embed(audio) if hasattr(encoder, "embed") else encoder(audio)
+
+
 def build_encoder(
     model: ml_collections.ConfigDict, *, sample_rate: int, input_samples: int, dtype=jnp.float32, rngs: nnx.Rngs
 ) -> nnx.Module:
@@ -70,4 +79,16 @@ def build_encoder(
             f"config.model.name: unknown encoder {model.name!r}; choose one of {', '.join(sorted(ENCODERS))}"
         )
     options = {k: v for k, v in model.to_dict().items() if k not in ("name", "projection")}
+    if options.get("readout", "embedding") != "embedding" and "readout" not in _arguments(ENCODERS[model.name]):
+        raise UnknownModelError(
+            f"config.model.readout: the {model.name} encoder has only readout 'embedding', got {options['readout']!r}"
+        )
+    if options.get("readout") == "embedding" and "readout" not in _arguments(ENCODERS[model.name]):
+        del options["readout"]
     return ENCODERS[model.name](sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs, **options)
+
+
+def _arguments(cls) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters)

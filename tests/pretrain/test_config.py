@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pretrain.config import REQUIRED_KEYS, ConfigError, differences, load_config, to_json
@@ -56,6 +58,17 @@ def test_run_control_keys_may_change_on_resume_but_nothing_else():
     c = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.model.embedding_size=64"]))
     assert differences(a, b) == []
     assert differences(a, c) == [("model.embedding_size", 32, 64)]
+
+
+def test_a_run_saved_before_keys_were_added_resumes_while_they_keep_the_old_behaviour():
+    current = to_json(load_config(CONFIGS[0] + ":tiny"))
+    saved = json.loads(json.dumps(current))
+    for op in ("compression", "clipping", "lowpass", "bit_crush"):
+        del saved["augment"][op]
+    saved["model"].pop("readout", None)
+    assert differences(saved, current) == []
+    turned_on = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.augment.compression.p=0.5"]))
+    assert [d[0] for d in differences(saved, turned_on)] == ["augment.compression"]
 
 
 def test_schedule_warms_up_then_decays_to_zero_and_scales_with_batch():

@@ -25,6 +25,7 @@ RUN_CONTROL_KEYS = (
     "checkpoint_every_steps",
     "keep_checkpoints",
     "progress",
+    "model.readout",  # what downstream jobs read out; pretraining computes the same either way
 )
 # Keys added to the configs after runs may have started with them absent. Absent from a saved config means
 # what the code did before the key existed, which is the value these accept; a run resumes across the
@@ -34,7 +35,6 @@ ADDED_KEYS = {
     "augment.clipping": lambda v: v.get("p") == 0,
     "augment.lowpass": lambda v: v.get("p") == 0,
     "augment.bit_crush": lambda v: v.get("p") == 0,
-    "model.readout": lambda v: v == "embedding",
 }
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
@@ -195,7 +195,7 @@ def differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str,
     out = []
     for key in sorted(set(saved) | set(current)):
         name = f"{prefix}{key}"
-        if not prefix and key in RUN_CONTROL_KEYS:
+        if name in RUN_CONTROL_KEYS:
             continue
         a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
         if a == "<absent>" and name in ADDED_KEYS and ADDED_KEYS[name](b):

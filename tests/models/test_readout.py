@@ -23,24 +23,33 @@ from tests.tolerance import assert_float32_close
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def blocks_checkpoint(checkpoint, tmp_path_factory):
-    """The shared tiny run with the same weights, its config saying readout=blocks."""
-    run = tmp_path_factory.mktemp("blocks") / "run"
+def _with_readout(checkpoint, folder, readout):
+    """The shared tiny run with the same weights, its config saying `readout`."""
+    run = folder / "run"
     shutil.copytree(checkpoint, run)
     config = json.loads((run / "config.json").read_text())
-    config["model"]["readout"] = "blocks"
+    config["model"]["readout"] = readout
     (run / "config.json").write_text(json.dumps(config))
     return run
+
+
+@pytest.fixture(scope="module")
+def blocks_checkpoint(checkpoint, tmp_path_factory):
+    return _with_readout(checkpoint, tmp_path_factory.mktemp("blocks"), "blocks")
+
+
+@pytest.fixture(scope="module")
+def embedding_checkpoint(checkpoint, tmp_path_factory):
+    return _with_readout(checkpoint, tmp_path_factory.mktemp("embedding"), "embedding")
 
 
 def _windows(model, n=3):
     return np.random.default_rng(0).uniform(-0.5, 0.5, (n, model.window_samples)).astype(np.float32)
 
 
-def test_blocks_read_out_is_each_blocks_pooled_map_then_the_embedding(checkpoint, blocks_checkpoint):
-    plain, blocks = ssl_audio.load_model(checkpoint), ssl_audio.load_model(blocks_checkpoint)
-    config = load_config(str(checkpoint / "config.json"))
+def test_blocks_read_out_is_each_blocks_pooled_map_then_the_embedding(embedding_checkpoint, blocks_checkpoint):
+    plain, blocks = ssl_audio.load_model(embedding_checkpoint), ssl_audio.load_model(blocks_checkpoint)
+    config = load_config(str(embedding_checkpoint / "config.json"))
     channels, size = tuple(config.model.channels), int(config.model.embedding_size)
     windows = _windows(plain)
     a, b = plain.embed_windows(windows), blocks.embed_windows(windows)
@@ -48,7 +57,7 @@ def test_blocks_read_out_is_each_blocks_pooled_map_then_the_embedding(checkpoint
     assert_float32_close(b[:, -size:], a)  # the same weights: the embedding is the read-out's tail
 
     # The block maps computed here by hand, step by step: max over frequency, then mean over time.
-    encoder = load_encoder(checkpoint)
+    encoder = load_encoder(embedding_checkpoint)
     model = nnx.merge(encoder.graphdef, encoder.params, encoder.batch_stats)
     model.eval()
     cnn = model.encoder

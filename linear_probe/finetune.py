@@ -27,6 +27,7 @@ from linear_probe.heads import HEADS
 from pretrain.checkpointing import Checkpoints, check_workdir
 from ssl_audio.data.pipeline import DatasetHandle, labelled_loader
 from ssl_audio.errors import BadValueError
+from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
 from ssl_audio.text import plural
@@ -37,7 +38,8 @@ class Classifier(nnx.Module):
         self.encoder, self.head = encoder, head
 
     def __call__(self, audio: jax.Array, rngs: nnx.Rngs | None = None) -> jax.Array:
-        return self.head(self.encoder(audio), rngs=rngs)
+        # The same read-out the frozen probe and embed use (registry.read_out), trained end to end.
+        return self.head(read_out(self.encoder, audio), rngs=rngs)
 
 
 def finetune_config(

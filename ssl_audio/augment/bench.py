@@ -89,15 +89,7 @@ def _phase_vocoder_parallel(spec, duration_factor, n_out_frames: int):
 
     from ssl_audio.augment import ops
 
-    n_in = spec.shape[0]
-    steps = jnp.arange(n_out_frames, dtype=jnp.float32) / duration_factor
-    i0 = jnp.clip(jnp.floor(steps).astype(jnp.int32), 0, n_in - 2)
-    alpha = (steps - i0)[:, None]
-    s0, s1 = spec[i0], spec[i0 + 1]
-    mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
-    mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
-    u0 = ops._unit(s0)
-    rotation = ops._unit(s1) * jnp.conj(u0)
+    mag, u0, rotation = ops.read_frames(spec, duration_factor, n_out_frames)
     regions = ops._peak_regions(mag)
     accumulated = jnp.cumprod(jnp.concatenate([u0[:1], rotation[:-1]], axis=0), axis=0)
     return mag * u0 * jnp.take_along_axis(accumulated * jnp.conj(u0), regions, axis=1)

@@ -83,6 +83,20 @@ def _unit(z: jax.Array) -> jax.Array:
     return jnp.where(magnitude > 1e-12, z / jnp.maximum(magnitude, 1e-12), 1.0 + 0j)
 
 
+def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
+    """Output frame j read at input frame j / duration_factor: (interpolated magnitudes, the phasor of the
+    frame before, the phase advance to the frame after as a phasor); silent past the input's end."""
+    n_in = spec.shape[0]
+    steps = jnp.arange(n_out_frames, dtype=jnp.float32) / duration_factor
+    i0 = jnp.clip(jnp.floor(steps).astype(jnp.int32), 0, n_in - 2)
+    alpha = (steps - i0)[:, None]
+    s0, s1 = spec[i0], spec[i0 + 1]
+    mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
+    mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
+    u0 = _unit(s0)
+    return mag, u0, _unit(s1) * jnp.conj(u0)
+
+
 def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int) -> jax.Array:
     """Time-scales an STFT by `duration_factor` (2.0: twice as long) without changing its frequencies.
 
@@ -101,15 +115,7 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
     Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
     u1 * conj(u0), so no atan2 or sin/cos is needed per bin, which is most of the vocoder's cost.
     """
-    n_in = spec.shape[0]
-    steps = jnp.arange(n_out_frames, dtype=jnp.float32) / duration_factor
-    i0 = jnp.clip(jnp.floor(steps).astype(jnp.int32), 0, n_in - 2)
-    alpha = (steps - i0)[:, None]
-    s0, s1 = spec[i0], spec[i0 + 1]
-    mag = (1 - alpha) * jnp.abs(s0) + alpha * jnp.abs(s1)
-    mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
-    u0 = _unit(s0)
-    rotation = _unit(s1) * jnp.conj(u0)  # this frame's phase advance, as a phasor
+    mag, u0, rotation = read_frames(spec, duration_factor, n_out_frames)
     regions = _peak_regions(mag)
 
     def step(previous, frame):

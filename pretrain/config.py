@@ -30,12 +30,7 @@ RUN_CONTROL_KEYS = (
 # Keys added to the configs after runs may have started with them absent. Absent from a saved config means
 # what the code did before the key existed, which is the value these accept; a run resumes across the
 # upgrade when the current value is that, and is refused otherwise like any other change.
-ADDED_KEYS = {
-    "augment.compression": lambda v: v.get("p") == 0,
-    "augment.clipping": lambda v: v.get("p") == 0,
-    "augment.lowpass": lambda v: v.get("p") == 0,
-    "augment.bit_crush": lambda v: v.get("p") == 0,
-}
+ADDED_KEYS = {f"augment.{op}": lambda v: v.get("p") == 0 for op in ("compression", "clipping", "lowpass", "bit_crush")}
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
 

@@ -79,12 +79,12 @@ def build_encoder(
             f"config.model.name: unknown encoder {model.name!r}; choose one of {', '.join(sorted(ENCODERS))}"
         )
     options = {k: v for k, v in model.to_dict().items() if k not in ("name", "projection")}
-    if options.get("readout", "embedding") != "embedding" and "readout" not in _arguments(ENCODERS[model.name]):
-        raise UnknownModelError(
-            f"config.model.readout: the {model.name} encoder has only readout 'embedding', got {options['readout']!r}"
-        )
-    if options.get("readout") == "embedding" and "readout" not in _arguments(ENCODERS[model.name]):
-        del options["readout"]
+    if "readout" not in _arguments(ENCODERS[model.name]):  # such an encoder reads out its output only
+        readout = options.pop("readout", "embedding")
+        if readout != "embedding":
+            raise UnknownModelError(
+                f"config.model.readout: the {model.name} encoder has only readout 'embedding', got {readout!r}"
+            )
     return ENCODERS[model.name](sample_rate=sample_rate, input_samples=input_samples, dtype=dtype, rngs=rngs, **options)
 
 

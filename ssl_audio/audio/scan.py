@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import soundfile as sf
@@ -35,14 +36,24 @@ class FileReport:
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
     """All audio files under root (recursive, sorted, hidden files skipped)."""
+    return sorted(iter_audio_files(root))
+
+
+def iter_audio_files(root: str | os.PathLike) -> Iterator[Path]:
+    """The files of `find_audio_files`, one folder at a time (each folder's names sorted) without holding the
+    list: what a listing of millions of files streams from."""
     root = Path(root)
-    if not root.is_dir():
+    if not root.is_dir():  # checked now, not at the first file
         raise MissingInputError(f"{printable(root)}: not a directory (give the folder that holds your audio)")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / name for name in filenames if not name.startswith(".") and is_audio_file(name))
-    return sorted(found)
+
+    def walk():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.startswith(".") and is_audio_file(name):
+                    yield Path(dirpath) / name
+
+    return walk()
 
 
 def check_file(args: tuple[str, DecodeOptions]) -> FileReport:

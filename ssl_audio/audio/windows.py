@@ -38,6 +38,16 @@ def cut_windows(audio: np.ndarray, window: int, hop: int) -> tuple[np.ndarray, n
     return frames[starts], starts
 
 
+def timed_windows(
+    audio: np.ndarray, window: int, hop: int, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windows [T, W] (views), starts [T] s, ends [T] s) of a mono clip: `cut_windows` with the times each
+    window covers, its end clipped to the clip's end."""
+    windows, starts = cut_windows(audio, window, hop)
+    ends = np.minimum(starts + window, np.asarray(audio).shape[0])
+    return windows, starts / sample_rate, ends / sample_rate
+
+
 def window_batches(clips: Iterable[dict], batch_size: int) -> Iterator[dict]:
     """Packs windows of consecutive clips into fixed-size batches, so the device always sees one shape.
 

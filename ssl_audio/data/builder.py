@@ -11,6 +11,8 @@ back without this package.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -30,6 +32,9 @@ class AudioFolderConfig(tfds.core.BuilderConfig):
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)   # column -> kind (Catalog.kinds)
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
+    # Set by `prepare --runner`: the splits are built by Beam (TFDS's own path), and the workers write their
+    # bad files and sample counts as JSON lines here for `collect_beam_side` to read once the build is done.
+    beam_side: str | None = None
 
 
 def _decode_pcm16(job: tuple[str, DecodeOptions]) -> tuple[np.ndarray | None, str]:
@@ -81,6 +86,12 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, records: list[Record]):
         cfg: AudioFolderConfig = self.builder_config
+        if cfg.beam_side is not None:
+            return _BeamSplit(records, cfg)
+        return self._examples_here(records)
+
+    def _examples_here(self, records: list[Record]):
+        cfg: AudioFolderConfig = self.builder_config
         jobs = [(r.path, cfg.decode) for r in records]
         # TFDS shows its own per-split progress bar, so ours stays quiet here.
         for record, (pcm, reason) in zip(records, parallel_map(_decode_pcm16, jobs, workers=cfg.workers,
@@ -89,8 +100,85 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
                 self.bad_files.append({"path": printable(record.path), "reason": reason})
                 continue
             self.samples_written += pcm.shape[0]
-            example = {"audio": pcm, "key": record.key}
-            for column in cfg.columns:
-                value = record.labels[column] if column in record.labels else ""
-                example[column] = list(value) if isinstance(value, tuple) else value
-            yield record.key, example
+            yield record.key, _example(record.key, record.labels, pcm, cfg.columns)
+
+    def collect_beam_side(self) -> None:
+        """After a Beam build: bad files (in the in-process order: split, then input order) and the samples
+        written, from what the workers left in `beam_side`. A retried bundle's line counts once."""
+        side = Path(self.builder_config.beam_side)
+        bad: dict[tuple[int, int], dict] = {}
+        for order, split in enumerate(SPLITS):
+            for file in sorted(side.glob(f"{split}-bad-*.jsonl")):
+                for line in file.read_text(encoding="utf-8").splitlines():
+                    row = json.loads(line)
+                    bad[(order, row["index"])] = {"path": row["path"], "reason": row["reason"]}
+            for file in sorted(side.glob(f"{split}-samples-*.txt")):
+                self.samples_written += sum(int(x) for x in file.read_text().split())
+        self.bad_files += [bad[k] for k in sorted(bad)]
+
+
+def _example(key: str, labels: dict, pcm: np.ndarray, columns: list[str]) -> dict:
+    example = {"audio": pcm, "key": key}
+    for column in columns:
+        value = labels[column] if column in labels else ""
+        example[column] = list(value) if isinstance(value, (tuple, list)) else value
+    return example
+
+
+def _write_records(records: list[Record], path: Path) -> None:
+    """One JSON line per record, streamed: Beam reads the split's files from here rather than from the
+    pipeline graph (Dataflow caps a job's graph at a few MB, a catalogue's file list is more)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for index, r in enumerate(records):  # ensure_ascii: undecodable file names (surrogates) survive
+            labels = {k: list(v) if isinstance(v, tuple) else v for k, v in r.labels.items()}
+            f.write(json.dumps({"index": index, "path": r.path, "key": r.key, "labels": labels}) + "\n")
+
+
+def _beam_split_class():
+    import apache_beam as beam
+
+    class BeamSplit(beam.PTransform):
+        """One split on Beam: records -> reshuffle -> decode in the workers -> (key, example); bad files and
+        sample counts go to side files, not to the dataset."""
+
+        def __init__(self, records: list[Record], cfg: AudioFolderConfig):
+            super().__init__()
+            self.records, self.cfg = records, cfg
+            self.split = records[0].split
+
+        def expand(self, pipeline):
+            side = Path(self.cfg.beam_side)
+            listing = side / f"{self.split}-records.jsonl"
+            _write_records(self.records, listing)
+            decoded = (
+                pipeline
+                | "ListFiles" >> beam.io.ReadFromText(str(listing))
+                | "Parse" >> beam.Map(json.loads)
+                | "Spread" >> beam.Reshuffle()
+                | "Decode" >> beam.ParDo(_DecodeDoFn(self.cfg.decode, self.cfg.columns)).with_outputs(
+                    "bad", "samples", main="examples")
+            )
+            (decoded.bad | "BadLines" >> beam.Map(json.dumps)
+             | "WriteBad" >> beam.io.WriteToText(str(side / f"{self.split}-bad"), file_name_suffix=".jsonl"))
+            (decoded.samples | "Samples" >> beam.CombineGlobally(sum) | "SamplesText" >> beam.Map(str)
+             | "WriteSamples" >> beam.io.WriteToText(str(side / f"{self.split}-samples"), file_name_suffix=".txt"))
+            return decoded.examples
+
+    class _DecodeDoFn(beam.DoFn):
+        def __init__(self, options: DecodeOptions, columns: list[str]):
+            self.options, self.columns = options, columns
+
+        def process(self, row):
+            pcm, reason = _decode_pcm16((row["path"], self.options))
+            if pcm is None:
+                yield beam.pvalue.TaggedOutput(
+                    "bad", {"index": row["index"], "path": printable(row["path"]), "reason": reason})
+                return
+            yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
+            yield row["key"], _example(row["key"], row["labels"], pcm, self.columns)
+
+    return BeamSplit
+
+
+def _BeamSplit(records: list[Record], cfg: AudioFolderConfig):  # noqa: N802  (a class, built lazily)
+    return _beam_split_class()(records, cfg)

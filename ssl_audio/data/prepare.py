@@ -50,6 +50,10 @@ class PrepareOptions:
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
     columns: ColumnMap = ColumnMap()
+    # None: decode in this process's pool. A runner name (ssl_audio.beam.runner.RUNNERS): TFDS's Beam path,
+    # the same dataset (what a file becomes does not depend on the engine, so neither does the fingerprint).
+    runner: str | None = None
+    beam_options: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -139,6 +143,11 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
                 f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or settings; "
                 "pick another --name, or pass --overwrite to rebuild it")
 
+    beam_options = None
+    if opt.runner:
+        from ssl_audio.beam.runner import pipeline_options
+        beam_options = pipeline_options(opt.runner, list(opt.beam_options))  # checked before anything is built
+
     from ssl_audio.data.builder import AudioFolderConfig, SslAudioFolder  # TensorFlow: only when building
     import tensorflow_datasets as tfds
 
@@ -146,12 +155,17 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
     staging = data_dir / STAGING / f"{opt.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        side = staging / "beam-side" if opt.runner else None
+        if side is not None:
+            side.mkdir(parents=True)
         config = AudioFolderConfig(name=opt.name, description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
                                    records=records, columns=catalog.columns, kinds=catalog.kinds, decode=opt.decode,
-                                   workers=opt.workers)
+                                   workers=opt.workers, beam_side=str(side) if side else None)
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD))
+            download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options))
+        if side is not None:
+            builder.collect_beam_side()
         built = dataset_path(opt.name, staging)
         bad = catalog.unlisted + builder.bad_files
         write_bad_list(bad, built / BAD_LIST)
@@ -188,7 +202,9 @@ DESCRIPTION = ("Decode, resample and store a folder as a TFDS dataset that pretr
                "name. Layouts: a folder with optional labels.csv, GTZAN (genres/<genre>/*.wav) or MagnaTagATune "
                "(annotations_final.csv). Splits come from a 'split' column, or are made by --group-by so no "
                "artist is in two splits. Bad files are skipped, printed and listed in bad_files.tsv. A dataset "
-               "built from the same inputs is reused.")
+               "built from the same inputs is reused. With --runner, files are decoded by an Apache Beam "
+               "pipeline (TFDS's Beam path: DirectRunner here, Dataflow, Flink or Spark on a cluster) into the "
+               "same dataset.")
 
 
 def add_arguments(p) -> None:
@@ -215,6 +231,8 @@ def add_arguments(p) -> None:
     add_decode_arguments(p)
     p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="rebuild a dataset of this name made from other inputs")
+    from ssl_audio.beam.runner import add_runner_arguments
+    add_runner_arguments(p)
 
 
 def run(args) -> int:
@@ -225,7 +243,8 @@ def run(args) -> int:
     opt = PrepareOptions(name=args.name, data_dir=args.data_dir, layout=args.layout, group_by=args.group_by,
                          fractions=parse_fractions(args.splits) if args.splits else None,
                          split_seed=args.split_seed, decode=decode_options(args), workers=args.workers,
-                         columns=ColumnMap.parse(args.column, args.ignore_column))
+                         columns=ColumnMap.parse(args.column, args.ignore_column), runner=args.runner,
+                         beam_options=tuple(args.beam_option))
     result = prepare(args.input, opt, overwrite=args.overwrite)
     for line in result.lines():
         print(line)

@@ -80,13 +80,51 @@ def run(
     return lines
 
 
+def run_beam(
+    model: EmbeddingModel, checkpoint: str, input_dir: str, *, files: int, runner: str, beam_options: list[str]
+) -> list[str]:
+    """The whole embed job on Beam against the whole job in this process, on the same files, each into a
+    fresh output: decoding, embedding and writing Parquet. Beam's side includes what a run pays on a
+    runner (starting workers, each loading and compiling the model), since a user pays it too; the
+    in-process job is warmed up once (compilation) before its clock starts."""
+    import tempfile
+
+    from ssl_audio.beam.embed import export_beam
+    from ssl_audio.embed.export import export
+
+    items = list_inputs(input_dir)[:files]
+    if not items:
+        raise BadValueError(f"--input {input_dir}: no audio files to benchmark")
+    with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
+        listing = f"{tmp}/files.txt"
+        with open(listing, "w", encoding="utf-8") as f:
+            f.writelines(f"{path}\n" for _, path in items)
+        export(model, listing, f"{tmp}/warm", progress=False)
+        here = export(model, listing, f"{tmp}/here", progress=False)
+        start = time.perf_counter()
+        there = export_beam(model, listing, f"{tmp}/beam", checkpoint=checkpoint, runner=runner,
+                            beam_options=beam_options)  # fmt: skip
+        t_beam = time.perf_counter() - start
+    rate_here, rate_beam = here.embedded / here.seconds, there.embedded / t_beam
+    options = " ".join(beam_options) or "default options"
+    return [
+        f"embed files={len(items)} from {input_dir}; {model.encoder.config.model.name} (D={model.embedding_size})",
+        f"embed in-process: {here.embedded} files in {here.seconds:.2f} s = {rate_here:.2f} files/s",
+        f"embed beam ({runner}, {options}): {there.embedded} files in {t_beam:.2f} s = {rate_beam:.2f} files/s "
+        "(worker start-up and model loading included)",
+        f"embed beam_files_per_s={rate_beam:.2f} in_process_files_per_s={rate_here:.2f} "
+        f"ratio={rate_beam / rate_here:.2f}",
+    ]
+
+
 # ------------------------------------------------------------------------------------------ the command
 
 HELP = "`ssl-audio embed`'s pipeline against librosa descriptors on the same files"
 DESCRIPTION = (
     "`ssl-audio embed`'s pipeline against librosa descriptors (20 MFCC + deltas, chroma, contrast) on "
     "the same files, decoding included, both on all cores; prints, last, `embed ours_x_realtime=... "
-    "descriptors_x_realtime=... ratio=...`."
+    "descriptors_x_realtime=... ratio=...`. With --runner: the embed job on Beam against the job in "
+    "this process, last line `embed beam_files_per_s=... in_process_files_per_s=... ratio=...`."
 )
 TAKES_OVERRIDES = True
 
@@ -106,6 +144,9 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=64, help="windows per device batch (default 64)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
     p.add_argument("--workers", type=int, default=None, help="processes for the descriptors (default: all cores)")
+    from ssl_audio.beam.runner import add_runner_arguments
+
+    add_runner_arguments(p)  # with --runner: the embed job on Beam against the job in this process
 
 
 def main(args) -> int:
@@ -125,6 +166,13 @@ def main(args) -> int:
         from ssl_audio.pretrained import random_encoder
 
         model = EmbeddingModel(random_encoder(load_config(args.config, args.overrides)), batch_size=args.batch)
-    for line in run(model, args.input, files=args.files, repeats=args.repeats, workers=args.workers):
+    if args.runner:
+        if not args.checkpoint:
+            raise BadValueError("bench embed --runner: give --checkpoint (what the Beam workers load)")
+        lines = run_beam(model, args.checkpoint, args.input, files=args.files, runner=args.runner,
+                         beam_options=args.beam_option)  # fmt: skip
+    else:
+        lines = run(model, args.input, files=args.files, repeats=args.repeats, workers=args.workers)
+    for line in lines:
         print(line, flush=True)
     return 0

@@ -28,7 +28,7 @@ import numpy as np
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, is_audio_file
 from ssl_audio.audio.paths import printable
-from ssl_audio.audio.scan import find_audio_files, write_bad_list
+from ssl_audio.audio.scan import find_audio_files, iter_audio_files, write_bad_list
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
 from ssl_audio.embed.store import OUTPUT_NAMES, open_store
@@ -117,6 +117,32 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     if not out:
         raise BadValueError(f"--input {spec}: the list names no files (one audio path per line)")
     return out
+
+
+def iter_inputs(spec: str | os.PathLike) -> Iterator[tuple[str, Path]]:
+    """`list_inputs` as a stream, for listings too long to hold: a folder walked one directory at a time, a
+    list file read line by line. Duplicates are not removed here (that needs the whole list); the Beam job
+    removes them when it joins the listing with what is done."""
+    spec = Path(spec).expanduser()
+    if spec.is_dir():
+        return ((printable(p.relative_to(spec).as_posix()), p) for p in iter_audio_files(spec))
+    if not spec.exists() or is_audio_file(spec):
+        return iter(list_inputs(spec))  # the checks and messages of list_inputs
+
+    def lines():
+        with open(spec, encoding="utf-8") as f:
+            for line in f:
+                entry = line.strip()
+                if entry and not entry.startswith("#"):
+                    path = Path(entry).expanduser()
+                    yield entry, path if path.is_absolute() else spec.parent / path
+
+    try:
+        with open(spec, encoding="utf-8") as f:
+            f.read(1 << 16)  # a binary file is refused now, with list_inputs' message
+    except UnicodeDecodeError:
+        return iter(list_inputs(spec))
+    return lines()
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -229,7 +255,7 @@ def _how_to_load(settings: dict) -> str:
 # ------------------------------------------------------------------------------------------------ the job
 
 
-def _decode(options: DecodeOptions, path: Path):
+def decode_one(options: DecodeOptions, path: Path):
     """(audio or None, error or None, note)."""
     try:
         audio, note = decode_file(path, options)
@@ -255,12 +281,12 @@ def decoded(
         queue = collections.deque()
         todo = iter(items)
         for key, path in itertools.islice(todo, ahead):
-            queue.append((key, pool.submit(_decode, options, path)))
+            queue.append((key, pool.submit(decode_one, options, path)))
         while queue:
             key, future = queue.popleft()
             nxt = next(todo, None)
             if nxt is not None:
-                queue.append((nxt[0], pool.submit(_decode, options, nxt[1])))
+                queue.append((nxt[0], pool.submit(decode_one, options, nxt[1])))
             audio, error, note = future.result()
             if note and on_note is not None:
                 on_note(key, note)
@@ -315,6 +341,97 @@ def embed_stream(
         yield done
 
 
+@dataclasses.dataclass
+class Plan:
+    """What a run of embed starts from, whichever engine does the work: the inputs, the opened output, and
+    what is left to do."""
+
+    model: EmbeddingModel
+    inputs: str
+    out: Path
+    fmt: str
+    tables: tuple[str, ...]
+    settings: dict
+    store: object
+    items: list[tuple[str, Path]]
+    todo: list[tuple[str, Path]]
+    errors: ErrorsLog
+    notes: ErrorsLog
+    done_before: int
+    failed_before: int
+    noted_before: int
+
+
+def plan(
+    model: EmbeddingModel,
+    inputs: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    fmt: str = "parquet",
+    windows: bool = False,
+    overwrite: bool = False,
+    retry_errors: bool = False,
+) -> Plan:
+    """Lists the inputs, opens (or resumes) OUT and works out what is left: files neither done nor failed
+    before. The manifest says `complete: false` until `finish`."""
+    out = Path(out).expanduser()
+    items = list_inputs(inputs)
+    windows = windows or model.pooling == "none"
+    tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+    store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
+    settings = _settings(model, fmt, windows)
+    prepare_output(out, settings, overwrite)
+
+    done = store.open([k for k, _ in items])
+    errors = ErrorsLog(out / ERRORS, retry=retry_errors)
+    notes = ErrorsLog(out / NOTES, retry=False)
+    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
+    result = Plan(
+        model=model,
+        inputs=str(inputs),
+        out=out,
+        fmt=fmt,
+        tables=tables,
+        settings=settings,
+        store=store,
+        items=items,
+        todo=todo,
+        errors=errors,
+        notes=notes,
+        done_before=sum(1 for k, _ in items if k in done),
+        failed_before=sum(1 for k, _ in items if k in errors.failed and k not in done),
+        noted_before=len(notes.failed),
+    )
+    counts = {"inputs": len(items), "done": result.done_before, "failed": len(errors.failed)}
+    write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
+    return result
+
+
+def finish(plan: Plan, *, embedded: int, failed: int, audio_seconds: float, seconds: float) -> ExportResult:
+    """The manifest's final counts, and the result the command prints."""
+    counts = {"inputs": len(plan.items), "done": plan.done_before + embedded, "failed": len(plan.errors.failed)}
+    write_manifest(
+        plan.out,
+        plan.model,
+        plan.settings,
+        inputs=plan.inputs,
+        counts=counts,
+        complete=counts["done"] + counts["failed"] == len(plan.items),
+    )
+    return ExportResult(
+        out=plan.out,
+        inputs=len(plan.items),
+        done_before=plan.done_before,
+        failed_before=plan.failed_before,
+        embedded=embedded,
+        failed=failed,
+        failed_total=len(plan.errors.failed),
+        audio_seconds=audio_seconds,
+        seconds=seconds,
+        noted=len(plan.notes.failed) - plan.noted_before,
+    )
+
+
 def export(
     model: EmbeddingModel,
     inputs: str | os.PathLike,
@@ -328,43 +445,26 @@ def export(
     decode: DecodeOptions | None = None,
     progress: bool = True,
 ) -> ExportResult:
-    """Embeds every input into OUT; `decode`: what a bad file is (default: the model's rate, the usual
-    checks, too-short files kept with a note)."""
+    """Embeds every input into OUT, in this process; `decode`: what a bad file is (default: the model's
+    rate, the usual checks, too-short files kept with a note). `ssl_audio.beam.embed` does the same on Beam."""
     from tqdm.auto import tqdm
 
-    out = Path(out).expanduser()
-    items = list_inputs(inputs)
-    windows = windows or model.pooling == "none"
-    tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
-    store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
-    settings = _settings(model, fmt, windows)
-    prepare_output(out, settings, overwrite)
-
-    done = store.open([k for k, _ in items])
-    errors = ErrorsLog(out / ERRORS, retry=retry_errors)
-    notes = ErrorsLog(out / NOTES, retry=False)
-    noted_before = len(notes.failed)
-    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
-    done_before = sum(1 for k, _ in items if k in done)
-    failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done)
-    counts = {"inputs": len(items), "done": done_before, "failed": len(errors.failed)}
-    write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
-
+    job = plan(model, inputs, out, fmt=fmt, windows=windows, overwrite=overwrite, retry_errors=retry_errors)
     failed_now, embedded, audio_seconds = 0, 0, 0.0
-    bar = tqdm(total=len(todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(job.todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
 
     def on_error(key: str, reason: str) -> None:
         nonlocal failed_now
-        errors.add(key, reason)
+        job.errors.add(key, reason)
         failed_now += 1
         bar.update(1)
 
     try:
         for finished in embed_stream(
-            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error
+            model, decoded(model, job.todo, workers, decode, on_note=job.notes.add), on_error=on_error
         ):
-            store.append(finished)
+            job.store.append(finished)
             embedded += len(finished)
             audio_seconds += sum(e.duration for _, e in finished)
             bar.update(len(finished))
@@ -373,28 +473,9 @@ def export(
                 bar.set_postfix_str(f"{audio_seconds / elapsed:.0f}x real time", refresh=False)
     finally:
         bar.close()
-        store.close()
-    seconds = time.perf_counter() - start
-    counts = {"inputs": len(items), "done": counts["done"] + embedded, "failed": len(errors.failed)}
-    write_manifest(
-        out,
-        model,
-        settings,
-        inputs=str(inputs),
-        counts=counts,
-        complete=counts["done"] + counts["failed"] == len(items),
-    )
-    return ExportResult(
-        out=out,
-        inputs=len(items),
-        done_before=done_before,
-        failed_before=failed_before,
-        embedded=embedded,
-        failed=failed_now,
-        failed_total=len(errors.failed),
-        audio_seconds=audio_seconds,
-        seconds=seconds,
-        noted=len(notes.failed) - noted_before,
+        job.store.close()
+    return finish(
+        job, embedded=embedded, failed=failed_now, audio_seconds=audio_seconds, seconds=time.perf_counter() - start
     )
 
 
@@ -406,12 +487,14 @@ DESCRIPTION = (
     "file a pooled scene embedding and, with --windows, the timestamped window embeddings. "
     "OUT/manifest.json records the checkpoint, settings and counts; bad files go to OUT/errors.tsv, "
     "files kept in spite of being short to OUT/notes.tsv. Rerunning the same command resumes: "
-    "finished files are skipped and new ones appended."
+    "finished files are skipped and new ones appended. With --runner the same job runs as an Apache Beam "
+    "pipeline (DirectRunner here; Dataflow, Flink or Spark on a cluster) with the same outputs."
 )
 
 
 def add_arguments(p) -> None:
     from ssl_audio.audio.decode import add_decode_arguments
+    from ssl_audio.beam.runner import add_runner_arguments
     from ssl_audio.embed.model import POOLINGS
     from ssl_audio.embed.store import FORMATS
     from ssl_audio.pretrained import add_checkpoint_argument
@@ -440,10 +523,11 @@ def add_arguments(p) -> None:
     p.add_argument("--windows", action="store_true", help="also write every window's embedding with its times")
     p.add_argument("--batch-size", type=int, default=64, help="windows per device batch, over all devices (default 64)")
     add_decode_arguments(p, sample_rate=False, keep_short=True)
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2; without --runner)")
     p.add_argument("--retry-errors", action="store_true", help="retry files listed in OUT/errors.tsv by an earlier run")
     p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings (start over)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_runner_arguments(p)
 
 
 def add_window_arguments(p) -> None:
@@ -469,6 +553,25 @@ def run(args) -> int:
         batch_size=args.batch_size,
     )
     options = decode_options(args, sample_rate=model.sample_rate, keep_short=True)
+    if args.runner:
+        from ssl_audio.beam.embed import export_beam
+
+        result = export_beam(
+            model,
+            args.input,
+            args.output,
+            checkpoint=args.checkpoint,
+            runner=args.runner,
+            beam_options=args.beam_option,
+            fmt=args.format,
+            windows=args.windows,
+            overwrite=args.overwrite,
+            retry_errors=args.retry_errors,
+            decode=options,
+        )
+        for line in result.lines():
+            print(line)
+        return 0
     result = export(
         model,
         args.input,

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ssl_audio.audio.decode import DecodeOptions, conform, load_audio
-from ssl_audio.audio.windows import cut_windows
+from ssl_audio.audio.windows import timed_windows
 from ssl_audio.distributed import batch_sharding, make_mesh, replicated
 from ssl_audio.embed import pooling as pooling_lib
 from ssl_audio.errors import BadValueError
@@ -172,9 +172,7 @@ class EmbeddingModel:
     # ------------------------------------------------------------------------------------------- clips
     def windows_of(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(windows [T, W] (views), starts [T] s, ends [T] s) of mono audio at the model's rate."""
-        windows, starts = cut_windows(audio, self.window_samples, self.hop_samples)
-        ends = np.minimum(starts + self.window_samples, audio.shape[0])
-        return windows, starts / self.sample_rate, ends / self.sample_rate
+        return timed_windows(audio, self.window_samples, self.hop_samples, self.sample_rate)
 
     def embed(self, audio, sample_rate: int) -> Embeddings:
         """Embeddings of one clip: audio [samples], [samples, channels] or [channels, samples] (channels are

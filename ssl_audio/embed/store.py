@@ -186,15 +186,45 @@ class ParquetStore:
                 self._write_part(table, pa.Table.from_batches(batches[table], schema=_schema(table, self.dim)))
         shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
 
-    def _write_part(self, table: str, data: pa.Table) -> None:
+    def _next_part(self, table: str) -> Path:
         folder = self.out / table
         folder.mkdir(parents=True, exist_ok=True)
         parts = self._parts(table)
         number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
-        final = folder / f"part-{number:05d}.parquet"
-        tmp = folder / f".part-{number:05d}.parquet.tmp"
+        return folder / f"part-{number:05d}.parquet"
+
+    def _write_part(self, table: str, data: pa.Table) -> None:
+        final = self._next_part(table)
+        tmp = final.with_name("." + final.name + ".tmp")
         pq.write_table(data, tmp)
         tmp.replace(final)  # a part exists only when complete
+
+    def adopt(self, table: str, files: list[Path]) -> None:
+        """Moves complete Parquet files written elsewhere (a Beam run's staging folder, on the same
+        filesystem) in as the table's next parts. Callers adopt the primary table last: a file is done
+        once its primary row is in."""
+        for file in files:
+            os.replace(file, self._next_part(table))
+
+    def drop_orphans(self) -> int:
+        """Removes rows of the other tables whose file has no row in the primary table: left by a run killed
+        between adopting one table's parts and the primary's. Those files are embedded again, so keeping
+        the rows would list them twice. Returns the number of rows dropped."""
+        done = self._paths_in_parts(self.primary)
+        dropped = 0
+        for table in self.tables:
+            if table == self.primary:
+                continue
+            for part in self._parts(table):
+                data = pq.read_table(part)
+                keep = pa.array([p in done for p in data.column("path").to_pylist()])
+                kept = data.filter(keep)
+                if kept.num_rows < data.num_rows:
+                    dropped += data.num_rows - kept.num_rows
+                    tmp = part.with_name("." + part.name + ".tmp")
+                    pq.write_table(kept, tmp)
+                    tmp.replace(part)
+        return dropped
 
     def close(self) -> None:
         self._compact()

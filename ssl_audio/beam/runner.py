@@ -1,0 +1,92 @@
+"""`--runner` and `--beam-option`: which Beam runner a job runs on, and the options handed to it.
+
+One flag picks the engine (`direct` here, `dataflow`, `flink` or `spark` on a cluster); every other
+setting is Beam's own option, passed through as `--beam-option KEY=VALUE` (e.g. `project=my-project`,
+`region=europe-west4`, `flink_master=host:8081`, `direct_num_workers=4`) and checked against the options
+Beam knows, so a typo is one line naming the key instead of a warning lost in the log. On the DirectRunner
+the files are spread over worker *processes* (one per core unless `direct_num_workers` says otherwise):
+decoding is CPU work that threads in one interpreter would serialise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+
+from ssl_audio.errors import BadValueError, UsageError
+
+RUNNERS = {"direct": "DirectRunner", "dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
+
+
+def add_runner_arguments(p) -> None:
+    """--runner and --beam-option, as prepare and embed take them."""
+    p.add_argument(
+        "--runner",
+        choices=tuple(RUNNERS),
+        default=None,
+        help="run as an Apache Beam pipeline on this runner (needs the beam extra: pip install 'ssl_audio[beam]'); "
+        "default: in this process",
+    )
+    p.add_argument(
+        "--beam-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Beam pipeline option for --runner, e.g. direct_num_workers=4, project=P, region=R, "
+        "flink_master=HOST:PORT; repeatable",
+    )
+
+
+def parse_beam_options(items: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings -> {key: value}; the key may be written with or without leading dashes."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise BadValueError(f"--beam-option {item!r}: write KEY=VALUE, e.g. --beam-option direct_num_workers=2")
+        out[key] = value
+    return out
+
+
+def import_beam():
+    previous = logging.root.manager.disable
+    # Beam's import logs a warning on the root logger when the GCP client libraries are absent (they are
+    # only needed on Dataflow); the user of a local run should not see it on every command.
+    logging.disable(logging.WARNING)
+    try:
+        import apache_beam as beam
+    except ImportError:
+        raise UsageError(
+            "--runner needs Apache Beam: pip install 'ssl_audio[beam]' (or leave --runner out to run in this process)"
+        ) from None
+    finally:
+        logging.disable(previous)
+    return beam
+
+
+def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = None):
+    """Beam PipelineOptions for `runner` (a RUNNERS key, or a Beam runner class name for tests) and the
+    user's options, every key checked against those Beam knows."""
+    import_beam()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if isinstance(options, list):
+        options = parse_beam_options(options)
+    options = dict(options or {})
+    known = PipelineOptions([]).get_all_options(retain_unknown_options=False)
+    for key in options:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise BadValueError(f"--beam-option {key}: not an Apache Beam pipeline option{hint}")
+    if "runner" in options:
+        raise BadValueError("--beam-option runner: choose the runner with --runner")
+    name = RUNNERS.get(runner, runner)
+    if name == "DirectRunner":
+        # Worker processes, not threads: decoding holds the GIL between the C calls.
+        options.setdefault("direct_running_mode", "multi_processing")
+        options.setdefault("direct_num_workers", str(os.cpu_count() or 1))
+    flags = [f"--runner={name}"] + [f"--{k}={v}" for k, v in options.items()]
+    return PipelineOptions(flags)

@@ -166,9 +166,23 @@ def encoder_features(
     return ClipFeatures(x=pooled, labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
 
-def _mfcc_of_record(args) -> np.ndarray:
-    audio, sample_rate = args
-    return clip_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate)
+_SPLIT_SOURCE = None  # in each worker process: the split it reads its own records from
+
+
+def _open_split(path: str, split: str) -> None:
+    global _SPLIT_SOURCE
+    import tensorflow_datasets as tfds
+
+    _SPLIT_SOURCE = tfds.builder_from_directory(path).as_data_source(split)
+
+
+def _mfcc_of_index(args) -> tuple[np.ndarray, dict]:
+    """Record i of the worker's split -> (descriptors, the record without its audio). Workers read their own
+    records, so memory is bounded by the clips in flight, not by the split (MagnaTagATune's audio is 24 GB)."""
+    index, sample_rate = args
+    record = dict(_SPLIT_SOURCE[index])
+    audio = record.pop("audio")
+    return clip_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate), record
 
 
 def mfcc_feature_id() -> str:
@@ -180,18 +194,20 @@ def mfcc_features(
 ) -> ClipFeatures:
     from ssl_audio.parallel import parallel_map
 
-    source = handle.source(split)
-    records = [source[i] for i in range(len(source))]
-    x = list(
-        parallel_map(
-            _mfcc_of_record,
-            [(r["audio"], handle.sample_rate) for r in records],
-            workers=workers,
-            desc=f"mfcc {split}",
-            unit="clip",
-            progress=progress,
-        )
-    )
+    n = len(handle.source(split))  # checks the split
+    x, records = [], []
+    for features, record in parallel_map(
+        _mfcc_of_index,
+        [(i, handle.sample_rate) for i in range(n)],
+        workers=workers,
+        desc=f"mfcc {split}",
+        unit="clip",
+        initializer=_open_split,
+        initargs=(str(handle.path), split),
+        progress=progress,
+    ):
+        x.append(features)
+        records.append(record)
     encoded = [encode_labels(handle, r) for r in records]
     labels, groups = _labels_and_groups(handle, encoded)
     keys = [r["key"].decode() if isinstance(r["key"], bytes) else str(r["key"]) for r in records]

@@ -13,12 +13,14 @@ BENCHMARKS = {
     "augment": "ssl_audio.augment.bench",
     "step": "pretrain.bench",
     "embed": "ssl_audio.embed.bench",
+    "listing": "ssl_audio.beam.bench",
 }
 
 DESCRIPTION = (
     "bench augment: the JAX augmentation chain against audiomentations. bench step: the full "
     "pretraining step and the augmentation's share of it. bench embed: `ssl-audio embed` against "
-    "librosa descriptors. Each prints its figure last; `ssl-audio bench WHAT --help` for its flags."
+    "librosa descriptors (with --runner: on Beam against in-process). bench listing: the driver's memory "
+    "for listing a catalogue. Each prints its figure last; `ssl-audio bench WHAT --help` for its flags."
 )
 
 

@@ -96,7 +96,8 @@ def decode_options(args, *, sample_rate: int | None = None, keep_short: bool = F
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+    # os.path, not Path: pathlib interns each name it parses, which grows with a listing of millions.
+    return os.path.splitext(os.fspath(path))[1].lower() in AUDIO_EXTENSIONS
 
 
 def read_native(path: str | os.PathLike) -> tuple[np.ndarray, int]:

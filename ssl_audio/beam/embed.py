@@ -139,13 +139,13 @@ def assemble(item, pooling: str):
     (a retried bundle) counts once."""
     key, grouped = item
     if not grouped["clips"]:
-        return
+        return []  # no clip facts: the file failed to decode, and has no windows either
     clip = grouped["clips"][0]
     vectors = dict(grouped["windows"])
     if len(vectors) != clip["n"]:
         raise RuntimeError(f"{key}: {len(vectors)} of {clip['n']} window embeddings arrived")
     windows = np.stack([vectors[i] for i in range(clip["n"])]).astype(np.float32)
-    yield key, Embeddings.of_windows(windows, clip["starts"], clip["ends"], clip["duration"], pooling)
+    return [(key, Embeddings.of_windows(windows, clip["starts"], clip["ends"], clip["duration"], pooling))]
 
 
 def _arrow_table(records, table: str, dim: int):
@@ -187,8 +187,8 @@ def _triage(item, npz_root: str | None):
     beam = import_beam()
     key, found = item
     if not found["listed"]:
-        return  # done or failed before, and no longer listed
-    if found.get("done") or (npz_root and (Path(npz_root) / "npz" / npz_name(key)).exists()):
+        pass  # done or failed before, and no longer listed
+    elif found.get("done") or (npz_root and (Path(npz_root) / "npz" / npz_name(key)).exists()):
         yield beam.pvalue.TaggedOutput("done_before", key)
     elif found.get("failed"):
         yield beam.pvalue.TaggedOutput("failed_before", key)

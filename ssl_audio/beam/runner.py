@@ -84,6 +84,12 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
     if "runner" in options:
         raise BadValueError("--beam-option runner: choose the runner with --runner")
     name = RUNNERS.get(runner, runner)
+    # Beam logs each worker's start, channels and shutdown at INFO and forwards every worker warning to the
+    # driver: dozens of lines a run that say nothing about the user's files. Errors still show, and
+    # SSL_AUDIO_DEBUG=1 keeps everything.
+    if not os.environ.get("SSL_AUDIO_DEBUG"):
+        options.setdefault("default_sdk_harness_log_level", "ERROR")
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
     if name == "DirectRunner":
         # Worker processes, not threads: decoding holds the GIL between the C calls.
         options.setdefault("direct_running_mode", "multi_processing")

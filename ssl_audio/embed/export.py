@@ -119,13 +119,14 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     return out
 
 
-def iter_inputs(spec: str | os.PathLike) -> Iterator[tuple[str, Path]]:
+def iter_inputs(spec: str | os.PathLike) -> Iterator[tuple[str, Path | str]]:
     """`list_inputs` as a stream, for listings too long to hold: a folder walked one directory at a time, a
     list file read line by line. Duplicates are not removed here (that needs the whole list); the Beam job
     removes them when it joins the listing with what is done."""
     spec = Path(spec).expanduser()
-    if spec.is_dir():
-        return ((printable(p.relative_to(spec).as_posix()), p) for p in iter_audio_files(spec))
+    if spec.is_dir():  # keys as list_inputs makes them, from strings (iter_audio_files says why)
+        root = os.fspath(spec)
+        return ((printable(os.path.relpath(p, root).replace(os.sep, "/")), p) for p in iter_audio_files(root))
     if not spec.exists() or is_audio_file(spec):
         return iter(list_inputs(spec))  # the checks and messages of list_inputs
 
@@ -134,8 +135,8 @@ def iter_inputs(spec: str | os.PathLike) -> Iterator[tuple[str, Path]]:
             for line in f:
                 entry = line.strip()
                 if entry and not entry.startswith("#"):
-                    path = Path(entry).expanduser()
-                    yield entry, path if path.is_absolute() else spec.parent / path
+                    path = os.path.expanduser(entry)
+                    yield entry, path if os.path.isabs(path) else os.path.join(spec.parent, path)
 
     try:
         with open(spec, encoding="utf-8") as f:

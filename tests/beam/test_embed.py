@@ -149,3 +149,18 @@ def test_unknown_beam_option_is_one_line_naming_it(checkpoint, folder, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "direct_num_wrkers" in result.stderr
     assert "--beam-option" in result.stderr and not out.exists()
+
+
+def test_npz_and_a_list_with_a_duplicate(checkpoint, folder, tmp_path):
+    listing = tmp_path / "files.txt"
+    listing.write_text(f"{folder / 'a.wav'}\n# a comment\n{folder / 'rock' / 'b.flac'}\n{folder / 'a.wav'}\n")
+    out = tmp_path / "emb"
+    result = export_beam(model(checkpoint), listing, out, checkpoint=checkpoint, runner="direct", fmt="npz",
+                         beam_options={"direct_running_mode": "in_memory"})  # fmt: skip
+    assert (result.inputs, result.embedded) == (2, 2)
+    here = load_model(checkpoint, batch_size=4).embed_file(folder / "a.wav")
+    npz = np.load(out / "npz" / str(folder / "a.wav").lstrip("/").replace(".wav", ".wav.npz"))
+    assert np.max(np.abs(npz["embedding"] - here.scene)) <= 1e-6 * np.max(np.abs(here.scene))
+    again = export_beam(model(checkpoint), listing, out, checkpoint=checkpoint, runner="direct", fmt="npz",
+                        beam_options={"direct_running_mode": "in_memory"})  # fmt: skip
+    assert (again.embedded, again.done_before) == (0, 2)

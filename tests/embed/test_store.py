@@ -126,3 +126,16 @@ def test_inputs_from_a_folder_a_single_file_or_a_list(tmp_path):
         list_inputs(tmp_path / "blob.bin")
     with pytest.raises(FileNotFoundError, match="no such folder or list file"):
         list_inputs(tmp_path / "nothing")
+
+
+def test_the_streamed_listing_is_the_held_one(tmp_path):
+    """iter_inputs (Beam's driver) lists the same (key, path) pairs as list_inputs (the in-process job)."""
+    from ssl_audio.embed.export import iter_inputs
+
+    for name in ("a.wav", "B dir/c.FLAC", "b/x.mp3", ".hidden.wav", "b/notes.txt", "caf\udce9.wav"):
+        path = tmp_path / "music" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    held = {(k, str(p)) for k, p in list_inputs(tmp_path / "music")}
+    assert {(k, str(p)) for k, p in iter_inputs(tmp_path / "music")} == held
+    assert {k for k, _ in held} == {"a.wav", "B dir/c.FLAC", "b/x.mp3", "caf\\xe9.wav"}

@@ -34,6 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()  # filled in by each config file
     c.compute_dtype = "float32"  # or "bfloat16": activations in bf16, parameters and loss in float32
     c.temperature = 0.1
+    c.objective = "nt_xent"  # or "dcl": the positive out of the denominator (ssl_audio/losses.py)
 
     c.optimizer = dict(
         name="adamw",  # or "lars" (SimCLR's choice for very large batches)

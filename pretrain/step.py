@@ -2,7 +2,7 @@
 
     views  = augment(view_a), augment(view_b)     (on the device; ssl_audio/augment/chain.py)
     z      = model(views)                          (ssl_audio/models/)
-    loss   = nt_xent(z_a, z_b)                     (ssl_audio/losses.py; negatives from the global batch)
+    loss   = objective(z_a, z_b)                   (ssl_audio/losses.py: NT-Xent or DCL, global-batch negatives)
     state' = optimizer update of state             (pretrain/optimizer.py)
 
 Both views go through the model as one batch so batch norm sees both, as in SimCLR. Every random draw
@@ -22,7 +22,7 @@ from flax import nnx
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 from ssl_audio.augment.chain import input_samples, make_chain
-from ssl_audio.losses import nt_xent
+from ssl_audio.losses import OBJECTIVES
 from ssl_audio.models.variables import other_variables
 
 Batch = dict[str, jax.Array]
@@ -52,12 +52,13 @@ def make_loss_and_grads(
     config: ml_collections.ConfigDict,
     graphdef: nnx.GraphDef,
     mesh: jax.sharding.Mesh | None = None,
-    contrastive_loss=nt_xent,
+    contrastive_loss=None,
 ):
     """(state, batch) -> (loss, metrics, grads, new batch_stats). Separate from the update so tests can
     compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
     augment = make_augment(config)
     temperature = float(config.temperature)
+    contrastive_loss = contrastive_loss or OBJECTIVES[config.get("objective", "nt_xent")]
 
     def loss_and_grads(state: State, batch: Batch):
         rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])

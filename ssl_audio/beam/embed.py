@@ -41,6 +41,7 @@ from ssl_audio.embed.export import (
     _settings,
     decode_one,
     iter_inputs,
+    output_tables,
     prepare_output,
     write_manifest,
 )
@@ -326,8 +327,7 @@ def export_beam(
     options = pipeline_options(runner, beam_options)  # checks the options before OUT is touched
     out = Path(out).expanduser()
     listing = iter_inputs(inputs)  # checks --input before OUT is touched
-    windows = windows or model.pooling == "none"
-    tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+    windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)
     settings = _settings(model, fmt, windows)
     prepare_output(out, settings, overwrite)

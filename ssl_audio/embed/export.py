@@ -185,6 +185,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def output_tables(model: EmbeddingModel, windows: bool) -> tuple[bool, tuple[str, ...]]:
+    """(window embeddings written?, the tables, the primary first): pooling none writes windows only."""
+    windows = windows or model.pooling == "none"
+    return windows, (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+
+
 def _settings(model: EmbeddingModel, fmt: str, windows: bool) -> dict:
     return {**model.settings(), "format": fmt, "window_embeddings": windows}
 
@@ -377,8 +383,7 @@ def plan(
     before. The manifest says `complete: false` until `finish`."""
     out = Path(out).expanduser()
     items = list_inputs(inputs)
-    windows = windows or model.pooling == "none"
-    tables = (("scene",) if model.pooling != "none" else ()) + (("windows",) if windows else ())
+    windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
     settings = _settings(model, fmt, windows)
     prepare_output(out, settings, overwrite)
@@ -554,37 +559,18 @@ def run(args) -> int:
         batch_size=args.batch_size,
     )
     options = decode_options(args, sample_rate=model.sample_rate, keep_short=True)
-    if args.runner:
+    common = dict(
+        fmt=args.format, windows=args.windows, overwrite=args.overwrite, retry_errors=args.retry_errors, decode=options
+    )
+    if args.runner:  # the same job on Beam (ssl_audio/beam/embed.py): the same output folder
         from ssl_audio.beam.embed import export_beam
 
         result = export_beam(
-            model,
-            args.input,
-            args.output,
-            checkpoint=args.checkpoint,
-            runner=args.runner,
-            beam_options=args.beam_option,
-            fmt=args.format,
-            windows=args.windows,
-            overwrite=args.overwrite,
-            retry_errors=args.retry_errors,
-            decode=options,
-        )
-        for line in result.lines():
-            print(line)
-        return 0
-    result = export(
-        model,
-        args.input,
-        args.output,
-        fmt=args.format,
-        windows=args.windows,
-        overwrite=args.overwrite,
-        retry_errors=args.retry_errors,
-        workers=args.workers,
-        decode=options,
-        progress=not args.quiet,
-    )
+            model, args.input, args.output, checkpoint=args.checkpoint, runner=args.runner,
+            beam_options=args.beam_option, **common,
+        )  # fmt: skip
+    else:
+        result = export(model, args.input, args.output, workers=args.workers, progress=not args.quiet, **common)
     for line in result.lines():
         print(line)
     return 0

@@ -34,6 +34,7 @@ def test_overrides_are_typed_and_reach_nested_keys():
         (["--config.optimizer.lrr=1"], "config.optimizer.lrr: unknown key (did you mean config.optimizer.lr?)"),
         (["--config.batch_size=abc"], "--config.batch_size=abc"),
         (["--config.optimizer.name=sgd"], "config.optimizer.name: must be one of"),
+        (["--config.objective=byol"], "config.objective: must be one of ('nt_xent', 'dcl')"),
         (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
         (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
         (["--batch=3"], "--batch=3: not a config override"),
@@ -66,9 +67,12 @@ def test_a_run_saved_before_keys_were_added_resumes_while_they_keep_the_old_beha
     for op in ("compression", "clipping", "lowpass", "bit_crush"):
         del saved["augment"][op]
     saved["model"].pop("readout", None)
+    del saved["objective"]
     assert differences(saved, current) == []
     turned_on = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.augment.compression.p=0.5"]))
     assert [d[0] for d in differences(saved, turned_on)] == ["augment.compression"]
+    other_loss = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.objective=dcl"]))
+    assert [d[0] for d in differences(saved, other_loss)] == ["objective"]
 
 
 def test_schedule_warms_up_then_decays_to_zero_and_scales_with_batch():

@@ -34,7 +34,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()  # filled in by each config file
     c.compute_dtype = "float32"  # or "bfloat16": activations in bf16, parameters and loss in float32
     c.temperature = 0.1
-    c.objective = "nt_xent"  # or "dcl": the positive out of the denominator (ssl_audio/losses.py)
+    # "nt_xent" (SimCLR), "dcl" (the positive out of the denominator) or "byol" (no negatives: a predictor
+    # and an EMA target network; ssl_audio/losses.py). byol_tau: the target's decay at step 0, cosine to 1.
+    c.objective = "nt_xent"
+    c.byol_tau = 0.996
 
     c.optimizer = dict(
         name="adamw",  # or "lars" (SimCLR's choice for very large batches)

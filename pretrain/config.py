@@ -32,6 +32,7 @@ RUN_CONTROL_KEYS = (
 # upgrade when the current value is that, and is refused otherwise like any other change.
 ADDED_KEYS = {f"augment.{op}": lambda v: v.get("p") == 0 for op in ("compression", "clipping", "lowpass", "bit_crush")}
 ADDED_KEYS["objective"] = lambda v: v == "nt_xent"
+ADDED_KEYS["byol_tau"] = lambda v: True  # read by byol only, which runs from before the key cannot be
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
 
@@ -132,11 +133,13 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
     check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
     check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
-    from ssl_audio.losses import OBJECTIVES
+    from ssl_audio.losses import OBJECTIVE_NAMES
 
-    objectives = tuple(OBJECTIVES)
+    objectives = OBJECTIVE_NAMES
     objective = c.get("objective", "nt_xent")
     check(objective in objectives, "objective", f"must be one of {objectives}, got {objective!r}")
+    tau = c.get("byol_tau", 0.996)
+    check(0 <= tau < 1, "byol_tau", f"the target's EMA decay must be in [0, 1), got {tau}")
     check(
         c.compute_dtype in COMPUTE_DTYPES, "compute_dtype", f"must be one of {COMPUTE_DTYPES}, got {c.compute_dtype!r}"
     )

@@ -1,6 +1,7 @@
 """The train state: one pytree of plain arrays, created directly with its shardings.
 
     {"step": int32, "params": {...}, "batch_stats": {...}, "opt_state": ..., "rng": uint32[2]}
+    (+ "target_params": {...} with objective byol: the EMA target network, never given a gradient)
 
 `params` and `batch_stats` are the model's nnx.Param and other variables as pure nested dicts, so the
 state checkpoints, shards and donates like any pytree; `graphdef` (static) turns them back into the model.
@@ -31,13 +32,16 @@ def model_graphdef(config: ml_collections.ConfigDict) -> nnx.GraphDef:
 
 def initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransformation) -> State:
     _, params, batch_stats = split_model(build_model(config, seed=config.seed))
-    return {
+    state = {
         "step": jnp.zeros((), jnp.int32),
         "params": params,
         "batch_stats": batch_stats,
         "opt_state": tx.init(params),
         "rng": jax.random.key_data(jax.random.key(config.seed)),
     }
+    if config.get("objective", "nt_xent") == "byol":
+        state["target_params"] = jax.tree.map(jnp.copy, params)  # BYOL: the target starts as the online net
+    return state
 
 
 def create_state(

@@ -2,7 +2,7 @@
 
     views  = augment(view_a), augment(view_b)     (on the device; ssl_audio/augment/chain.py)
     z      = model(views)                          (ssl_audio/models/)
-    loss   = objective(z_a, z_b)                   (ssl_audio/losses.py: NT-Xent or DCL, global-batch negatives)
+    loss   = objective(z_a, z_b)                   (ssl_audio/losses.py: NT-Xent, DCL or BYOL; global batch)
     state' = optimizer update of state             (pretrain/optimizer.py)
 
 Both views go through the model as one batch so batch norm sees both, as in SimCLR. Every random draw
@@ -22,7 +22,7 @@ from flax import nnx
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 from ssl_audio.augment.chain import input_samples, make_chain
-from ssl_audio.losses import OBJECTIVES
+from ssl_audio.losses import OBJECTIVES, byol, ema_decay
 from ssl_audio.models.variables import other_variables
 
 Batch = dict[str, jax.Array]
@@ -58,7 +58,10 @@ def make_loss_and_grads(
     compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
     augment = make_augment(config)
     temperature = float(config.temperature)
-    contrastive_loss = contrastive_loss or OBJECTIVES[config.get("objective", "nt_xent")]
+    objective = config.get("objective", "nt_xent")
+    if objective == "byol" and contrastive_loss is None:
+        return _byol_loss_and_grads(augment, graphdef)
+    contrastive_loss = contrastive_loss or OBJECTIVES[objective]
 
     def loss_and_grads(state: State, batch: Batch):
         rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
@@ -78,6 +81,33 @@ def make_loss_and_grads(
     return loss_and_grads
 
 
+def _byol_loss_and_grads(augment, graphdef: nnx.GraphDef):
+    """BYOL: the online network (encoder, projection, predictor) predicts the target network's projection
+    of the other view; the target is the EMA of the online weights (state["target_params"]) and gets no
+    gradient. Both views go through each network as one batch, as in the contrastive path."""
+
+    def loss_and_grads(state: State, batch: Batch):
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+        key_a, key_b = jax.random.split(rng)
+        n = batch["view_a"].shape[0]
+        views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
+        target = nnx.merge(graphdef, state["target_params"], state["batch_stats"])
+        _, t = target(views)  # its batch-norm statistics are the batch's; its running ones are not kept
+        t = jax.lax.stop_gradient(t)
+
+        def loss_fn(params):
+            model = nnx.merge(graphdef, params, state["batch_stats"])
+            _, z = model(views)
+            q = model.predict(z)
+            loss, metrics = byol(q[:n], q[n:], t[:n], t[n:])
+            return loss, (metrics, other_variables(model))
+
+        (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+        return loss, metrics, grads, batch_stats
+
+    return loss_and_grads
+
+
 def make_train_step(
     config: ml_collections.ConfigDict,
     graphdef: nnx.GraphDef,
@@ -86,6 +116,7 @@ def make_train_step(
 ):
     loss_and_grads = make_loss_and_grads(config, graphdef, mesh)
     schedule = learning_rate_schedule(config)
+    total_steps, ema_base = int(config.total_steps), float(config.get("byol_tau", 0.996))
 
     def train_step(state: State, batch: Batch) -> tuple[State, dict[str, jax.Array]]:
         loss, metrics, grads, batch_stats = loss_and_grads(state, batch)
@@ -98,6 +129,11 @@ def make_train_step(
             "opt_state": opt_state,
             "rng": state["rng"],
         }
+        if "target_params" in state:  # BYOL: the target follows the online weights just updated
+            tau = ema_decay(state["step"], total_steps, ema_base)
+            new_state["target_params"] = jax.tree.map(
+                lambda t, p: tau * t + (1 - tau) * p, state["target_params"], params
+            )
         finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
         metrics = {
             "loss": loss,

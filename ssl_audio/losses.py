@@ -1,5 +1,6 @@
-"""The contrastive objectives, by name (`config.objective`), over the global batch: NT-Xent (SimCLR's) and
-DCL (decoupled contrastive learning, Yeh et al. 2022: the positive pair is taken out of the denominator).
+"""The objectives, by name (`config.objective`), over the global batch: NT-Xent (SimCLR's), DCL (decoupled
+contrastive learning, Yeh et al. 2022: the positive pair is taken out of the denominator), and BYOL's
+(Grill et al. 2020: no negatives; each view's prediction regresses the other view's target projection).
 
 For N clips and two views each, every one of the 2N projections must pick out its partner among the 2N - 1
 others; the other 2N - 2 are its negatives. Negatives must come from the *whole* batch, on every device and
@@ -56,4 +57,30 @@ def _contrastive(z_a, z_b, temperature, mesh, *, decoupled: bool):
     return loss, {"pos_top1": pos_top1}
 
 
-OBJECTIVES = {"nt_xent": nt_xent, "dcl": dcl}
+OBJECTIVES = {"nt_xent": nt_xent, "dcl": dcl}  # (z_a, z_b, temperature, mesh) -> (loss, metrics)
+OBJECTIVE_NAMES = (*OBJECTIVES, "byol")  # byol takes predictions and target projections (`byol` below)
+
+
+def byol(p_a: jax.Array, p_b: jax.Array, t_a: jax.Array, t_b: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """BYOL's symmetric loss: 2 - 2 cos(p_a, t_b) and 2 - 2 cos(p_b, t_a), each averaged over the batch and
+    summed. p: the online predictions [N, P]; t: the target projections [N, P], treated as constants.
+    `pos_top1`: the share of predictions whose most similar target in the batch is their partner's."""
+    t_a, t_b = jax.lax.stop_gradient(t_a), jax.lax.stop_gradient(t_b)
+
+    def unit(x):
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+    p_a, p_b, t_a, t_b = unit(p_a), unit(p_b), unit(t_a), unit(t_b)
+    loss = jnp.mean(2 - 2 * jnp.sum(p_a * t_b, -1)) + jnp.mean(2 - 2 * jnp.sum(p_b * t_a, -1))
+    n = p_a.shape[0]
+    top1 = (
+        jnp.mean(jnp.argmax(p_a @ t_b.T, -1) == jnp.arange(n)) + jnp.mean(jnp.argmax(p_b @ t_a.T, -1) == jnp.arange(n))
+    ) / 2
+    return loss, {"pos_top1": top1}
+
+
+def ema_decay(step: jax.Array, total_steps: int, base: float) -> jax.Array:
+    """BYOL's target decay: from `base` at step 0 up to 1 at the last step, on a cosine."""
+    progress = jnp.minimum(step.astype(jnp.float32) / max(total_steps, 1), 1.0)
+    return 1.0 - (1.0 - base) * (jnp.cos(jnp.pi * progress) + 1.0) / 2.0

@@ -1,6 +1,8 @@
-"""The pretraining model: an encoder (by name from the registry) and SimCLR's projection head.
+"""The pretraining model: an encoder (by name from the registry) and SimCLR's projection head, plus BYOL's
+predictor when the objective is byol.
 
-The loss sees the projection z; downstream tasks use the encoder's embedding h (SimCLR: h transfers better).
+The loss sees the projection z (BYOL: the prediction of the other view's target projection); downstream
+tasks use the encoder's read-out (SimCLR: what comes before the head transfers better).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ContrastiveModel(nnx.Module):
         sample_rate: int,
         input_samples: int,
         compute_dtype: str = "float32",
+        predictor: bool = False,
         rngs: nnx.Rngs,
     ):
         dtype = dtype_of(compute_dtype)
@@ -43,6 +46,14 @@ class ContrastiveModel(nnx.Module):
             self.encoder.embedding_size, p.hidden_size, p.output_size, dtype=dtype, rngs=rngs
         )
         self.embedding_size = self.encoder.embedding_size
+        # BYOL's predictor q: the online network predicts the target's projection of the other view; the
+        # asymmetry (target without q, updated by EMA only) is what keeps BYOL from collapsing.
+        self.predictor = (
+            ProjectionHead(p.output_size, p.hidden_size, p.output_size, dtype=dtype, rngs=rngs) if predictor else None
+        )
+
+    def predict(self, z: jax.Array) -> jax.Array:
+        return self.predictor(z)
 
     def __call__(self, audio: jax.Array) -> tuple[jax.Array, jax.Array]:
         """[B, T] -> (embedding h [B, D], projection z [B, P]), both float32 (float64 under float64 compute)."""
@@ -57,5 +68,6 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Contrast
         sample_rate=config.sample_rate,
         input_samples=int(round(config.crop_seconds * config.sample_rate)),
         compute_dtype=config.compute_dtype,
+        predictor=config.get("objective", "nt_xent") == "byol",
         rngs=nnx.Rngs(params=seed),
     )

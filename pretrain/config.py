@@ -133,10 +133,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
     check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
     check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
-    from ssl_audio.losses import OBJECTIVE_NAMES
+    from ssl_audio.losses import OBJECTIVE_NAMES, objective_of
 
     objectives = OBJECTIVE_NAMES
-    objective = c.get("objective", "nt_xent")
+    objective = objective_of(c)
     check(objective in objectives, "objective", f"must be one of {objectives}, got {objective!r}")
     tau = c.get("byol_tau", 0.996)
     check(0 <= tau < 1, "byol_tau", f"the target's EMA decay must be in [0, 1), got {tau}")

@@ -18,6 +18,7 @@ import optax
 from flax import nnx
 
 from ssl_audio.distributed import replicated
+from ssl_audio.losses import objective_of
 from ssl_audio.models import build_model
 from ssl_audio.models.variables import split_model
 
@@ -39,7 +40,7 @@ def initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransform
         "opt_state": tx.init(params),
         "rng": jax.random.key_data(jax.random.key(config.seed)),
     }
-    if config.get("objective", "nt_xent") == "byol":
+    if objective_of(config) == "byol":
         state["target_params"] = jax.tree.map(jnp.copy, params)  # BYOL: the target starts as the online net
     return state
 

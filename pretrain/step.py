@@ -22,7 +22,7 @@ from flax import nnx
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 from ssl_audio.augment.chain import input_samples, make_chain
-from ssl_audio.losses import OBJECTIVES, byol, ema_decay
+from ssl_audio.losses import OBJECTIVES, byol, ema_decay, objective_of
 from ssl_audio.models.variables import other_variables
 
 Batch = dict[str, jax.Array]
@@ -48,6 +48,14 @@ def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.
     return lambda batch, key: batch[:, :length]
 
 
+def _views(state: State, batch: Batch, augment) -> tuple[jax.Array, int]:
+    """Both views of the batch augmented, as one [2N, T] batch (view a first), and N; every objective's."""
+    rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+    key_a, key_b = jax.random.split(rng)
+    views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
+    return views, batch["view_a"].shape[0]
+
+
 def make_loss_and_grads(
     config: ml_collections.ConfigDict,
     graphdef: nnx.GraphDef,
@@ -58,16 +66,13 @@ def make_loss_and_grads(
     compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
     augment = make_augment(config)
     temperature = float(config.temperature)
-    objective = config.get("objective", "nt_xent")
+    objective = objective_of(config)
     if objective == "byol" and contrastive_loss is None:
         return _byol_loss_and_grads(augment, graphdef)
     contrastive_loss = contrastive_loss or OBJECTIVES[objective]
 
     def loss_and_grads(state: State, batch: Batch):
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
-        key_a, key_b = jax.random.split(rng)
-        n = batch["view_a"].shape[0]
-        views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
+        views, n = _views(state, batch, augment)
 
         def loss_fn(params):
             model = nnx.merge(graphdef, params, state["batch_stats"])
@@ -87,10 +92,7 @@ def _byol_loss_and_grads(augment, graphdef: nnx.GraphDef):
     gradient. Both views go through each network as one batch, as in the contrastive path."""
 
     def loss_and_grads(state: State, batch: Batch):
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
-        key_a, key_b = jax.random.split(rng)
-        n = batch["view_a"].shape[0]
-        views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
+        views, n = _views(state, batch, augment)
         target = nnx.merge(graphdef, state["target_params"], state["batch_stats"])
         _, t = target(views)  # its batch-norm statistics are the batch's; its running ones are not kept
         t = jax.lax.stop_gradient(t)

@@ -18,6 +18,17 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 
+def _unit(x: jax.Array) -> jax.Array:
+    """Rows scaled to unit length, in at least float32 (bf16 -> f32; f64 for numerical checks stays)."""
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def objective_of(config) -> str:
+    """The run's objective; a config saved before the key existed trained with NT-Xent."""
+    return config.get("objective", "nt_xent")
+
+
 def nt_xent(
     z_a: jax.Array, z_b: jax.Array, temperature: float, mesh: jax.sharding.Mesh | None = None
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -42,8 +53,7 @@ def dcl(
 def _contrastive(z_a, z_b, temperature, mesh, *, decoupled: bool):
     n = z_a.shape[0]
     z = jnp.concatenate([z_a, z_b], axis=0)
-    z = z.astype(jnp.promote_types(z.dtype, jnp.float32))  # bf16 -> f32; f64 (numerical checks) stays
-    z = z / jnp.maximum(jnp.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    z = _unit(z)
     keys = z if mesh is None else jax.lax.with_sharding_constraint(z, NamedSharding(mesh, P()))
     logits = (z @ keys.T) / temperature  # [2N, 2N]
     logits = jnp.where(jnp.eye(2 * n, dtype=bool), -jnp.inf, logits)  # an anchor is not its own partner
@@ -66,12 +76,7 @@ def byol(p_a: jax.Array, p_b: jax.Array, t_a: jax.Array, t_b: jax.Array) -> tupl
     summed. p: the online predictions [N, P]; t: the target projections [N, P], treated as constants.
     `pos_top1`: the share of predictions whose most similar target in the batch is their partner's."""
     t_a, t_b = jax.lax.stop_gradient(t_a), jax.lax.stop_gradient(t_b)
-
-    def unit(x):
-        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-        return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-    p_a, p_b, t_a, t_b = unit(p_a), unit(p_b), unit(t_a), unit(t_b)
+    p_a, p_b, t_a, t_b = _unit(p_a), _unit(p_b), _unit(t_a), _unit(t_b)
     loss = jnp.mean(2 - 2 * jnp.sum(p_a * t_b, -1)) + jnp.mean(2 - 2 * jnp.sum(p_b * t_a, -1))
     n = p_a.shape[0]
     top1 = (

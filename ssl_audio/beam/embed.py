@@ -46,7 +46,7 @@ from ssl_audio.embed.export import (
     write_manifest,
 )
 from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
-from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, _batch, _schema, npz_name, open_store
+from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, _batch, _schema, open_store
 
 STAGING_PREFIX = ".beam-staging-"
 COMMITTING = ".beam-committing"  # present while parts are being moved in; a rerun then repairs
@@ -182,17 +182,18 @@ class Job:
     failed_before: list[str]  # keys in OUT/errors.tsv (bad files: few), skipped unless --retry-errors
 
 
-def _triage(item, npz_root: str | None):
+def _triage(item, npz: NpzStore | None):
     """(key, {'listed': [paths], 'done': [...], 'failed': [...]}) -> the file to do, or a count of what is
     skipped. Listed twice (a list file with a duplicate) is one file."""
-    beam = import_beam()
+    from apache_beam.pvalue import TaggedOutput  # per element: import_beam's logging guard is for start-up
+
     key, found = item
     if not found["listed"]:
         pass  # done or failed before, and no longer listed
-    elif found.get("done") or (npz_root and (Path(npz_root) / "npz" / npz_name(key)).exists()):
-        yield beam.pvalue.TaggedOutput("done_before", key)
+    elif found.get("done") or (npz is not None and npz.open([key])):
+        yield TaggedOutput("done_before", key)
     elif found.get("failed"):
-        yield beam.pvalue.TaggedOutput("failed_before", key)
+        yield TaggedOutput("failed_before", key)
     else:
         yield {"key": key, "path": found["listed"][0]}
 
@@ -223,11 +224,11 @@ def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int,
         )
     if job.failed_before:
         sources["failed"] = p | "FailedBefore" >> beam.Create([(k, True) for k in job.failed_before])
-    npz_root = str(job.out) if job.fmt == "npz" else None
+    npz = NpzStore(job.out, dim, job.tables) if job.fmt == "npz" else None  # a file there is a file done
     todo = (
         sources
         | "JoinWithOutput" >> beam.CoGroupByKey()
-        | "Triage" >> beam.FlatMap(_triage, npz_root).with_outputs("done_before", "failed_before", main="todo")
+        | "Triage" >> beam.FlatMap(_triage, npz).with_outputs("done_before", "failed_before", main="todo")
     )
     cut = todo.todo | "DecodeAndCut" >> beam.ParDo(dofn(decoder)).with_outputs(
         "clips", "errors", "notes", main="windows"
@@ -359,7 +360,7 @@ def export_beam(
     done = _lines(staging, "done")
     if fmt == "parquet":
         (out / COMMITTING).touch()
-        for table in (*tables[1:], tables[0]):  # the primary table last: a file is done once its row is in
+        for table in store.write_order:  # the primary table last: a file is done once its row is in
             store.adopt(table, [f for f in sorted((staging / table).glob("part-*.parquet")) if _rows(f)])
         (out / COMMITTING).unlink()
     failed_now = {k: v for k, v in _lines(staging, "errors").items() if k not in done}

@@ -15,6 +15,7 @@ import logging
 import os
 
 from ssl_audio.errors import BadValueError, UsageError
+from ssl_audio.parallel import default_workers
 
 RUNNERS = {"direct": "DirectRunner", "dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
 
@@ -93,6 +94,6 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
     if name == "DirectRunner":
         # Worker processes, not threads: decoding holds the GIL between the C calls.
         options.setdefault("direct_running_mode", "multi_processing")
-        options.setdefault("direct_num_workers", str(os.cpu_count() or 1))
+        options.setdefault("direct_num_workers", str(default_workers()))  # the cores this process may use
     flags = [f"--runner={name}"] + [f"--{k}={v}" for k, v in options.items()]
     return PipelineOptions(flags)

@@ -348,96 +348,6 @@ def embed_stream(
         yield done
 
 
-@dataclasses.dataclass
-class Plan:
-    """What a run of embed starts from, whichever engine does the work: the inputs, the opened output, and
-    what is left to do."""
-
-    model: EmbeddingModel
-    inputs: str
-    out: Path
-    fmt: str
-    tables: tuple[str, ...]
-    settings: dict
-    store: object
-    items: list[tuple[str, Path]]
-    todo: list[tuple[str, Path]]
-    errors: ErrorsLog
-    notes: ErrorsLog
-    done_before: int
-    failed_before: int
-    noted_before: int
-
-
-def plan(
-    model: EmbeddingModel,
-    inputs: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    fmt: str = "parquet",
-    windows: bool = False,
-    overwrite: bool = False,
-    retry_errors: bool = False,
-) -> Plan:
-    """Lists the inputs, opens (or resumes) OUT and works out what is left: files neither done nor failed
-    before. The manifest says `complete: false` until `finish`."""
-    out = Path(out).expanduser()
-    items = list_inputs(inputs)
-    windows, tables = output_tables(model, windows)
-    store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
-    settings = _settings(model, fmt, windows)
-    prepare_output(out, settings, overwrite)
-
-    done = store.open([k for k, _ in items])
-    errors = ErrorsLog(out / ERRORS, retry=retry_errors)
-    notes = ErrorsLog(out / NOTES, retry=False)
-    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
-    result = Plan(
-        model=model,
-        inputs=str(inputs),
-        out=out,
-        fmt=fmt,
-        tables=tables,
-        settings=settings,
-        store=store,
-        items=items,
-        todo=todo,
-        errors=errors,
-        notes=notes,
-        done_before=sum(1 for k, _ in items if k in done),
-        failed_before=sum(1 for k, _ in items if k in errors.failed and k not in done),
-        noted_before=len(notes.failed),
-    )
-    counts = {"inputs": len(items), "done": result.done_before, "failed": len(errors.failed)}
-    write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
-    return result
-
-
-def finish(plan: Plan, *, embedded: int, failed: int, audio_seconds: float, seconds: float) -> ExportResult:
-    """The manifest's final counts, and the result the command prints."""
-    counts = {"inputs": len(plan.items), "done": plan.done_before + embedded, "failed": len(plan.errors.failed)}
-    write_manifest(
-        plan.out,
-        plan.model,
-        plan.settings,
-        inputs=plan.inputs,
-        counts=counts,
-        complete=counts["done"] + counts["failed"] == len(plan.items),
-    )
-    return ExportResult(
-        out=plan.out,
-        inputs=len(plan.items),
-        done_before=plan.done_before,
-        failed_before=plan.failed_before,
-        embedded=embedded,
-        failed=failed,
-        failed_total=len(plan.errors.failed),
-        audio_seconds=audio_seconds,
-        seconds=seconds,
-        noted=len(plan.notes.failed) - plan.noted_before,
-    )
-
-
 def export(
     model: EmbeddingModel,
     inputs: str | os.PathLike,
@@ -455,22 +365,38 @@ def export(
     rate, the usual checks, too-short files kept with a note). `ssl_audio.beam.embed` does the same on Beam."""
     from tqdm.auto import tqdm
 
-    job = plan(model, inputs, out, fmt=fmt, windows=windows, overwrite=overwrite, retry_errors=retry_errors)
+    out = Path(out).expanduser()
+    items = list_inputs(inputs)
+    windows, tables = output_tables(model, windows)
+    store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
+    settings = _settings(model, fmt, windows)
+    prepare_output(out, settings, overwrite)
+
+    done = store.open([k for k, _ in items])
+    errors = ErrorsLog(out / ERRORS, retry=retry_errors)
+    notes = ErrorsLog(out / NOTES, retry=False)
+    noted_before = len(notes.failed)
+    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
+    done_before = sum(1 for k, _ in items if k in done)
+    failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done)
+    counts = {"inputs": len(items), "done": done_before, "failed": len(errors.failed)}
+    write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
+
     failed_now, embedded, audio_seconds = 0, 0, 0.0
-    bar = tqdm(total=len(job.todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
 
     def on_error(key: str, reason: str) -> None:
         nonlocal failed_now
-        job.errors.add(key, reason)
+        errors.add(key, reason)
         failed_now += 1
         bar.update(1)
 
     try:
         for finished in embed_stream(
-            model, decoded(model, job.todo, workers, decode, on_note=job.notes.add), on_error=on_error
+            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error
         ):
-            job.store.append(finished)
+            store.append(finished)
             embedded += len(finished)
             audio_seconds += sum(e.duration for _, e in finished)
             bar.update(len(finished))
@@ -479,9 +405,28 @@ def export(
                 bar.set_postfix_str(f"{audio_seconds / elapsed:.0f}x real time", refresh=False)
     finally:
         bar.close()
-        job.store.close()
-    return finish(
-        job, embedded=embedded, failed=failed_now, audio_seconds=audio_seconds, seconds=time.perf_counter() - start
+        store.close()
+    seconds = time.perf_counter() - start
+    counts = {"inputs": len(items), "done": counts["done"] + embedded, "failed": len(errors.failed)}
+    write_manifest(
+        out,
+        model,
+        settings,
+        inputs=str(inputs),
+        counts=counts,
+        complete=counts["done"] + counts["failed"] == len(items),
+    )
+    return ExportResult(
+        out=out,
+        inputs=len(items),
+        done_before=done_before,
+        failed_before=failed_before,
+        embedded=embedded,
+        failed=failed_now,
+        failed_total=len(errors.failed),
+        audio_seconds=audio_seconds,
+        seconds=seconds,
+        noted=len(notes.failed) - noted_before,
     )
 
 

@@ -112,7 +112,7 @@ class ParquetStore:
 
     # Written last in a commit, so a file is done only once all its rows are in.
     @property
-    def _write_order(self) -> tuple[str, ...]:
+    def write_order(self) -> tuple[str, ...]:
         return tuple(t for t in self.tables if t != self.primary) + (self.primary,)
 
     def _parts(self, table: str) -> list[Path]:
@@ -148,7 +148,7 @@ class ParquetStore:
     def append(self, records: list[tuple[str, Embeddings]]) -> None:
         if not records:
             return
-        for table in self._write_order:
+        for table in self.write_order:
             batch = _batch(table, self.dim, records)
             sink, writer = self._writer(table)
             writer.write_batch(batch)
@@ -181,7 +181,7 @@ class ParquetStore:
     def _journals_to_parts(self, batches: dict[str, list[pa.RecordBatch]]) -> None:
         """Writes each table's batches as a new part, the primary table last, then removes the journals: a
         kill in between leaves rows in both, which the next `open` counts once."""
-        for table in self._write_order:
+        for table in self.write_order:
             if batches[table]:
                 self._write_part(table, pa.Table.from_batches(batches[table], schema=_schema(table, self.dim)))
         shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)

@@ -38,3 +38,14 @@ def os_path(text: str) -> str:
         out.append(raw[i])
         i += 1
     return os.fsdecode(bytes(out))
+
+
+def to_wire(path: str | os.PathLike) -> str:
+    """A path as text that any UTF-8 channel (JSON lines, Beam's string coder) carries exactly: its bytes,
+    one character each. Unlike `printable` it is for machines, not reports; `from_wire` gives the path back."""
+    return os.fsencode(path).decode("latin-1")
+
+
+def from_wire(text: str) -> str:
+    """The path `to_wire` carried, as this machine's file-system string (surrogates for undecodable bytes)."""
+    return os.fsdecode(text.encode("latin-1"))

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_audio.audio.decode import DecodeOptions
+from ssl_audio.audio.paths import from_wire, to_wire
 from ssl_audio.beam.runner import import_beam, pipeline_options
 from ssl_audio.embed.export import (
     ERRORS,
@@ -68,7 +69,7 @@ class DecodeAndCut:
     def windows(self, key: str, path: str):
         from ssl_audio.audio.windows import timed_windows
 
-        audio, error, note = decode_one(self.options, Path(path))
+        audio, error, note = decode_one(self.options, Path(from_wire(path)))
         if audio is None:
             yield "errors", (key, error)
             return
@@ -349,8 +350,8 @@ def export_beam(
     staging.mkdir()
     listed = 0
     with open(staging / "inputs.jsonl", "w", encoding="utf-8") as f:
-        for key, path in listing:  # ensure_ascii keeps undecodable file names (surrogates) intact
-            f.write(json.dumps([key, os.fspath(path)]) + "\n")
+        for key, path in listing:  # to_wire: Beam's coders refuse undecodable file names (surrogates)
+            f.write(json.dumps([key, to_wire(path)]) + "\n")
             listed += 1
     write_manifest(out, model, settings, inputs=str(inputs), counts={"listed": listed}, complete=False)
     with beam.Pipeline(options=options) as p:

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
-from ssl_audio.audio.paths import printable
+from ssl_audio.audio.paths import from_wire, printable, to_wire
 from ssl_audio.data.labels import SPLITS, Record, class_names
 from ssl_audio.parallel import parallel_map
 
@@ -129,9 +129,9 @@ def _write_records(records: list[Record], path: Path) -> None:
     """One JSON line per record, streamed: Beam reads the split's files from here rather than from the
     pipeline graph (Dataflow caps a job's graph at a few MB, a catalogue's file list is more)."""
     with open(path, "w", encoding="utf-8") as f:
-        for index, r in enumerate(records):  # ensure_ascii: undecodable file names (surrogates) survive
+        for index, r in enumerate(records):  # to_wire: Beam's coders refuse undecodable file names (surrogates)
             labels = {k: list(v) if isinstance(v, tuple) else v for k, v in r.labels.items()}
-            f.write(json.dumps({"index": index, "path": r.path, "key": r.key, "labels": labels}) + "\n")
+            f.write(json.dumps({"index": index, "path": to_wire(r.path), "key": r.key, "labels": labels}) + "\n")
 
 
 def _beam_split_class():
@@ -169,10 +169,11 @@ def _beam_split_class():
             self.options, self.columns = options, columns
 
         def process(self, row):
-            pcm, reason = _decode_pcm16((row["path"], self.options))
+            path = from_wire(row["path"])
+            pcm, reason = _decode_pcm16((path, self.options))
             if pcm is None:
                 yield beam.pvalue.TaggedOutput(
-                    "bad", {"index": row["index"], "path": printable(row["path"]), "reason": reason})
+                    "bad", {"index": row["index"], "path": printable(path), "reason": reason})
                 return
             yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
             yield row["key"], _example(row["key"], row["labels"], pcm, self.columns)

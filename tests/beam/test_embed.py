@@ -164,3 +164,19 @@ def test_npz_and_a_list_with_a_duplicate(checkpoint, folder, tmp_path):
     again = export_beam(model(checkpoint), listing, out, checkpoint=checkpoint, runner="direct", fmt="npz",
                         beam_options={"direct_running_mode": "in_memory"})  # fmt: skip
     assert (again.embedded, again.done_before) == (0, 2)
+
+
+def test_odd_file_names_travel_through_the_pipeline(checkpoint, tmp_path):
+    """A name that is not UTF-8 (Latin-1 bytes), spaces and an upper-case extension: Beam's coders refuse
+    undecodable names as they are, so the listing carries them as bytes (paths.to_wire)."""
+    import os
+
+    root = tmp_path / "odd"
+    write(root / "My Album" / "Track One.WAV", 2.0, seed=11)
+    write(root / "plain.wav", 2.0, seed=12)
+    os.rename(root / "plain.wav", os.path.join(os.fsencode(root), b"caf\xe9 song.wav"))
+    out = tmp_path / "emb"
+    result = export_beam(model(checkpoint), root, out, checkpoint=checkpoint, runner="direct",
+                         beam_options={"direct_running_mode": "in_memory"})  # fmt: skip
+    assert (result.embedded, result.failed) == (2, 0)
+    assert set(rows(out, "scene")) == {"My Album/Track One.WAV", "caf\\xe9 song.wav"}  # printable keys

@@ -12,6 +12,7 @@ import os
 BENCHMARKS = {
     "augment": "ssl_audio.augment.bench",
     "step": "pretrain.bench",
+    "conv": "ssl_audio.models.bench",
     "decode": "ssl_audio.audio.bench",
     "embed": "ssl_audio.embed.bench",
     "listing": "ssl_audio.beam.bench",
@@ -19,7 +20,8 @@ BENCHMARKS = {
 
 DESCRIPTION = (
     "bench augment: the JAX augmentation chain against audiomentations. bench step: the full "
-    "pretraining step and the augmentation's share of it. bench embed: `ssl-audio embed` against "
+    "pretraining step and the augmentation's share of it. bench conv: that step with XLA's convolutions "
+    "against patches + matmul. bench embed: `ssl-audio embed` against "
     "librosa descriptors (with --runner: on Beam against in-process). bench listing: the driver's memory "
     "for listing a catalogue. bench decode: one core's decode rate per format. Each prints its figure "
     "last; `ssl-audio bench WHAT --help` for its flags."

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ssl_audio.models.conv import conv_general_dilated
 from ssl_audio.models.frontend import log_mel
 from ssl_audio.models.registry import READOUTS, output_dtype, register
 
@@ -34,6 +35,7 @@ class ResBlock(nnx.Module):
             padding="SAME",  # noqa: E731
             use_bias=False,
             dtype=dtype,
+            conv_general_dilated=conv_general_dilated,  # XLA's or patches, by backend (conv.py)
             rngs=rngs,
         )
         norm = lambda c: nnx.BatchNorm(c, momentum=0.9, dtype=dtype, rngs=rngs)  # noqa: E731

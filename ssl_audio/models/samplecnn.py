@@ -13,12 +13,23 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ssl_audio.models.conv import conv_general_dilated
 from ssl_audio.models.registry import output_dtype, register
 
 
 class ConvBlock(nnx.Module):
     def __init__(self, cin: int, cout: int, *, stride: int, pool: bool, dtype, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(cin, cout, (3,), strides=(stride,), padding="SAME", use_bias=False, dtype=dtype, rngs=rngs)
+        self.conv = nnx.Conv(
+            cin,
+            cout,
+            (3,),
+            strides=(stride,),
+            padding="SAME",
+            use_bias=False,
+            dtype=dtype,
+            conv_general_dilated=conv_general_dilated,
+            rngs=rngs,
+        )
         self.norm = nnx.BatchNorm(cout, momentum=0.9, dtype=dtype, rngs=rngs)
         self.pool = pool
 

@@ -113,6 +113,14 @@ def make_chain(
         threshold = peak_db + p["threshold_below_peak_db"]
         return ops.compress(y, threshold, ratio, p["attack"], p["release"], makeup, sr)
 
+    # An op whose probability is 0 is left out of the program (its parameters are still drawn, so a seed's
+    # other draws do not move). Ops with p > 0 are computed for every example and selected with `where`:
+    # under vmap a per-example branch becomes both branches anyway, and static shapes need the work done.
+    on = {name: float(c[name].p) > 0 for name in c.keys() if isinstance(c[name], ml_collections.ConfigDict)}
+
+    def when(flag: str, coin, op, y):
+        return jnp.where(coin, op(y), y) if on[flag] else y
+
     def one(x, p):
         length = x.shape[0] if view_samples is None else int(view_samples)
         if x.shape[0] < length:
@@ -120,24 +128,29 @@ def make_chain(
         key_ir, key_noise = jax.random.split(p["keys"])
         # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
         y = ops.time_shift(x, jnp.round(p["time_shift"] * length).astype(jnp.int32))
-        stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor, length)
-        y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y[:length])
-        y = jnp.where(p["eq_on"], ops.parametric_eq(y, p["eq_centres"], p["eq_gains_db"], p["eq_qs"], sr), y)
-        if ir_bank is None:
-            ir = ops.synthetic_ir(key_ir, ir_length, p["rt60"], p["pre_delay"], sr)
+        if on["time_stretch"] or on["pitch_shift"]:
+            stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor, length)
+            y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y[:length])
         else:
-            ir = jnp.asarray(ir_bank)[p["ir_index"]]
-        y = jnp.where(p["reverb_on"], ops.reverb(y, ir, p["wet"]), y)
-        y = jnp.where(p["compress_on"], compress(y, p), y)
+            y = y[:length]
+        y = when("eq", p["eq_on"], lambda y: ops.parametric_eq(y, p["eq_centres"], p["eq_gains_db"], p["eq_qs"], sr), y)
+        if on["reverb"]:
+            if ir_bank is None:
+                ir = ops.synthetic_ir(key_ir, ir_length, p["rt60"], p["pre_delay"], sr)
+            else:
+                ir = jnp.asarray(ir_bank)[p["ir_index"]]
+            y = jnp.where(p["reverb_on"], ops.reverb(y, ir, p["wet"]), y)
+        y = when("compression", p["compress_on"], lambda y: compress(y, p), y)
         y = ops.polarity(ops.gain(y, p["gain_db"]), p["invert"])
-        y = jnp.where(p["clip_on"], ops.clip(y, p["clip_percent"], p["clip_soft"]), y)
-        y = jnp.where(p["lowpass_on"], ops.lowpass(y, p["cutoff_hz"], int(c.lowpass.order), sr), y)
-        # Triangular (TPDF) dither in quantisation steps; its key is folded in, not split off, so the
-        # reverb's and noise's keys are what they were before the op existed.
-        tpdf = jax.random.uniform(jax.random.fold_in(p["keys"], 1), (2, length)).sum(0) - 1.0
-        y = jnp.where(p["crush_on"], ops.bit_crush(y, p["bits"], tpdf if c.bit_crush.dither else None), y)
-        noise = ops.colored_noise(key_noise, length, p["noise_decay"])
-        return jnp.where(p["noise_on"], ops.add_noise(y, noise, p["snr_db"]), y)
+        y = when("clipping", p["clip_on"], lambda y: ops.clip(y, p["clip_percent"], p["clip_soft"]), y)
+        y = when("lowpass", p["lowpass_on"], lambda y: ops.lowpass(y, p["cutoff_hz"], int(c.lowpass.order), sr), y)
+        if on["bit_crush"]:
+            # Triangular (TPDF) dither in quantisation steps; its key is folded in, not split off, so the
+            # reverb's and noise's keys are what they were before the op existed.
+            tpdf = jax.random.uniform(jax.random.fold_in(p["keys"], 1), (2, length)).sum(0) - 1.0
+            y = jnp.where(p["crush_on"], ops.bit_crush(y, p["bits"], tpdf if c.bit_crush.dither else None), y)
+        noise = lambda y: ops.add_noise(y, ops.colored_noise(key_noise, length, p["noise_decay"]), p["snr_db"])  # noqa: E731
+        return when("noise", p["noise_on"], noise, y)
 
     def chain(batch: jax.Array, key: jax.Array) -> jax.Array:
         params = sample_parameters(c, key, batch.shape[0], 0 if ir_bank is None else ir_bank.shape[0])

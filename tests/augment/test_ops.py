@@ -30,6 +30,43 @@ def _seed(n=0):
     np.random.seed(n)
 
 
+def _tone_level_db(x: np.ndarray, freq: float) -> float:
+    """A sine's amplitude at `freq` in dB re 1 (Hann-windowed projection, exact for a steady sine)."""
+    n, w = np.arange(len(x)), np.hanning(len(x))
+    return float(20 * np.log10(2 * abs(np.sum(x * w * np.exp(-2j * np.pi * freq * n / SR))) / np.sum(w) + 1e-12))
+
+
+# The pitch shift's resampler: passband flat to 0.1 dB up to 0.6 x its cut-off (min(1, 1/step) x Nyquist),
+# and what a faster read would fold back below Nyquist at least 20 dB down from 1.2 x the cut-off. Measured:
+# at step 2^(4/12) a 4 kHz tone keeps +0.03 dB; tones at 7.5 and 7.9 kHz (1.18 and 1.24 x the cut-off)
+# fold back at -24.6 and -42.9 dB; at step 2^(-4/12), nothing folds and 6 kHz keeps +0.06 dB.
+@pytest.mark.parametrize("step", [2 ** (-4 / 12), 2 ** (2 / 12), 2 ** (4 / 12)])
+def test_resampler_passband_and_aliasing(step):
+    cutoff_hz = min(1.0, 1.0 / step) * SR / 2
+    resample = jax.jit(lambda y: ops.resample_at(y, jnp.float32(step), SR))
+    for freq in np.linspace(200.0, 0.6 * cutoff_hz, 6):
+        tone = np.sin(2 * np.pi * freq * np.arange(int(1.5 * SR)) / SR).astype(np.float32)
+        out = np.asarray(resample(jnp.asarray(tone)))[200:-200]  # away from the edges' partial kernels
+        assert abs(_tone_level_db(out, freq * step)) < 0.1, freq
+    if step > 1:
+        for freq in (1.2 * cutoff_hz, 1.24 * cutoff_hz):
+            if freq < SR / 2:
+                tone = np.sin(2 * np.pi * freq * np.arange(int(1.5 * SR)) / SR).astype(np.float32)
+                out = np.asarray(resample(jnp.asarray(tone)))[200:-200]
+                assert _tone_level_db(out, SR - freq * step) < -20.0, freq
+
+
+def test_resampler_reads_the_input_at_its_positions():
+    # A ramp is reproduced where the kernel sees the whole ramp: linear functions are (nearly) exact for
+    # a windowed sinc with cut-off 1, and the first and last taps read zeros beyond the ends.
+    ramp = jnp.linspace(-1.0, 1.0, 4000, dtype=jnp.float32)
+    out = np.asarray(ops.resample_at(jnp.sin(3.0 * ramp), jnp.float32(0.75), 5000))
+    expected = np.sin(3.0 * np.interp(np.arange(5000) * 0.75, np.arange(4000), np.asarray(ramp)))
+    inside = slice(20, int((4000 - 20) / 0.75))
+    np.testing.assert_allclose(out[inside], expected[inside], atol=2e-3)
+    assert np.all(out[int(4000 / 0.75) + 10 :] == 0.0)  # read past the end: silence
+
+
 @pytest.mark.parametrize("semitones", [-4.0, -2.0, 3.0, 4.0])
 def test_pitch_shift_moves_the_fundamental(semitones):
     x = harmonic_tone(220.0)

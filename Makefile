@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,beam]'
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,beam,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)

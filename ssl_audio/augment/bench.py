@@ -1,16 +1,19 @@
-"""`ssl-audio bench augment`: the JAX chain against audiomentations on the same clips, in one process.
+"""`ssl-audio bench augment`: the JAX chain against audiomentations and pedalboard on the same clips.
 
 Clips are real music from the embedded generator. Both paths run every op at
 p=1. audiomentations runs in as many worker processes as there are cores (what
 a data loader would do), so the ratio compares the two paths on the same
 hardware; its single-process rate is printed too. The last line is the figure:
-`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`.
+`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`, then
+pedalboard's rate and the ratio to it (the same chain in Spotify's compiled library, the fastest CPU
+path a user would pick), run the same way.
 """
 
 from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -129,6 +132,125 @@ def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
     return _COMPOSE(samples=clip, sample_rate=sample_rate)
 
 
+# --------------------------------------------------------------------------- pedalboard, the second reference
+
+
+class PedalboardChain:
+    """The same chain with Spotify's pedalboard (compiled C++: Rubber Band for stretch and pitch in one call,
+    JUCE's filters, compressor and convolution), parameters drawn per clip from the config's ranges, every
+    op applied (the benchmark's p=1). What has no pedalboard op is numpy, as audiomentations does it: the
+    time shift and the coloured noise. Its low-pass is JUCE's first-order filter (6 dB/octave, not the
+    config's order), its clipping is hard. A speed reference only: its ops are not parity-tested."""
+
+    def __init__(self, config, seed: int = 0):
+        import pedalboard as pb
+        import soundfile as sf
+
+        from ssl_audio.augment.reference import ir_folder
+
+        self.pb, self.c, self.rng = pb, config, np.random.default_rng(seed)
+        folder = ir_folder(config)
+        self.irs = [sf.read(os.path.join(folder, f), dtype="float32")[0] for f in sorted(os.listdir(folder))]
+
+    def __call__(self, clip: np.ndarray, sample_rate: int) -> np.ndarray:
+        from ssl_audio.augment.chain import _hz, _mel
+        from ssl_audio.augment.config import NOISE_DECAY_DB
+        from ssl_audio.augment.ops import EQ_BANDS
+
+        pb, c, rng, n = self.pb, self.c, self.rng, clip.shape[0]
+        shift = int(round(rng.uniform(-c.time_shift.max_fraction, c.time_shift.max_fraction) * n))
+        y = np.zeros_like(clip)
+        if shift >= 0:
+            y[shift:] = clip[: n - shift]
+        else:
+            y[:shift] = clip[-shift:]
+        y = pb.time_stretch(
+            y,
+            sample_rate,
+            stretch_factor=rng.uniform(c.time_stretch.min_rate, c.time_stretch.max_rate),
+            pitch_shift_in_semitones=rng.uniform(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones),
+        )[0][:n]
+        y = np.pad(y, (0, n - y.shape[0]))
+        bands = []
+        for kind, lo, hi, q_lo, q_hi in EQ_BANDS:
+            centre = float(_hz(rng.uniform(_mel(lo), _mel(hi))))
+            gain, q = rng.uniform(c.eq.min_gain_db, c.eq.max_gain_db), rng.uniform(q_lo, q_hi)
+            cls = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}[kind]
+            bands.append(cls(cutoff_frequency_hz=centre, gain_db=gain, q=q))
+        k = c.compression
+        board = pb.Pedalboard(
+            [
+                *bands,
+                pb.Convolution(
+                    self.irs[rng.integers(len(self.irs))],
+                    mix=rng.uniform(c.reverb.min_wet, c.reverb.max_wet),
+                    sample_rate=sample_rate,
+                ),
+                pb.Compressor(
+                    threshold_db=float(
+                        20 * np.log10(np.max(np.abs(y)) + 1e-10) + rng.uniform(k.min_threshold_db, k.max_threshold_db)
+                    ),
+                    ratio=float(np.exp(rng.uniform(np.log(k.min_ratio), np.log(k.max_ratio)))),
+                    attack_ms=1000 * rng.uniform(k.min_attack, k.max_attack),
+                    release_ms=1000 * rng.uniform(k.min_release, k.max_release),
+                ),
+                pb.Gain(gain_db=rng.uniform(c.gain.min_gain_db, c.gain.max_gain_db)),
+                pb.Invert(),
+                pb.Clipping(threshold_db=-3.0),
+                pb.LowpassFilter(cutoff_frequency_hz=rng.uniform(c.lowpass.min_cutoff_hz, c.lowpass.max_cutoff_hz)),
+                pb.Bitcrush(bit_depth=float(rng.integers(c.bit_crush.min_bits, c.bit_crush.max_bits + 1))),
+            ]
+        )
+        y = board(y[None, :], sample_rate)[0]
+        # Coloured noise as audiomentations' AddColorNoise makes it: white noise shaped by one rFFT pair.
+        lo, hi = NOISE_DECAY_DB[c.noise.color]
+        spectrum = np.fft.rfft(rng.standard_normal(n))
+        freqs = np.maximum(np.fft.rfftfreq(n), 1.0 / n)
+        noise = np.fft.irfft(spectrum * freqs ** (-rng.uniform(lo, hi) / (20 * np.log10(2.0))), n)
+        snr = rng.uniform(c.noise.min_snr_db, c.noise.max_snr_db)
+        scale = np.sqrt(np.mean(y**2) / (np.mean(noise**2) * 10 ** (snr / 10) + 1e-20))
+        return (y + scale * noise).astype(np.float32)
+
+
+def _pedalboard_available() -> bool:
+    try:
+        import pedalboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_PEDALBOARD = None
+
+
+def _init_pedalboard(config_dict: dict) -> None:
+    global _PEDALBOARD
+    import ml_collections
+
+    _PEDALBOARD = PedalboardChain(ml_collections.ConfigDict(config_dict))
+
+
+def _pedalboard_one(args: tuple[np.ndarray, int]) -> np.ndarray:
+    clip, sample_rate = args
+    return _PEDALBOARD(clip, sample_rate)
+
+
+def cpu_rates(init, one, config, clips: np.ndarray, workers: int) -> tuple[float, float]:
+    """(clips/s in this process, clips/s in `workers` processes) of a CPU chain over `clips`."""
+    sr = config.sample_rate
+    init(config.to_dict())
+    single = len(clips) / _time(lambda: [one((c, sr)) for c in clips], 1)
+    if workers <= 1:
+        return single, single
+    # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
+    # parallel.py), kept open across the timed calls so worker start-up is not timed.
+    with ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=init, initargs=(config.to_dict(),)
+    ) as pool:
+        pooled = _time(lambda: list(pool.map(one, [(c, sr) for c in clips], chunksize=4)), 1)
+    return single, len(clips) / pooled
+
+
 def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, float]:
     """Seconds per clip for each transform of `compose` alone, in this process (one per op, in OPS order)."""
     from ssl_audio.augment.config import OPS
@@ -166,19 +288,10 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
     jax_seconds = _time(lambda: chain(x, jax.random.key(next(counter))).block_until_ready(), repeats)
     jax_rate = batch / jax_seconds
 
-    _init_worker(config.to_dict())
-    one_proc = _time(lambda: [_augment_one((c, sr)) for c in clips], 1)
-    single_rate = batch / one_proc
-    if workers > 1:
-        # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
-        # parallel.py), kept open across the timed calls so worker start-up is not timed.
-        with ProcessPoolExecutor(
-            workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(config.to_dict(),)
-        ) as pool:
-            pool_seconds = _time(lambda: list(pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4)), 1)
-        am_rate = batch / pool_seconds
-    else:
-        am_rate = single_rate
+    single_rate, am_rate = cpu_rates(_init_worker, _augment_one, config, clips, workers)
+    pedalboard = (
+        cpu_rates(_init_pedalboard, _pedalboard_one, config, clips, workers) if _pedalboard_available() else None
+    )
 
     lines.append(
         "per op, JAX (ms per clip, batched):           "
@@ -197,19 +310,29 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
         f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "
         f"{single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}"
     )
+    if pedalboard is None:
+        lines.append("pedalboard: not installed (pip install 'ssl_audio[bench]'); its figures are left out")
+        tail = ""
+    else:
+        lines.append(
+            f"full chain, pedalboard: {pedalboard[0]:.1f} clips/s in 1 process, "
+            f"{pedalboard[1]:.1f} clips/s in {workers}"
+        )
+        tail = f" pedalboard_clips_per_s={pedalboard[1]:.1f} pedalboard_ratio={jax_rate / pedalboard[1]:.2f}"
     lines.append(
         f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
-        f"ratio={jax_rate / am_rate:.2f}"
+        f"ratio={jax_rate / am_rate:.2f}" + tail
     )
     return lines
 
 
 # ------------------------------------------------------------------------------------------ the command
 
-HELP = "the JAX augmentation chain against audiomentations on the same music clips"
+HELP = "the JAX augmentation chain against audiomentations and pedalboard on the same music clips"
 DESCRIPTION = (
     "Every op at p=1 on the same music clips; prints per-op timings and, last, "
-    "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`."
+    "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=... pedalboard_clips_per_s=... "
+    "pedalboard_ratio=...` (the pedalboard fields when it is installed: the bench extra)."
 )
 
 

@@ -41,14 +41,25 @@ def row(label: str, probe_dirs: list[str], features: str = "pretrained") -> str:
 
 
 def main(argv: list[str]) -> int:
-    features = "pretrained"
-    if argv and argv[0].startswith("--features="):
-        features, argv = argv[0].split("=", 1)[1], argv[1:]
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m linear_probe.study_table", description=__doc__.split("\n")[0])
+    p.add_argument("rows", nargs="+", metavar="LABEL=PROBE_DIR[,PROBE_DIR...]", help="one table row per argument")
+    p.add_argument("--features", default="pretrained", help="which feature kind's metric (default pretrained)")
+    args = p.parse_args(argv)
+    for spec in args.rows:
+        if "=" not in spec:
+            p.error(f"{spec!r}: write LABEL=PROBE_DIR[,PROBE_DIR...]")
+    missing = [
+        d for spec in args.rows for d in spec.partition("=")[2].split(",") if not (Path(d) / "results.json").exists()
+    ]
+    if missing:
+        p.error(f"{missing[0]}: no results.json there (give the probe's --out folder)")
     print("| setting | runs | " + " | ".join(f"{t} (val)" for t in TASKS) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in TASKS) + " |")
-    for spec in argv:
+    for spec in args.rows:
         label, _, dirs = spec.partition("=")
-        print(row(label, dirs.split(","), features))
+        print(row(label, dirs.split(","), args.features))
     return 0
 
 

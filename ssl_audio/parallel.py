@@ -6,9 +6,11 @@ worker start-up, ordering and progress behaviour.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
@@ -23,9 +25,14 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+def _run_chunk(args: tuple[Callable, list]) -> list:
+    fn, chunk = args
+    return [fn(item) for item in chunk]
+
+
 def parallel_map(
     fn: Callable[[T], R],
-    items: Sequence[T],
+    items: Iterable[T],
     *,
     workers: int | None = None,
     desc: str = "",
@@ -33,16 +40,22 @@ def parallel_map(
     initializer: Callable | None = None,
     initargs: tuple = (),
     progress: bool = True,
+    total: int | None = None,
 ) -> Iterator[R]:
     """Yields fn(item) for each item, in order, computed by `workers` processes.
 
-    workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
+    `items` may be any iterable, a stream of millions included: it is read as results are taken, with at
+    most a few chunks per worker in flight, so memory is bounded by the window, not by the item count
+    (`ProcessPoolExecutor.map` would submit every item first). `total` sizes the progress bar when
+    `items` has no len(). workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
     module-level function so that it pickles.
     """
     workers = default_workers() if workers is None else max(1, int(workers))
-    bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress, dynamic_ncols=True)
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True)
     try:
-        if workers == 1 or len(items) <= 1:
+        if workers == 1 or (total is not None and total <= 1):
             if initializer is not None:
                 initializer(*initargs)
             for item in items:
@@ -51,18 +64,35 @@ def parallel_map(
             return
         # 'spawn' keeps workers free of the parent's JAX/TF threads (fork after they start can deadlock).
         ctx = mp.get_context("spawn")
-        chunksize = max(1, min(16, len(items) // (workers * 8) or 1))
+        chunksize = max(1, min(16, (total or 10**6) // (workers * 8) or 1))
+        chunks = _chunked(iter(items), chunksize)
         # An executor, not multiprocessing.Pool: when a worker dies (a crash in native code) the Pool waits
         # forever for its task, while the executor raises BrokenProcessPool.
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
+            in_flight: collections.deque = collections.deque()
             try:
-                for result in pool.map(fn, items, chunksize=chunksize):
-                    yield result
-                    bar.update(1)
+                for chunk in itertools.islice(chunks, 4 * workers):
+                    in_flight.append(pool.submit(_run_chunk, (fn, chunk)))
+                while in_flight:
+                    results = in_flight.popleft().result()
+                    following = next(chunks, None)
+                    if following is not None:
+                        in_flight.append(pool.submit(_run_chunk, (fn, following)))
+                    for result in results:
+                        yield result
+                        bar.update(1)
             except BrokenProcessPool:
                 raise RuntimeError(
                     f"{desc or 'parallel work'}: a worker process died (crashed in native code); "
                     f"rerun with --workers 1 to see where"
                 ) from None
+            finally:
+                for future in in_flight:
+                    future.cancel()
     finally:
         bar.close()
+
+
+def _chunked(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk

@@ -11,7 +11,9 @@ back without this package.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import tensorflow_datasets as tfds
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.audio.paths import from_wire, printable, to_wire
 from ssl_audio.data.labels import SPLITS, Record, class_names
+from ssl_audio.data.spool import RecordSpool
 from ssl_audio.parallel import parallel_map
 
 from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
@@ -27,7 +30,8 @@ from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401 
 
 @dataclasses.dataclass(eq=False)
 class AudioFolderConfig(tfds.core.BuilderConfig):
-    records: list[Record] = dataclasses.field(default_factory=list)
+    # Held (labelled catalogues), or a spool on disk (an unlabelled folder streamed by prepare).
+    records: list[Record] | RecordSpool = dataclasses.field(default_factory=list)
     columns: list[str] = dataclasses.field(default_factory=list)
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)   # column -> kind (Catalog.kinds)
     decode: DecodeOptions = DecodeOptions()
@@ -81,20 +85,25 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         del dl_manager  # everything is local
         cfg: AudioFolderConfig = self.builder_config
-        return {split: self._generate_examples([r for r in cfg.records if r.split == split])
+        if isinstance(cfg.records, RecordSpool):
+            return {split: self._generate_examples(cfg.records.split(split), split)
+                    for split in SPLITS if cfg.records.counts.get(split)}
+        return {split: self._generate_examples([r for r in cfg.records if r.split == split], split)
                 for split in SPLITS if any(r.split == split for r in cfg.records)}
 
-    def _generate_examples(self, records: list[Record]):
+    def _generate_examples(self, records: Iterable[Record], split: str):
         cfg: AudioFolderConfig = self.builder_config
         if cfg.beam_side is not None:
-            return _BeamSplit(records, cfg)
+            return _BeamSplit(records, split, cfg)
         return self._examples_here(records)
 
-    def _examples_here(self, records: list[Record]):
+    def _examples_here(self, records: Iterable[Record]):
         cfg: AudioFolderConfig = self.builder_config
-        jobs = [(r.path, cfg.decode) for r in records]
+        # A stream stays a stream: parallel_map reads the jobs only a window ahead, and tee holds that window.
+        decoding, pairing = itertools.tee(records)
+        jobs = ((r.path, cfg.decode) for r in decoding)
         # TFDS shows its own per-split progress bar, so ours stays quiet here.
-        for record, (pcm, reason) in zip(records, parallel_map(_decode_pcm16, jobs, workers=cfg.workers,
+        for record, (pcm, reason) in zip(pairing, parallel_map(_decode_pcm16, jobs, workers=cfg.workers,
                                                                progress=False)):
             if pcm is None:
                 self.bad_files.append({"path": printable(record.path), "reason": reason})
@@ -125,7 +134,7 @@ def _example(key: str, labels: dict, pcm: np.ndarray, columns: list[str]) -> dic
     return example
 
 
-def _write_records(records: list[Record], path: Path) -> None:
+def _write_records(records: Iterable[Record], path: Path) -> None:
     """One JSON line per record, streamed: Beam reads the split's files from here rather than from the
     pipeline graph (Dataflow caps a job's graph at a few MB, a catalogue's file list is more)."""
     with open(path, "w", encoding="utf-8") as f:
@@ -141,10 +150,9 @@ def _beam_split_class():
         """One split on Beam: records -> reshuffle -> decode in the workers -> (key, example); bad files and
         sample counts go to side files, not to the dataset."""
 
-        def __init__(self, records: list[Record], cfg: AudioFolderConfig):
+        def __init__(self, records: Iterable[Record], split: str, cfg: AudioFolderConfig):
             super().__init__()
-            self.records, self.cfg = records, cfg
-            self.split = records[0].split
+            self.records, self.split, self.cfg = records, split, cfg
 
         def expand(self, pipeline):
             side = Path(self.cfg.beam_side)
@@ -181,5 +189,5 @@ def _beam_split_class():
     return BeamSplit
 
 
-def _BeamSplit(records: list[Record], cfg: AudioFolderConfig):  # noqa: N802  (a class, built lazily)
-    return _beam_split_class()(records, cfg)
+def _BeamSplit(records: Iterable[Record], split: str, cfg: AudioFolderConfig):  # noqa: N802  (a class, built lazily)
+    return _beam_split_class()(records, split, cfg)

@@ -15,10 +15,11 @@ import collections
 import csv
 import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ssl_audio.audio.decode import is_audio_file
-from ssl_audio.audio.scan import find_audio_files
+from ssl_audio.audio.scan import find_audio_files, iter_audio_files
 from ssl_audio.audio.paths import printable
 from ssl_audio.data.labels import COLUMN_KINDS, ColumnMap, LabelsError, Record, read_labels_csv
 from ssl_audio.errors import BadValueError, MissingInputError
@@ -33,15 +34,27 @@ MTT_TOP_TAGS = 50
 class Catalog:
     root: str
     layout: str
-    records: list[Record]
+    # The records, held; or None for a catalogue that is streamed: then `stream()` yields them, in key order,
+    # each time it is called (an unlabelled folder: nothing about one file depends on another, so no pass
+    # needs them all at once, and a folder of millions is listed in bounded memory).
+    records: list[Record] | None
     columns: list[str]              # label columns present, e.g. ["genre", "artist"]
     notes: list[str] = dataclasses.field(default_factory=list)  # things the user should know
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)  # column -> class|multilabel|value|group
     # Audio files under the folder that the labels do not name: left out, and listed as such.
     unlisted: list[dict] = dataclasses.field(default_factory=list)
 
+    stream_root: str | None = None  # set when records is None: the folder `stream()` walks
+
     def __post_init__(self):
         self.kinds = {c: self.kinds.get(c) or COLUMN_KINDS[c] for c in self.columns}
+
+    def stream(self) -> Iterator[Record]:
+        """Every record, one at a time: from the held list, or from a fresh walk of the folder."""
+        if self.records is not None:
+            return iter(self.records)
+        root = self.stream_root
+        return (Record(path=p, key=printable(os.path.relpath(p, root).replace(os.sep, "/"))) for p in iter_audio_files(root))
 
     @property
     def labelled(self) -> bool:
@@ -86,11 +99,10 @@ def _folder(root: Path, column_map: ColumnMap = ColumnMap()) -> Catalog:
         unlisted = [{"path": printable(p), "reason": UNLISTED_REASON} for p in find_audio_files(root)
                     if os.path.normcase(os.path.abspath(p)) not in named]
         return Catalog(printable(root), "folder", records, columns, kinds=column_map.kinds(), unlisted=unlisted)
-    files = find_audio_files(root)
-    if not files:
+    if next(iter_audio_files(root), None) is None:
         raise MissingInputError(f"{root}: no audio files found (looked for .wav .flac .ogg .mp3 .aiff, recursively)")
-    records = [Record(path=str(p), key=printable(p.relative_to(root))) for p in files]
-    return Catalog(printable(root), "folder", records, [], notes=["no labels.csv: unlabelled audio (for pretraining)"])
+    return Catalog(printable(root), "folder", None, [], notes=["no labels.csv: unlabelled audio (for pretraining)"],
+                   stream_root=str(root))
 
 
 def _gtzan(root: Path) -> Catalog:

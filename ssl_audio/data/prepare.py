@@ -27,6 +27,7 @@ from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
 from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data_dir_argument, dataset_path
 from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
+from ssl_audio.data.spool import RecordSpool
 from ssl_audio.errors import BadValueError, OutputExistsError
 from ssl_audio.text import plural
 
@@ -80,16 +81,57 @@ class PrepareResult:
         return out
 
 
-def _fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str:
-    h = hashlib.sha256()
-    settings = {"layout": layout, "decode": dataclasses.asdict(opt.decode), "version": DATASET_VERSION,
-                "columns": dataclasses.asdict(opt.columns)}
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    for r in sorted(records, key=lambda r: r.key):
+class _Fingerprint:
+    """What decides whether a dataset must be built again: the settings, then per file (in key order) its
+    key, size, mtime, split and labels. Cheap metadata only: no file is read."""
+
+    def __init__(self, opt: PrepareOptions, layout: str):
+        self.hash = hashlib.sha256()
+        settings = {"layout": layout, "decode": dataclasses.asdict(opt.decode), "version": DATASET_VERSION,
+                    "columns": dataclasses.asdict(opt.columns)}
+        self.hash.update(json.dumps(settings, sort_keys=True).encode())
+
+    def add(self, r: Record) -> Record:
         st = os.stat(r.path)
-        h.update(json.dumps([r.key, st.st_size, st.st_mtime_ns, r.split, sorted(r.labels.items())],
-                            default=list).encode())
-    return h.hexdigest()
+        self.hash.update(json.dumps([r.key, st.st_size, st.st_mtime_ns, r.split, sorted(r.labels.items())],
+                                    default=list).encode())
+        return r
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
+
+
+def _fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str:
+    fingerprint = _Fingerprint(opt, layout)
+    for r in sorted(records, key=lambda r: r.key):
+        fingerprint.add(r)
+    return fingerprint.hexdigest()
+
+
+def streamable(catalog, opt: PrepareOptions) -> bool:
+    """Whether prepare can stream this catalogue instead of holding it: an unlabelled folder put wholly in
+    train. (Splitting by group needs every group's files at once, and labels need their vocabularies.)"""
+    return catalog.records is None and (opt.fractions is None or opt.fractions == (1.0, 0.0, 0.0))
+
+
+def spool_catalog(catalog, opt: PrepareOptions, spool_path: Path) -> tuple[RecordSpool, str]:
+    """Streams an unlabelled catalogue into a spool on disk, all in train, fingerprinting each file on the way:
+    the driver's memory does not grow with the number of files (`ssl-audio bench listing`). The stream comes
+    in key order, so the fingerprint is the one `_fingerprint` gives the same files held in a list."""
+    fingerprint = _Fingerprint(opt, catalog.layout)
+
+    def records():
+        for r in catalog.stream():
+            r.split = "train"
+            yield fingerprint.add(r)
+
+    spool = RecordSpool.write(records(), spool_path)
+    return spool, fingerprint.hexdigest()
+
+
+def held_records(catalog, opt: PrepareOptions) -> list[Record]:
+    """The catalogue as a list (labelled, or split by group): what split assignment needs."""
+    return catalog.records if catalog.records is not None else list(catalog.stream())
 
 
 def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str]) -> None:
@@ -127,34 +169,38 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
     validate_name(opt.name)
     catalog = load_catalog(input_dir, opt.layout, opt.columns)
     notes = list(catalog.notes)
-    records = catalog.records
-    _assign(records, catalog, opt, notes)
-
-    fingerprint = _fingerprint(records, opt, catalog.layout)
-    path = dataset_path(opt.name, opt.data_dir)
-    sidecar = path / SIDECAR
-    if path.exists():
-        previous = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-        if previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists():
-            return _result(path, True, previous, notes)
-        if not overwrite:
-            source = previous.get("input", "unknown inputs (or an unfinished build)")
-            raise OutputExistsError(
-                f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or settings; "
-                "pick another --name, or pass --overwrite to rebuild it")
-
     beam_options = None
     if opt.runner:
         from ssl_audio.beam.runner import pipeline_options
         beam_options = pipeline_options(opt.runner, list(opt.beam_options))  # checked before anything is built
 
-    from ssl_audio.data.builder import AudioFolderConfig, SslAudioFolder  # TensorFlow: only when building
-    import tensorflow_datasets as tfds
-
     data_dir = Path(opt.data_dir).expanduser()
+    made_data_dir = not data_dir.exists()  # a run that ends in an error leaves no folder it made
     staging = data_dir / STAGING / f"{opt.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        if streamable(catalog, opt):
+            staging.mkdir(parents=True)
+            records, fingerprint = spool_catalog(catalog, opt, staging / "records.jsonl")
+        else:
+            records = held_records(catalog, opt)
+            _assign(records, catalog, opt, notes)
+            fingerprint = _fingerprint(records, opt, catalog.layout)
+        path = dataset_path(opt.name, opt.data_dir)
+        sidecar = path / SIDECAR
+        if path.exists():
+            previous = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+            if previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists():
+                return _result(path, True, previous, notes)
+            if not overwrite:
+                source = previous.get("input", "unknown inputs (or an unfinished build)")
+                raise OutputExistsError(
+                    f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or "
+                    "settings; pick another --name, or pass --overwrite to rebuild it")
+
+        from ssl_audio.data.builder import AudioFolderConfig, SslAudioFolder  # TensorFlow: only when building
+        import tensorflow_datasets as tfds
+
         side = staging / "beam-side" if opt.runner else None
         if side is not None:
             side.mkdir(parents=True)
@@ -183,10 +229,11 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         os.replace(built, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        try:
-            (data_dir / STAGING).rmdir()
-        except OSError:
-            pass  # another prepare is staging there too
+        for folder in (data_dir / STAGING, data_dir) if made_data_dir else (data_dir / STAGING,):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # another prepare is staging there too, or the build is in it
     return _result(path, False, summary, notes)
 
 

@@ -104,3 +104,24 @@ def test_unknown_beam_option_names_the_key(messy, tmp_path):
     result = prepare(messy, tmp_path / "tfds", "--runner", "direct", "--beam-option", "num_workers_typo=2")
     assert result.returncode == 2 and "num_workers_typo" in result.stderr
     assert result.stderr.strip().count("\n") == 0 and not (tmp_path / "tfds").exists()
+
+
+def test_an_unlabelled_folder_streams_to_the_same_dataset_on_beam(messy, tmp_path):
+    # The labels and their CSV removed: an unlabelled folder, which prepare streams through a spool (no
+    # Record per file in the driver) on either engine.
+    (messy / "labels.csv").unlink()
+    here, there = tmp_path / "here", tmp_path / "beam"
+    assert prepare(messy, here, "--workers", "2").returncode == 0
+    result = prepare(messy, there, "--runner", "direct", "--beam-option", "direct_num_workers=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = dataset(here), dataset(there)
+    assert set(a) == set(b) == {"train"} and set(a["train"]) == set(b["train"]) and len(a["train"]) == 30
+    for key, ex in a["train"].items():
+        np.testing.assert_array_equal(b["train"][key]["audio"], ex["audio"], err_msg=key)
+
+    def bad(data_dir):
+        return (dataset_path("messy", data_dir) / BAD_LIST).read_text().splitlines()
+
+    assert bad(here) == bad(there) and len(bad(here)) == 1 + len(BAD)
+    fingerprints = [json.loads((dataset_path("messy", d) / SIDECAR).read_text())["fingerprint"] for d in (here, there)]
+    assert fingerprints[0] == fingerprints[1]

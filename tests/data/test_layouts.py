@@ -76,7 +76,9 @@ def test_plain_folder_without_labels_is_unlabelled(tmp_path, tone):
     tone(tmp_path / "2.flac", fmt="FLAC")
     catalog = load_catalog(tmp_path)
     assert catalog.layout == "folder" and not catalog.labelled
-    assert [r.key for r in catalog.records] == ["2.flac", "x/1.wav"]
+    assert catalog.records is None  # streamed: nothing held per file
+    assert [r.key for r in catalog.stream()] == ["2.flac", "x/1.wav"]
+    assert [r.key for r in catalog.stream()] == ["2.flac", "x/1.wav"]  # each call walks again
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):

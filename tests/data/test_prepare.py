@@ -116,3 +116,55 @@ def test_bad_name_is_refused(tmp_path, tone):
     tone(tmp_path / "a.wav")
     with pytest.raises(ValueError, match="--name"):
         prepare(tmp_path, PrepareOptions(name="My Data", data_dir=str(tmp_path / "tfds")))
+
+
+def _unlabelled_folder(src, tone):
+    """Nested folders and names whose text order differs from a folder-first walk ("a b.wav" < "a.wav" <
+    "a/..." < "ab.wav"), an upper-case extension, and one bad file."""
+    for i, rel in enumerate(["a.wav", "a b.wav", "a/x.wav", "a/y/z.FLAC", "ab.wav", "b/c d.wav"]):
+        tone(src / rel, seconds=1.5, freq=250 + 50 * i)
+    (src / "a" / "empty.wav").write_bytes(b"")
+    return src
+
+
+def test_an_unlabelled_folder_is_streamed_and_fingerprinted_as_if_held(tmp_path, tone):
+    from ssl_audio.data.layouts import load_catalog
+    from ssl_audio.data.prepare import _assign, _fingerprint, held_records, spool_catalog, streamable
+
+    src = _unlabelled_folder(tmp_path / "music", tone)
+    opts = PrepareOptions(name="streamed", data_dir=str(tmp_path / "tfds"), workers=2)
+    catalog = load_catalog(src)
+    assert catalog.records is None and streamable(catalog, opts)  # nothing held per file
+    spool, streamed = spool_catalog(catalog, opts, tmp_path / "records.jsonl")
+    held = held_records(catalog, opts)
+    _assign(held, catalog, opts, [])
+    # The fingerprint a held, sorted list gives (what datasets were built with before streaming): a dataset
+    # prepared before is reused, not refused.
+    assert streamed == _fingerprint(held, opts, catalog.layout)
+    assert [r.key for r in spool] == sorted(r.key for r in held) and spool.counts == {"train": 7}
+
+    result = prepare(src, opts)
+    assert result.splits == {"train": 6} and result.bad_files == 1
+    examples = _examples(result.path, "train")
+    assert sorted(ex["key"].decode() for ex in examples) == ["a b.wav", "a.wav", "a/x.wav", "a/y/z.FLAC", "ab.wav",
+                                                             "b/c d.wav"]
+    for ex in examples:  # each file's own samples (tones of different pitch), stored once
+        original = sf.read(src / ex["key"].decode(), dtype="int16")[0]
+        assert np.abs(ex["audio"].astype(int) - original.astype(int)).max() <= 1
+    assert "a/empty.wav\tempty file" in (result.path / BAD_LIST).read_text()
+    assert prepare(src, opts).reused
+    assert not any((tmp_path / "tfds").glob(".ssl_audio_staging*"))  # the spool went with the staging
+
+
+def test_a_failed_streamed_prepare_leaves_no_folder_it_made(tmp_path, tone, monkeypatch):
+    from ssl_audio.data import builder
+
+    def fail(self, **kwargs):
+        assert any((tmp_path / "new" / "tfds").rglob("records.jsonl"))  # failing after the spool was written
+        raise RuntimeError("a worker died")
+
+    monkeypatch.setattr(builder.SslAudioFolder, "download_and_prepare", fail)
+    src = _unlabelled_folder(tmp_path / "music", tone)
+    with pytest.raises(RuntimeError, match="a worker died"):
+        prepare(src, PrepareOptions(name="streamed", data_dir=str(tmp_path / "new" / "tfds"), workers=1))
+    assert not (tmp_path / "new" / "tfds").exists()  # so the rerun starts clean

@@ -27,3 +27,12 @@ def test_one_run_has_no_sd_and_features_can_be_chosen(tmp_path, capsys):
     assert row("one", [a]).startswith("| one | 1 | 0.700 | 0.400 |")
     main(["--features=mfcc", f"m={a}"])
     assert "| m | 1 | – | 0.100 |" in capsys.readouterr().out
+
+
+def test_a_wrong_argument_is_one_line_naming_it(tmp_path, capsys):
+    import pytest
+
+    for argv, says in ((["nonsense"], "write LABEL=PROBE_DIR"), ([f"x={tmp_path}"], "no results.json there")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2 and says in capsys.readouterr().err

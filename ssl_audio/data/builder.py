@@ -22,10 +22,9 @@ import tensorflow_datasets as tfds
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.audio.paths import from_wire, printable, to_wire
 from ssl_audio.data.labels import SPLITS, Record, class_names
+from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.parallel import parallel_map
-
-from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
 
 
 @dataclasses.dataclass(eq=False)
@@ -33,7 +32,7 @@ class AudioFolderConfig(tfds.core.BuilderConfig):
     # Held (labelled catalogues), or a spool on disk (an unlabelled folder streamed by prepare).
     records: list[Record] | RecordSpool = dataclasses.field(default_factory=list)
     columns: list[str] = dataclasses.field(default_factory=list)
-    kinds: dict[str, str] = dataclasses.field(default_factory=dict)   # column -> kind (Catalog.kinds)
+    kinds: dict[str, str] = dataclasses.field(default_factory=dict)  # column -> kind (Catalog.kinds)
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
     # Set by `prepare --runner`: the splits are built by Beam (TFDS's own path), and the workers write their
@@ -72,7 +71,9 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
             if kind == "class":
                 features[column] = tfds.features.ClassLabel(names=class_names(cfg.records, column))
             elif kind == "multilabel":
-                features[column] = tfds.features.Sequence(tfds.features.ClassLabel(names=class_names(cfg.records, column)))
+                features[column] = tfds.features.Sequence(
+                    tfds.features.ClassLabel(names=class_names(cfg.records, column))
+                )
             elif kind == "value":
                 features[column] = tfds.features.Scalar(dtype=np.float32)
             elif kind == "group":
@@ -86,10 +87,16 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         del dl_manager  # everything is local
         cfg: AudioFolderConfig = self.builder_config
         if isinstance(cfg.records, RecordSpool):
-            return {split: self._generate_examples(cfg.records.split(split), split)
-                    for split in SPLITS if cfg.records.counts.get(split)}
-        return {split: self._generate_examples([r for r in cfg.records if r.split == split], split)
-                for split in SPLITS if any(r.split == split for r in cfg.records)}
+            return {
+                split: self._generate_examples(cfg.records.split(split), split)
+                for split in SPLITS
+                if cfg.records.counts.get(split)
+            }
+        return {
+            split: self._generate_examples([r for r in cfg.records if r.split == split], split)
+            for split in SPLITS
+            if any(r.split == split for r in cfg.records)
+        }
 
     def _generate_examples(self, records: Iterable[Record], split: str):
         cfg: AudioFolderConfig = self.builder_config
@@ -103,8 +110,9 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         decoding, pairing = itertools.tee(records)
         jobs = ((r.path, cfg.decode) for r in decoding)
         # TFDS shows its own per-split progress bar, so ours stays quiet here.
-        for record, (pcm, reason) in zip(pairing, parallel_map(_decode_pcm16, jobs, workers=cfg.workers,
-                                                               progress=False)):
+        for record, (pcm, reason) in zip(
+            pairing, parallel_map(_decode_pcm16, jobs, workers=cfg.workers, progress=False)
+        ):
             if pcm is None:
                 self.bad_files.append({"path": printable(record.path), "reason": reason})
                 continue
@@ -163,13 +171,22 @@ def _beam_split_class():
                 | "ListFiles" >> beam.io.ReadFromText(str(listing))
                 | "Parse" >> beam.Map(json.loads)
                 | "Spread" >> beam.Reshuffle()
-                | "Decode" >> beam.ParDo(_DecodeDoFn(self.cfg.decode, self.cfg.columns)).with_outputs(
-                    "bad", "samples", main="examples")
+                | "Decode"
+                >> beam.ParDo(_DecodeDoFn(self.cfg.decode, self.cfg.columns)).with_outputs(
+                    "bad", "samples", main="examples"
+                )
             )
-            (decoded.bad | "BadLines" >> beam.Map(json.dumps)
-             | "WriteBad" >> beam.io.WriteToText(str(side / f"{self.split}-bad"), file_name_suffix=".jsonl"))
-            (decoded.samples | "Samples" >> beam.CombineGlobally(sum) | "SamplesText" >> beam.Map(str)
-             | "WriteSamples" >> beam.io.WriteToText(str(side / f"{self.split}-samples"), file_name_suffix=".txt"))
+            (
+                decoded.bad
+                | "BadLines" >> beam.Map(json.dumps)
+                | "WriteBad" >> beam.io.WriteToText(str(side / f"{self.split}-bad"), file_name_suffix=".jsonl")
+            )
+            (
+                decoded.samples
+                | "Samples" >> beam.CombineGlobally(sum)
+                | "SamplesText" >> beam.Map(str)
+                | "WriteSamples" >> beam.io.WriteToText(str(side / f"{self.split}-samples"), file_name_suffix=".txt")
+            )
             return decoded.examples
 
     class _DecodeDoFn(beam.DoFn):
@@ -181,7 +198,8 @@ def _beam_split_class():
             pcm, reason = _decode_pcm16((path, self.options))
             if pcm is None:
                 yield beam.pvalue.TaggedOutput(
-                    "bad", {"index": row["index"], "path": printable(path), "reason": reason})
+                    "bad", {"index": row["index"], "path": printable(path), "reason": reason}
+                )
                 return
             yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
             yield row["key"], _example(row["key"], row["labels"], pcm, self.columns)

@@ -61,19 +61,21 @@ class Record:
 class ColumnMap:
     """How to read a CSV whose column names are not ours (prepare's --column and --ignore-column)."""
 
-    rename: tuple[tuple[str, str], ...] = ()      # (CSV name, our column), e.g. ("label", "genre")
-    custom: tuple[tuple[str, str], ...] = ()      # (CSV name, kind), e.g. ("style", "class")
+    rename: tuple[tuple[str, str], ...] = ()  # (CSV name, our column), e.g. ("label", "genre")
+    custom: tuple[tuple[str, str], ...] = ()  # (CSV name, kind), e.g. ("style", "class")
     ignore: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, columns: list[str] = (), ignore: list[str] = ()) -> "ColumnMap":
+    def parse(cls, columns: list[str] = (), ignore: list[str] = ()) -> ColumnMap:
         """From `--column NAME=OURS|KIND` and `--ignore-column NAME` values."""
         rename, custom = [], []
         for item in columns:
             name, sep, target = (x.strip() for x in item.partition("="))
             if not sep or not name or not target:
-                raise LabelsError(f"--column {item!r}: write CSVNAME=COLUMN (e.g. label=genre) or CSVNAME=KIND "
-                                  f"(kind: {', '.join(LABEL_KINDS)})")
+                raise LabelsError(
+                    f"--column {item!r}: write CSVNAME=COLUMN (e.g. label=genre) or CSVNAME=KIND "
+                    f"(kind: {', '.join(LABEL_KINDS)})"
+                )
             if target in LABEL_KINDS:
                 if name in COLUMN_KINDS and COLUMN_KINDS[name] != target:
                     raise LabelsError(f"--column {item}: {name!r} is already a {COLUMN_KINDS[name]} column")
@@ -81,8 +83,10 @@ class ColumnMap:
             elif target in COLUMN_KINDS:
                 rename.append((name, target))
             else:
-                raise LabelsError(f"--column {item}: {target!r} is neither one of our columns "
-                                  f"({', '.join(COLUMN_KINDS)}) nor a kind ({', '.join(LABEL_KINDS)})")
+                raise LabelsError(
+                    f"--column {item}: {target!r} is neither one of our columns "
+                    f"({', '.join(COLUMN_KINDS)}) nor a kind ({', '.join(LABEL_KINDS)})"
+                )
         return cls(tuple(rename), tuple(custom), tuple(x.strip() for x in ignore))
 
     def kinds(self) -> dict[str, str]:
@@ -93,8 +97,10 @@ class ColumnMap:
         """The CSV's header in our names; None for an ignored column. Unknown names are errors."""
         rename, kinds, out = dict(self.rename), self.kinds(), []
         if "path" not in [rename.get(c, c) for c in raw if c not in self.ignore]:
-            raise LabelsError(f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
-                              f"with --column NAME=path")
+            raise LabelsError(
+                f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
+                f"with --column NAME=path"
+            )
         for column in raw:
             if column in self.ignore:
                 out.append(None)
@@ -104,12 +110,15 @@ class ColumnMap:
                 raise LabelsError(
                     f"{csv_path}:1: unknown column {column!r}; map it with --column {column}=COLUMN (ours: "
                     f"{', '.join(c for c in COLUMN_KINDS if c != 'path')}), declare it with --column "
-                    f"{column}=KIND ({', '.join(LABEL_KINDS)}), or pass --ignore-column {column}")
+                    f"{column}=KIND ({', '.join(LABEL_KINDS)}), or pass --ignore-column {column}"
+                )
             out.append(name)
         for name in [*dict(self.rename), *dict(self.custom), *self.ignore]:
             if name not in raw:
-                raise LabelsError(f"{csv_path}:1: --column/--ignore-column name {name!r}, but the header has no "
-                                  f"such column (it has {', '.join(raw)})")
+                raise LabelsError(
+                    f"{csv_path}:1: --column/--ignore-column name {name!r}, but the header has no "
+                    f"such column (it has {', '.join(raw)})"
+                )
         return out
 
 
@@ -118,8 +127,9 @@ def label_columns(columns: list[str | None], kinds: dict[str, str] = COLUMN_KIND
     return [c for c in columns if c is not None and kinds.get(c) not in ("path", "split")]
 
 
-def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True,
-                    column_map: ColumnMap = ColumnMap()) -> tuple[list[Record], list[str]]:
+def read_labels_csv(
+    csv_path: str | os.PathLike, *, check_files: bool = True, column_map: ColumnMap = ColumnMap()
+) -> tuple[list[Record], list[str]]:
     """Parses and validates labels.csv; returns the records and the label columns present."""
     csv_path = Path(csv_path)
     root = csv_path.parent
@@ -132,8 +142,10 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True,
             raise LabelsError(f"{csv_path}: empty file; it needs a header line starting with 'path'") from None
         header = column_map.header(csv_path, raw_header)
         if "path" not in header:
-            raise LabelsError(f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
-                              f"with --column NAME=path")
+            raise LabelsError(
+                f"{csv_path}:1: no 'path' column; name the audio file column 'path', or map yours "
+                f"with --column NAME=path"
+            )
         named = [h for h in header if h is not None]
         if len(set(named)) != len(named):
             raise LabelsError(f"{csv_path}:1: a column appears twice in the header (after --column renames)")
@@ -143,8 +155,10 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True,
             if not any(cell.strip() for cell in row):
                 continue  # blank line
             if len(row) != len(header):
-                raise LabelsError(f"{csv_path}:{line_no}: {len(row)} fields but the header has {len(header)}; "
-                                  "quote fields that contain commas")
+                raise LabelsError(
+                    f"{csv_path}:{line_no}: {len(row)} fields but the header has {len(header)}; "
+                    "quote fields that contain commas"
+                )
             cells = {c: v.strip() for c, v in zip(header, row) if c is not None}
             rel = cells["path"]
             where = f"{csv_path}:{line_no} ({rel or 'no path'})"
@@ -185,8 +199,10 @@ def read_labels_csv(csv_path: str | os.PathLike, *, check_files: bool = True,
     splits = {r.split is not None for r in records}
     if len(splits) > 1:
         missing = next(r for r in records if r.split is None)
-        raise LabelsError(f"{csv_path}:{seen[missing.key]} ({missing.key}): no split, but other rows have one; "
-                          "give every row a split or remove the column")
+        raise LabelsError(
+            f"{csv_path}:{seen[missing.key]} ({missing.key}): no split, but other rows have one; "
+            "give every row a split or remove the column"
+        )
     return records, label_columns(header, kinds)
 
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ssl_audio.audio.decode import is_audio_file
-from ssl_audio.audio.scan import find_audio_files, iter_audio_files
 from ssl_audio.audio.paths import printable
+from ssl_audio.audio.scan import find_audio_files, iter_audio_files
 from ssl_audio.data.labels import COLUMN_KINDS, ColumnMap, LabelsError, Record, read_labels_csv
 from ssl_audio.errors import BadValueError, MissingInputError
 from ssl_audio.text import plural
@@ -38,7 +38,7 @@ class Catalog:
     # each time it is called (an unlabelled folder: nothing about one file depends on another, so no pass
     # needs them all at once, and a folder of millions is listed in bounded memory).
     records: list[Record] | None
-    columns: list[str]              # label columns present, e.g. ["genre", "artist"]
+    columns: list[str]  # label columns present, e.g. ["genre", "artist"]
     notes: list[str] = dataclasses.field(default_factory=list)  # things the user should know
     kinds: dict[str, str] = dataclasses.field(default_factory=dict)  # column -> class|multilabel|value|group
     # Audio files under the folder that the labels do not name: left out, and listed as such.
@@ -54,7 +54,9 @@ class Catalog:
         if self.records is not None:
             return iter(self.records)
         root = self.stream_root
-        return (Record(path=p, key=printable(os.path.relpath(p, root).replace(os.sep, "/"))) for p in iter_audio_files(root))
+        return (
+            Record(path=p, key=printable(os.path.relpath(p, root).replace(os.sep, "/"))) for p in iter_audio_files(root)
+        )
 
     @property
     def labelled(self) -> bool:
@@ -81,8 +83,10 @@ def load_catalog(root: str | os.PathLike, layout: str = "auto", column_map: Colu
     if layout == "auto":
         layout = detect_layout(root)
     if layout != "folder" and (column_map.rename or column_map.custom or column_map.ignore):
-        raise BadValueError(f"--column and --ignore-column read a folder's labels.csv; the {layout} layout has "
-                            f"its own labels (drop them, or pass --layout folder)")
+        raise BadValueError(
+            f"--column and --ignore-column read a folder's labels.csv; the {layout} layout has "
+            f"its own labels (drop them, or pass --layout folder)"
+        )
     if layout == "folder":
         return _folder(root, column_map)
     return {"gtzan": _gtzan, "mtt": _mtt}[layout](root)
@@ -96,13 +100,22 @@ def _folder(root: Path, column_map: ColumnMap = ColumnMap()) -> Catalog:
     if csv_path.exists():
         records, columns = read_labels_csv(csv_path, column_map=column_map)
         named = {os.path.normcase(os.path.abspath(r.path)) for r in records}
-        unlisted = [{"path": printable(p), "reason": UNLISTED_REASON} for p in find_audio_files(root)
-                    if os.path.normcase(os.path.abspath(p)) not in named]
+        unlisted = [
+            {"path": printable(p), "reason": UNLISTED_REASON}
+            for p in find_audio_files(root)
+            if os.path.normcase(os.path.abspath(p)) not in named
+        ]
         return Catalog(printable(root), "folder", records, columns, kinds=column_map.kinds(), unlisted=unlisted)
     if next(iter_audio_files(root), None) is None:
         raise MissingInputError(f"{root}: no audio files found (looked for .wav .flac .ogg .mp3 .aiff, recursively)")
-    return Catalog(printable(root), "folder", None, [], notes=["no labels.csv: unlabelled audio (for pretraining)"],
-                   stream_root=str(root))
+    return Catalog(
+        printable(root),
+        "folder",
+        None,
+        [],
+        notes=["no labels.csv: unlabelled audio (for pretraining)"],
+        stream_root=str(root),
+    )
 
 
 def _gtzan(root: Path) -> Catalog:
@@ -111,11 +124,15 @@ def _gtzan(root: Path) -> Catalog:
     for genre_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for f in sorted(genre_dir.iterdir()):
             if f.is_file() and is_audio_file(f):
-                records.append(Record(path=str(f), key=printable(f.relative_to(root)), labels={"genre": genre_dir.name}))
+                records.append(
+                    Record(path=str(f), key=printable(f.relative_to(root)), labels={"genre": genre_dir.name})
+                )
     if not records:
         raise MissingInputError(f"{base}: no audio under genres/<genre>/ (expected the usual GTZAN layout)")
-    notes = ["GTZAN has no artist column: splits are by file and repeat artists can leak across them; "
-             "for the fault-filtered split, add a labels.csv with a 'split' column"]
+    notes = [
+        "GTZAN has no artist column: splits are by file and repeat artists can leak across them; "
+        "for the fault-filtered split, add a labels.csv with a 'split' column"
+    ]
     return Catalog(printable(root), "gtzan", records, ["genre"], notes)
 
 
@@ -165,12 +182,12 @@ def _mtt(root: Path) -> Catalog:
             missing += 1
             continue
         tags = tuple(sorted(header[i] for i in tag_cols if row[i].strip() == "1" and header[i] in top_set))
-        records.append(Record(path=str(full), key=rel, split=_mtt_split(rel),
-                              labels={"tags": tags, "artist": _mtt_artist(rel)}))
+        records.append(
+            Record(path=str(full), key=rel, split=_mtt_split(rel), labels={"tags": tags, "artist": _mtt_artist(rel)})
+        )
     notes = [f"MagnaTagATune: top-{len(top)} tags, split by folder (0-b train, c validation, d-f test)"]
     if missing:
         notes.append(f"{plural(missing, 'clip')} in {MTT_ANNOTATIONS} have no file under {root} and were left out")
     if not records:
         raise MissingInputError(f"{root}: none of the mp3 files named in {MTT_ANNOTATIONS} exist")
     return Catalog(printable(root), "mtt", records, ["tags", "artist"], notes)
-

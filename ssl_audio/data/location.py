@@ -22,6 +22,8 @@ def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
 
 
 def add_data_dir_argument(parser) -> None:
-    parser.add_argument("--data-dir", default=default_data_dir(),
-                        help="where TFDS datasets live (default $TFDS_DATA_DIR or ~/tensorflow_datasets, "
-                             f"here {default_data_dir()})")
+    parser.add_argument(
+        "--data-dir",
+        default=default_data_dir(),
+        help=f"where TFDS datasets live (default $TFDS_DATA_DIR or ~/tensorflow_datasets, here {default_data_dir()})",
+    )

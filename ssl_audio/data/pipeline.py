@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import grain
 import numpy as np
@@ -28,8 +29,8 @@ import tensorflow_datasets as tfds
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
 from ssl_audio.data.location import SIDECAR, dataset_path
-from ssl_audio.text import plural
 from ssl_audio.errors import BadValueError, UsageError
+from ssl_audio.text import plural
 
 PCM_SCALE = 1.0 / 32768.0
 
@@ -46,8 +47,8 @@ class DatasetHandle:
     path: Path
     builder: Any
     sample_rate: int
-    columns: dict[str, str]              # label column -> kind (class, multilabel, value, group)
-    class_names: dict[str, list[str]]    # for class and multilabel columns
+    columns: dict[str, str]  # label column -> kind (class, multilabel, value, group)
+    class_names: dict[str, list[str]]  # for class and multilabel columns
 
     @property
     def splits(self) -> dict[str, int]:
@@ -63,17 +64,23 @@ def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | N
     """Opens a dataset built by `ssl-audio prepare`; checks its sample rate against the caller's."""
     path = dataset_path(name, data_dir)
     if not (path / "dataset_info.json").exists():
-        raise DatasetNotFoundError(f"dataset {name!r} not found under {data_dir} (looked in {path}); "
-                                   f"build it with `ssl-audio prepare --input DIR --name {name} --data-dir {data_dir}`")
+        raise DatasetNotFoundError(
+            f"dataset {name!r} not found under {data_dir} (looked in {path}); "
+            f"build it with `ssl-audio prepare --input DIR --name {name} --data-dir {data_dir}`"
+        )
     if not (path / SIDECAR).exists():
-        raise DatasetNotFoundError(f"dataset {name!r} in {path} is unfinished (no {SIDECAR}: its prepare did not "
-                                   f"complete); run `ssl-audio prepare` for it again with --overwrite")
+        raise DatasetNotFoundError(
+            f"dataset {name!r} in {path} is unfinished (no {SIDECAR}: its prepare did not "
+            f"complete); run `ssl-audio prepare` for it again with --overwrite"
+        )
     builder = tfds.builder_from_directory(str(path))
     features = builder.info.features
     rate = int(features["audio"].sample_rate)
     if sample_rate is not None and rate != sample_rate:
-        raise BadValueError(f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
-                            f"sample rate to {rate}, or rebuild it with `ssl-audio prepare --sample-rate {sample_rate}`")
+        raise BadValueError(
+            f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
+            f"sample rate to {rate}, or rebuild it with `ssl-audio prepare --sample-rate {sample_rate}`"
+        )
     columns, names = {}, {}
     for column in _label_columns(features):
         feature = features[column]
@@ -113,6 +120,7 @@ def _ensure_absl_flags_parsed() -> None:
     # grain reads its options from absl flags; outside absl.app (our CLI, notebooks, tests) they are
     # never parsed and grain's worker processes fail on first access, so take the defaults.
     from absl import flags
+
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()
 
@@ -120,6 +128,7 @@ def _ensure_absl_flags_parsed() -> None:
 def _process_shard(shard_index: int | None, shard_count: int | None) -> tuple[int, int]:
     if shard_index is None or shard_count is None:
         import jax  # only here: the data layer must not need an accelerator runtime otherwise
+
         return jax.process_index(), jax.process_count()
     return shard_index, shard_count
 
@@ -140,7 +149,7 @@ def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.
         start = int(rng.integers(0, max(n, 1)))
     else:
         start = int(rng.integers(0, n - length + 1))
-    return audio[start:start + length].astype(np.float32) * PCM_SCALE
+    return audio[start : start + length].astype(np.float32) * PCM_SCALE
 
 
 class TwoCrops(grain.transforms.RandomMap):
@@ -151,8 +160,10 @@ class TwoCrops(grain.transforms.RandomMap):
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
         audio = element["audio"]
-        return {"view_a": random_crop(audio, self.crop_samples, rng),
-                "view_b": random_crop(audio, self.crop_samples, rng)}
+        return {
+            "view_a": random_crop(audio, self.crop_samples, rng),
+            "view_b": random_crop(audio, self.crop_samples, rng),
+        }
 
 
 class LabelledCrop(grain.transforms.RandomMap):
@@ -162,13 +173,25 @@ class LabelledCrop(grain.transforms.RandomMap):
         self.handle, self.column, self.crop_samples = handle, column, crop_samples
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
-        return {"audio": random_crop(element["audio"], self.crop_samples, rng),
-                "label": encode_labels(self.handle, element)[self.column]}
+        return {
+            "audio": random_crop(element["audio"], self.crop_samples, rng),
+            "label": encode_labels(self.handle, element)[self.column],
+        }
 
 
-def crop_loader(handle: DatasetHandle, crops: grain.transforms.RandomMap, *, split: str, global_batch_size: int,
-                seed: int, worker_count: int = 0, num_epochs: int | None = None, shard_index: int | None = None,
-                shard_count: int | None = None, extra: tuple = ()) -> grain.DataLoader:
+def crop_loader(
+    handle: DatasetHandle,
+    crops: grain.transforms.RandomMap,
+    *,
+    split: str,
+    global_batch_size: int,
+    seed: int,
+    worker_count: int = 0,
+    num_epochs: int | None = None,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    extra: tuple = (),
+) -> grain.DataLoader:
     """Shuffled batches of `crops` of this process's shard (endless by default), `extra` transforms after.
 
     Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
@@ -178,15 +201,28 @@ def crop_loader(handle: DatasetHandle, crops: grain.transforms.RandomMap, *, spl
     source, per_process = _source_and_batch(handle, split, global_batch_size, count)
     sampler = _shuffled_shard(len(source), index, count, seed, num_epochs=num_epochs)
     _ensure_absl_flags_parsed()
-    return grain.DataLoader(data_source=source, sampler=sampler, worker_count=worker_count, operations=[
-        crops, *extra, grain.transforms.Batch(batch_size=per_process, drop_remainder=True)])
+    return grain.DataLoader(
+        data_source=source,
+        sampler=sampler,
+        worker_count=worker_count,
+        operations=[crops, *extra, grain.transforms.Batch(batch_size=per_process, drop_remainder=True)],
+    )
 
 
-def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch_size: int, crop_seconds: float,
-                    seed: int, worker_count: int = 0, num_epochs: int | None = None,
-                    shard_index: int | None = None, shard_count: int | None = None,
-                    augment: grain.transforms.RandomMap | None = None,
-                    crop_samples: int | None = None) -> grain.DataLoader:
+def pretrain_loader(
+    handle: DatasetHandle,
+    *,
+    split: str = "train",
+    global_batch_size: int,
+    crop_seconds: float,
+    seed: int,
+    worker_count: int = 0,
+    num_epochs: int | None = None,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    augment: grain.transforms.RandomMap | None = None,
+    crop_samples: int | None = None,
+) -> grain.DataLoader:
     """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32.
 
     `crop_samples` (default: crop_seconds of audio) is longer than the views when the augmentation chain
@@ -194,30 +230,57 @@ def pretrain_loader(handle: DatasetHandle, *, split: str = "train", global_batch
     loader (the CPU augmentation path); the default JAX path augments on the device, inside the step.
     """
     crop = crop_samples or int(round(crop_seconds * handle.sample_rate))
-    return crop_loader(handle, TwoCrops(crop), split=split, global_batch_size=global_batch_size, seed=seed,
-                       worker_count=worker_count, num_epochs=num_epochs, shard_index=shard_index,
-                       shard_count=shard_count, extra=(augment,) if augment is not None else ())
+    return crop_loader(
+        handle,
+        TwoCrops(crop),
+        split=split,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        worker_count=worker_count,
+        num_epochs=num_epochs,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        extra=(augment,) if augment is not None else (),
+    )
 
 
-def labelled_loader(handle: DatasetHandle, column: str, *, split: str = "train", global_batch_size: int,
-                    crop_seconds: float, seed: int, worker_count: int = 0) -> grain.DataLoader:
+def labelled_loader(
+    handle: DatasetHandle,
+    column: str,
+    *,
+    split: str = "train",
+    global_batch_size: int,
+    crop_seconds: float,
+    seed: int,
+    worker_count: int = 0,
+) -> grain.DataLoader:
     """Endless shuffled batches of {'audio': [per_process_batch, crop], 'label': encoded `column`}."""
     crop = int(round(crop_seconds * handle.sample_rate))
-    return crop_loader(handle, LabelledCrop(handle, column, crop), split=split,
-                       global_batch_size=global_batch_size, seed=seed, worker_count=worker_count)
+    return crop_loader(
+        handle,
+        LabelledCrop(handle, column, crop),
+        split=split,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        worker_count=worker_count,
+    )
 
 
 def _source_and_batch(handle: DatasetHandle, split: str, global_batch_size: int, count: int):
     """The split's source and each process's share of the global batch, or an error saying what to change."""
     if global_batch_size % count:
-        raise BadValueError(f"config.batch_size {global_batch_size} is not divisible by the {count} processes; "
-                            f"use a multiple of {count}")
+        raise BadValueError(
+            f"config.batch_size {global_batch_size} is not divisible by the {count} processes; "
+            f"use a multiple of {count}"
+        )
     source = handle.source(split)
     per_process = global_batch_size // count
     if len(source) // count < per_process:
-        raise BadValueError(f"config.batch_size: split {split!r} of {handle.name!r} has {plural(len(source), 'clip')}, "
-                            f"fewer than one batch of {per_process} per process; lower it (e.g. "
-                            f"--config.batch_size={max(2, len(source) // count)}) or add data")
+        raise BadValueError(
+            f"config.batch_size: split {split!r} of {handle.name!r} has {plural(len(source), 'clip')}, "
+            f"fewer than one batch of {per_process} per process; lower it (e.g. "
+            f"--config.batch_size={max(2, len(source) // count)}) or add data"
+        )
     return source, per_process
 
 
@@ -226,7 +289,10 @@ def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epo
     return grain.samplers.IndexSampler(
         num_records=num_records,
         shard_options=grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True),
-        shuffle=True, num_epochs=num_epochs, seed=seed)
+        shuffle=True,
+        num_epochs=num_epochs,
+        seed=seed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
@@ -262,13 +328,23 @@ class ToWindows(grain.transforms.MapWithIndex):
 
     def map_with_index(self, index: int, element: dict) -> dict:
         key = element["key"]
-        return {"index": index, "key": key.decode() if isinstance(key, bytes) else key,
-                "windows": eval_windows(element["audio"], self.window, self.hop),
-                "labels": encode_labels(self.handle, element)}
+        return {
+            "index": index,
+            "key": key.decode() if isinstance(key, bytes) else key,
+            "windows": eval_windows(element["audio"], self.window, self.hop),
+            "labels": encode_labels(self.handle, element),
+        }
 
 
-def eval_clips(handle: DatasetHandle, split: str, *, window_seconds: float, hop_seconds: float | None = None,
-               shard_index: int | None = None, shard_count: int | None = None) -> Iterable[dict]:
+def eval_clips(
+    handle: DatasetHandle,
+    split: str,
+    *,
+    window_seconds: float,
+    hop_seconds: float | None = None,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+) -> Iterable[dict]:
     """Each clip of this process's shard, in order: {'index', 'key', 'windows' [n, W], 'labels'}."""
     index, count = _process_shard(shard_index, shard_count)
     window = int(round(window_seconds * handle.sample_rate))
@@ -276,5 +352,8 @@ def eval_clips(handle: DatasetHandle, split: str, *, window_seconds: float, hop_
     if hop <= 0:
         raise BadValueError(f"hop_seconds must be positive, got {hop_seconds}")
     # `index` in the output is the clip's position within this shard.
-    return grain.MapDataset.source(handle.source(split)).slice(slice(index, None, count)).map_with_index(
-        ToWindows(handle, window, hop))
+    return (
+        grain.MapDataset.source(handle.source(split))
+        .slice(slice(index, None, count))
+        .map_with_index(ToWindows(handle, window, hop))
+    )

@@ -46,7 +46,7 @@ class PrepareOptions:
     data_dir: str
     layout: str = "auto"
     group_by: str = "artist"
-    fractions: tuple[float, float, float] | None = None   # None: 0.8/0.1/0.1 if labelled, all-train if not
+    fractions: tuple[float, float, float] | None = None  # None: 0.8/0.1/0.1 if labelled, all-train if not
     split_seed: int = 0
     decode: DecodeOptions = DecodeOptions()
     workers: int | None = None
@@ -71,11 +71,15 @@ class PrepareResult:
 
     def lines(self) -> list[str]:
         verb = "reused" if self.reused else "built"
-        out = [f"prepare: {verb} {self.path}",
-               f"  layout {self.layout}; label columns: {', '.join(self.columns) or 'none (unlabelled)'}",
-               "  splits: " + ", ".join(f"{k} {plural(v, 'clip')}" for k, v in self.splits.items())
-               + f"; {self.hours:.2f} h",
-               f"  bad files skipped: {self.bad_files}" + (f" (listed in {self.path / BAD_LIST})" if self.bad_files else "")]
+        out = [
+            f"prepare: {verb} {self.path}",
+            f"  layout {self.layout}; label columns: {', '.join(self.columns) or 'none (unlabelled)'}",
+            "  splits: "
+            + ", ".join(f"{k} {plural(v, 'clip')}" for k, v in self.splits.items())
+            + f"; {self.hours:.2f} h",
+            f"  bad files skipped: {self.bad_files}"
+            + (f" (listed in {self.path / BAD_LIST})" if self.bad_files else ""),
+        ]
         out += bad_lines(self.bad, self.path / BAD_LIST)
         out += [f"  note: {n}" for n in self.notes]
         return out
@@ -87,14 +91,19 @@ class _Fingerprint:
 
     def __init__(self, opt: PrepareOptions, layout: str):
         self.hash = hashlib.sha256()
-        settings = {"layout": layout, "decode": dataclasses.asdict(opt.decode), "version": DATASET_VERSION,
-                    "columns": dataclasses.asdict(opt.columns)}
+        settings = {
+            "layout": layout,
+            "decode": dataclasses.asdict(opt.decode),
+            "version": DATASET_VERSION,
+            "columns": dataclasses.asdict(opt.columns),
+        }
         self.hash.update(json.dumps(settings, sort_keys=True).encode())
 
     def add(self, r: Record) -> Record:
         st = os.stat(r.path)
-        self.hash.update(json.dumps([r.key, st.st_size, st.st_mtime_ns, r.split, sorted(r.labels.items())],
-                                    default=list).encode())
+        self.hash.update(
+            json.dumps([r.key, st.st_size, st.st_mtime_ns, r.split, sorted(r.labels.items())], default=list).encode()
+        )
         return r
 
     def hexdigest(self) -> str:
@@ -144,24 +153,36 @@ def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str
             if "validation" in given:
                 raise BadValueError(
                     "--splits: the labels already give train, validation and test (a split column), so there "
-                    "is nothing for --splits to decide; drop --splits, or remove the split column")
+                    "is nothing for --splits to decide; drop --splits, or remove the split column"
+                )
             train = [r for r in records if r.split == "train"]
             share = opt.fractions[1] / max(opt.fractions[0] + opt.fractions[1], 1e-12)
-            assign_splits(train, group_by=opt.group_by, fractions=(1.0 - share, share, 0.0), seed=opt.split_seed,
-                          stratify_by=stratify)
+            assign_splits(
+                train,
+                group_by=opt.group_by,
+                fractions=(1.0 - share, share, 0.0),
+                seed=opt.split_seed,
+                stratify_by=stratify,
+            )
             carved = sum(r.split == "validation" for r in train)
-            notes.append(f"--splits: validation ({plural(carved, 'clip')}) carved out of the given train split by "
-                         f"{opt.group_by}; the given test split kept as it is")
+            notes.append(
+                f"--splits: validation ({plural(carved, 'clip')}) carved out of the given train split by "
+                f"{opt.group_by}; the given test split kept as it is"
+            )
         leaks = find_leaks(record_groups(records, opt.group_by))
         if leaks:
             first = next(iter(leaks))
-            notes.append(f"the given splits put {len(leaks)} {opt.group_by} value(s) in more than one split "
-                         f"(e.g. {first!r} in {', '.join(leaks[first])}); kept as given")
+            notes.append(
+                f"the given splits put {len(leaks)} {opt.group_by} value(s) in more than one split "
+                f"(e.g. {first!r} in {', '.join(leaks[first])}); kept as given"
+            )
         return
     fractions = opt.fractions or ((0.8, 0.1, 0.1) if catalog.labelled else (1.0, 0.0, 0.0))
     if opt.group_by not in catalog.columns and fractions != (1.0, 0.0, 0.0):
-        notes.append(f"no {opt.group_by!r} column: each file is its own group "
-                     "(add one, or pass --group-by COLUMN, to keep an artist out of two splits)")
+        notes.append(
+            f"no {opt.group_by!r} column: each file is its own group "
+            "(add one, or pass --group-by COLUMN, to keep an artist out of two splits)"
+        )
     assign_splits(records, group_by=opt.group_by, fractions=fractions, seed=opt.split_seed, stratify_by=stratify)
 
 
@@ -172,6 +193,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
     beam_options = None
     if opt.runner:
         from ssl_audio.beam.runner import pipeline_options
+
         beam_options = pipeline_options(opt.runner, list(opt.beam_options))  # checked before anything is built
 
     data_dir = Path(opt.data_dir).expanduser()
@@ -196,20 +218,32 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
                 source = previous.get("input", "unknown inputs (or an unfinished build)")
                 raise OutputExistsError(
                     f"{path}: dataset {opt.name!r} already exists, built from {source} with other files or "
-                    "settings; pick another --name, or pass --overwrite to rebuild it")
+                    "settings; pick another --name, or pass --overwrite to rebuild it"
+                )
+
+        import tensorflow_datasets as tfds
 
         from ssl_audio.data.builder import AudioFolderConfig, SslAudioFolder  # TensorFlow: only when building
-        import tensorflow_datasets as tfds
 
         side = staging / "beam-side" if opt.runner else None
         if side is not None:
             side.mkdir(parents=True)
-        config = AudioFolderConfig(name=opt.name, description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
-                                   records=records, columns=catalog.columns, kinds=catalog.kinds, decode=opt.decode,
-                                   workers=opt.workers, beam_side=str(side) if side else None)
+        config = AudioFolderConfig(
+            name=opt.name,
+            description=f"ssl_audio prepare of {catalog.root} ({catalog.layout})",
+            records=records,
+            columns=catalog.columns,
+            kinds=catalog.kinds,
+            decode=opt.decode,
+            workers=opt.workers,
+            beam_side=str(side) if side else None,
+        )
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options))
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(
+                download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
+            )
+        )
         if side is not None:
             builder.collect_beam_side()
         built = dataset_path(opt.name, staging)
@@ -217,10 +251,19 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         write_bad_list(bad, built / BAD_LIST)
         splits = {s: builder.info.splits[s].num_examples for s in SPLITS if s in builder.info.splits}
         summary = {
-            "fingerprint": fingerprint, "input": catalog.root, "layout": catalog.layout, "columns": catalog.columns,
-            "kinds": catalog.kinds, "sample_rate": opt.decode.sample_rate, "splits": splits,
-            "hours": builder.samples_written / opt.decode.sample_rate / 3600, "bad_files": len(bad),
-            "bad": bad, "group_by": opt.group_by, "split_seed": opt.split_seed, "notes": notes,
+            "fingerprint": fingerprint,
+            "input": catalog.root,
+            "layout": catalog.layout,
+            "columns": catalog.columns,
+            "kinds": catalog.kinds,
+            "sample_rate": opt.decode.sample_rate,
+            "splits": splits,
+            "hours": builder.samples_written / opt.decode.sample_rate / 3600,
+            "bad_files": len(bad),
+            "bad": bad,
+            "group_by": opt.group_by,
+            "split_seed": opt.split_seed,
+            "notes": notes,
         }
         (built / SIDECAR).write_text(json.dumps(summary, indent=2) + "\n")
         if path.exists():  # --overwrite: the old build goes only now that the new one is complete
@@ -238,47 +281,74 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
 
 
 def _result(path: Path, reused: bool, summary: dict, notes: list[str]) -> PrepareResult:
-    return PrepareResult(path=path, reused=reused, layout=summary["layout"], splits=summary["splits"],
-                         columns=summary["columns"], hours=summary["hours"], bad_files=summary["bad_files"],
-                         notes=notes, bad=summary.get("bad", []))
+    return PrepareResult(
+        path=path,
+        reused=reused,
+        layout=summary["layout"],
+        splits=summary["splits"],
+        columns=summary["columns"],
+        hours=summary["hours"],
+        bad_files=summary["bad_files"],
+        notes=notes,
+        bad=summary.get("bad", []),
+    )
 
 
 # ------------------------------------------------------------------------------------------ the command
 
-DESCRIPTION = ("Decode, resample and store a folder as a TFDS dataset that pretraining and probing read by "
-               "name. Layouts: a folder with optional labels.csv, GTZAN (genres/<genre>/*.wav) or MagnaTagATune "
-               "(annotations_final.csv). Splits come from a 'split' column, or are made by --group-by so no "
-               "artist is in two splits. Bad files are skipped, printed and listed in bad_files.tsv. A dataset "
-               "built from the same inputs is reused. With --runner, files are decoded by an Apache Beam "
-               "pipeline (TFDS's Beam path: DirectRunner here, Dataflow, Flink or Spark on a cluster) into the "
-               "same dataset.")
+DESCRIPTION = (
+    "Decode, resample and store a folder as a TFDS dataset that pretraining and probing read by "
+    "name. Layouts: a folder with optional labels.csv, GTZAN (genres/<genre>/*.wav) or MagnaTagATune "
+    "(annotations_final.csv). Splits come from a 'split' column, or are made by --group-by so no "
+    "artist is in two splits. Bad files are skipped, printed and listed in bad_files.tsv. A dataset "
+    "built from the same inputs is reused. With --runner, files are decoded by an Apache Beam "
+    "pipeline (TFDS's Beam path: DirectRunner here, Dataflow, Flink or Spark on a cluster) into the "
+    "same dataset."
+)
 
 
 def add_arguments(p) -> None:
     from ssl_audio.audio.decode import add_decode_arguments
     from ssl_audio.data.layouts import LAYOUTS
+
     d = PrepareOptions(name="", data_dir="")
     p.add_argument("--input", required=True, help="folder of audio")
     p.add_argument("--name", required=True, help="dataset name, e.g. my_music (lower-case, digits, '_')")
     add_data_dir_argument(p)
     p.add_argument("--layout", choices=LAYOUTS, default=d.layout, help=f"folder layout (default {d.layout}: detect)")
-    p.add_argument("--group-by", default=d.group_by,
-                   help=f"column whose values never share a split (default {d.group_by})")
-    p.add_argument("--splits", default=None,
-                   help="train,validation,test fractions (default 0.8,0.1,0.1; all train when unlabelled); with a "
-                        "split column that has no validation split, validation is carved out of train by group")
-    p.add_argument("--split-seed", type=int, default=d.split_seed,
-                   help=f"seed of the group assignment (default {d.split_seed})")
-    p.add_argument("--column", action="append", default=[], metavar="CSVNAME=COLUMN|KIND",
-                   help="read labels.csv column CSVNAME as our COLUMN (e.g. label=genre), or as a column of its "
-                        "own of KIND class, multilabel (';'-separated), value or group (e.g. style=class); "
-                        "repeatable")
-    p.add_argument("--ignore-column", action="append", default=[], metavar="CSVNAME",
-                   help="leave labels.csv column CSVNAME out (e.g. seconds); repeatable")
+    p.add_argument(
+        "--group-by", default=d.group_by, help=f"column whose values never share a split (default {d.group_by})"
+    )
+    p.add_argument(
+        "--splits",
+        default=None,
+        help="train,validation,test fractions (default 0.8,0.1,0.1; all train when unlabelled); with a "
+        "split column that has no validation split, validation is carved out of train by group",
+    )
+    p.add_argument(
+        "--split-seed", type=int, default=d.split_seed, help=f"seed of the group assignment (default {d.split_seed})"
+    )
+    p.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="CSVNAME=COLUMN|KIND",
+        help="read labels.csv column CSVNAME as our COLUMN (e.g. label=genre), or as a column of its "
+        "own of KIND class, multilabel (';'-separated), value or group (e.g. style=class); "
+        "repeatable",
+    )
+    p.add_argument(
+        "--ignore-column",
+        action="append",
+        default=[],
+        metavar="CSVNAME",
+        help="leave labels.csv column CSVNAME out (e.g. seconds); repeatable",
+    )
     add_decode_arguments(p)
     p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="rebuild a dataset of this name made from other inputs")
     from ssl_audio.beam.runner import add_runner_arguments
+
     add_runner_arguments(p)
 
 
@@ -286,12 +356,21 @@ def run(args) -> int:
     from ssl_audio.audio.decode import decode_options
     from ssl_audio.data.splits import parse_fractions
     from ssl_audio.runtime import quiet_absl
+
     quiet_absl()
-    opt = PrepareOptions(name=args.name, data_dir=args.data_dir, layout=args.layout, group_by=args.group_by,
-                         fractions=parse_fractions(args.splits) if args.splits else None,
-                         split_seed=args.split_seed, decode=decode_options(args), workers=args.workers,
-                         columns=ColumnMap.parse(args.column, args.ignore_column), runner=args.runner,
-                         beam_options=tuple(args.beam_option))
+    opt = PrepareOptions(
+        name=args.name,
+        data_dir=args.data_dir,
+        layout=args.layout,
+        group_by=args.group_by,
+        fractions=parse_fractions(args.splits) if args.splits else None,
+        split_seed=args.split_seed,
+        decode=decode_options(args),
+        workers=args.workers,
+        columns=ColumnMap.parse(args.column, args.ignore_column),
+        runner=args.runner,
+        beam_options=tuple(args.beam_option),
+    )
     result = prepare(args.input, opt, overwrite=args.overwrite)
     for line in result.lines():
         print(line)

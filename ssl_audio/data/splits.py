@@ -9,7 +9,7 @@ default) so every class has artists in every split where it has enough.
 from __future__ import annotations
 
 import collections
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -28,8 +28,14 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
     return tuple(p / total for p in parts)  # type: ignore[return-value]
 
 
-def assign_splits(records: list[Record], *, group_by: str, fractions: tuple[float, float, float],
-                  seed: int = 0, stratify_by: str | None = None) -> None:
+def assign_splits(
+    records: list[Record],
+    *,
+    group_by: str,
+    fractions: tuple[float, float, float],
+    seed: int = 0,
+    stratify_by: str | None = None,
+) -> None:
     """Sets `record.split` in place, whole groups at a time (a record without the column is its own group)."""
     groups: dict[str, list[Record]] = collections.defaultdict(list)
     for r in records:
@@ -87,5 +93,4 @@ def find_leaks(pairs: Iterable[tuple[str, str]], *, involving: str | None = None
     for group, split in pairs:
         if split is not None:
             seen[str(group)].add(split)
-    return {g: sorted(s) for g, s in sorted(seen.items())
-            if len(s) > 1 and (involving is None or involving in s)}
+    return {g: sorted(s) for g, s in sorted(seen.items()) if len(s) > 1 and (involving is None or involving in s)}

@@ -37,7 +37,7 @@ class RecordSpool:
         self.counts = dict(counts)
 
     @classmethod
-    def write(cls, records: Iterable[Record], path: str | os.PathLike) -> "RecordSpool":
+    def write(cls, records: Iterable[Record], path: str | os.PathLike) -> RecordSpool:
         counts: dict[str, int] = {}
         with open(path, "w", encoding="utf-8") as f:
             for record in records:

@@ -15,7 +15,6 @@ from ssl_audio.data.pipeline import label_values, open_dataset, pretrain_loader
 from ssl_audio.data.splits import find_leaks
 
 
-
 def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
     """{split: {column: Counter(label name)}} for class/multilabel/group columns (no audio is decoded)."""
     out = {}
@@ -38,8 +37,10 @@ def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
 
 def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None, crop_seconds: float = 1.0) -> list[str]:
     handle = open_dataset(name, data_dir)
-    lines = [f"dataset {name}: {handle.path}", f"  sample rate {handle.sample_rate} Hz; splits: "
-             + ", ".join(f"{s} {n}" for s, n in handle.splits.items())]
+    lines = [
+        f"dataset {name}: {handle.path}",
+        f"  sample rate {handle.sample_rate} Hz; splits: " + ", ".join(f"{s} {n}" for s, n in handle.splits.items()),
+    ]
     counts = label_counts(handle)
     for column, kind in handle.columns.items():
         if kind in ("class", "multilabel"):
@@ -51,22 +52,36 @@ def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None, cr
         elif kind == "group":
             groups = {split: set(per_column[column]) for split, per_column in counts.items()}
             shared = find_leaks((g, split) for split, members in groups.items() for g in members)
-            lines.append(f"  {column}: " + ", ".join(f"{s} {len(g)}" for s, g in groups.items())
-                         + (f"; shared between splits: {len(shared)}" if shared else "; none shared between splits"))
+            lines.append(
+                f"  {column}: "
+                + ", ".join(f"{s} {len(g)}" for s, g in groups.items())
+                + (f"; shared between splits: {len(shared)}" if shared else "; none shared between splits")
+            )
         elif kind == "value":
             lines.append(f"  {column}: continuous value")
     train = "train" if "train" in handle.splits else next(iter(handle.splits))
     batch_size = min(4, handle.splits[train])
-    it = iter(pretrain_loader(handle, split=train, global_batch_size=batch_size, crop_seconds=crop_seconds, seed=0,
-                              shard_index=0, shard_count=1))
+    it = iter(
+        pretrain_loader(
+            handle,
+            split=train,
+            global_batch_size=batch_size,
+            crop_seconds=crop_seconds,
+            seed=0,
+            shard_index=0,
+            shard_count=1,
+        )
+    )
     batch = next(it)
     a = batch["view_a"]
     # Two identical views are a positive pair any model matches without learning (clips shorter than the crop
     # used to give exactly that), so say how many pairs differ.
     differ = sum(not np.array_equal(x, y) for x, y in zip(batch["view_a"], batch["view_b"]))
-    lines.append(f"  pretraining view: view_a/view_b {tuple(a.shape)} {a.dtype}, "
-                 f"peak {float(np.abs(a).max()):.2f}, rms {float(np.sqrt((a ** 2).mean())):.3f}; "
-                 f"the two views differ in {differ} of {len(a)} pairs")
+    lines.append(
+        f"  pretraining view: view_a/view_b {tuple(a.shape)} {a.dtype}, "
+        f"peak {float(np.abs(a).max()):.2f}, rms {float(np.sqrt((a**2).mean())):.3f}; "
+        f"the two views differ in {differ} of {len(a)} pairs"
+    )
     if plot:
         if _plot(handle, counts, plot):
             lines.append(f"  label counts plotted to {plot}")
@@ -78,8 +93,10 @@ def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None, cr
 def _plot(handle, counts, path: str) -> bool:
     """Bars of label counts per split; False (nothing written) when there are no labels to count."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     columns = [c for c, k in handle.columns.items() if k in ("class", "multilabel")]
     if not columns:
         return False
@@ -101,23 +118,32 @@ def _plot(handle, counts, path: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ the command
 
-DESCRIPTION = ("Print a prepared dataset's splits, label vocabularies and counts, artists per split (and "
-               "whether any is shared), and read one pretraining batch.")
+DESCRIPTION = (
+    "Print a prepared dataset's splits, label vocabularies and counts, artists per split (and "
+    "whether any is shared), and read one pretraining batch."
+)
 
 
 def add_arguments(p) -> None:
     from ssl_audio.data.location import add_data_dir_argument
+
     p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
     add_data_dir_argument(p)
-    p.add_argument("--crop-seconds", type=float, default=1.0,
-                   help="crop length of the pretraining batch it reads (default 1; give your config's "
-                        "crop_seconds to see the pairs pretraining will see)")
-    p.add_argument("--plot", default=None, help="also write a PNG of label counts per split to this path "
-                                                "(default: none)")
+    p.add_argument(
+        "--crop-seconds",
+        type=float,
+        default=1.0,
+        help="crop length of the pretraining batch it reads (default 1; give your config's "
+        "crop_seconds to see the pairs pretraining will see)",
+    )
+    p.add_argument(
+        "--plot", default=None, help="also write a PNG of label counts per split to this path (default: none)"
+    )
 
 
 def run(args) -> int:
     from ssl_audio.runtime import quiet_absl
+
     quiet_absl()
     for line in describe(args.dataset, args.data_dir, plot=args.plot, crop_seconds=args.crop_seconds):
         print(line)

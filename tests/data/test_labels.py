@@ -24,10 +24,16 @@ def _error(folder, text):
 
 
 def test_reads_every_kind_of_column(folder):
-    records, columns = read_labels_csv(_csv(folder, (
-        "path,genre,instruments,artist,valence,split\n"
-        "a.wav,rock,guitar;drums,x,0.5,train\n"
-        "sub/c.wav,jazz,piano,y,-0.25,test\n")))
+    records, columns = read_labels_csv(
+        _csv(
+            folder,
+            (
+                "path,genre,instruments,artist,valence,split\n"
+                "a.wav,rock,guitar;drums,x,0.5,train\n"
+                "sub/c.wav,jazz,piano,y,-0.25,test\n"
+            ),
+        )
+    )
     assert columns == ["genre", "instruments", "artist", "valence"]
     assert records[0].labels == {"genre": "rock", "instruments": ("drums", "guitar"), "artist": "x", "valence": 0.5}
     assert records[1].split == "test" and records[1].key == "sub/c.wav"

@@ -55,8 +55,16 @@ def test_mtt_top50_tags_folder_splits_and_artists(tmp_path, tone):
     vocab = set().union(*(r.labels["tags"] for r in catalog.records))
     assert vocab == {f"tag{t:02d}" for t in range(50)}  # tag50..tag54 are rarer and left out
     by_folder = {r.key.split("/")[0]: r.split for r in catalog.records}
-    assert by_folder == {"0": "train", "5": "train", "a": "train", "b": "train", "c": "validation",
-                         "d": "test", "e": "test", "f": "test"}
+    assert by_folder == {
+        "0": "train",
+        "5": "train",
+        "a": "train",
+        "b": "train",
+        "c": "validation",
+        "d": "test",
+        "e": "test",
+        "f": "test",
+    }
     assert {r.labels["artist"] for r in catalog.records} == {f"artist{i}" for i in range(5)}
     # The usual MTT split is by folder, not by artist: it does leak artists, and we can say so.
     assert find_leaks(record_groups(catalog.records, "artist"))

@@ -20,7 +20,7 @@ def locate(view, clips):
     pcm = np.round(view * 32768).astype(np.int16)
     for n, clip in enumerate(clips):
         for start in np.flatnonzero(clip[: len(clip) - len(pcm) + 1] == pcm[0]):
-            if np.array_equal(clip[start:start + len(pcm)], pcm):
+            if np.array_equal(clip[start : start + len(pcm)], pcm):
                 return n, int(start)
     raise AssertionError("crop not found in any clip")
 
@@ -33,7 +33,10 @@ def test_pairs_are_two_crops_of_the_same_clip(handle, clips_by_split):
         batch = next(it)
         assert batch["view_a"].shape == (4, 16_000) and batch["view_a"].dtype == np.float32
         for a, b in zip(batch["view_a"], batch["view_b"]):
-            (clip_a, start_a), (clip_b, start_b) = locate(a, clips_by_split["train"]), locate(b, clips_by_split["train"])
+            (clip_a, start_a), (clip_b, start_b) = (
+                locate(a, clips_by_split["train"]),
+                locate(b, clips_by_split["train"]),
+            )
             assert clip_a == clip_b
             offsets_differ += start_a != start_b
     assert offsets_differ >= 10  # independent crops, not one crop twice
@@ -47,16 +50,17 @@ def test_clips_shorter_than_the_crop_give_two_different_views(handle, clips_by_s
     assert batch["view_a"].shape == (8, 1_600_000)
     assert all(not np.array_equal(a, b) for a, b in zip(batch["view_a"], batch["view_b"]))
     n = len(clips_by_split["train"][0])
-    assert {len(c) for c in clips_by_split["train"]} == {n}       # the test clips are all 3 s
-    for view in (*batch["view_a"], *batch["view_b"]):              # each view is its clip looped, whole
+    assert {len(c) for c in clips_by_split["train"]} == {n}  # the test clips are all 3 s
+    for view in (*batch["view_a"], *batch["view_b"]):  # each view is its clip looped, whole
         assert np.array_equal(view[n:], view[:-n])
 
 
 def test_each_process_reads_its_own_shard(handle, clips_by_split):
     seen = []
     for index in (0, 1):
-        loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=0, shard_index=index,
-                                 shard_count=2, num_epochs=1)
+        loader = pretrain_loader(
+            handle, global_batch_size=4, crop_seconds=1.0, seed=0, shard_index=index, shard_count=2, num_epochs=1
+        )
         clips = set()
         for batch in loader:
             assert batch["view_a"].shape[0] == 2  # global batch split over two processes
@@ -67,8 +71,9 @@ def test_each_process_reads_its_own_shard(handle, clips_by_split):
 
 @pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_iterator_state_resumes_exactly(handle, workers):
-    loader = pretrain_loader(handle, global_batch_size=4, crop_seconds=1.0, seed=3, worker_count=workers,
-                             shard_index=0, shard_count=1)
+    loader = pretrain_loader(
+        handle, global_batch_size=4, crop_seconds=1.0, seed=3, worker_count=workers, shard_index=0, shard_count=1
+    )
     it = iter(loader)
     for _ in range(3):
         next(it)
@@ -124,6 +129,7 @@ def test_eval_view_windows_and_labels(handle, clips_by_split):
 def test_data_dir_with_a_tilde_is_the_home_folder(prepared, monkeypatch):
     # `--config.data_dir=~/tfds` reaches us unexpanded: the shell expands `~` only at the start of a word.
     from pathlib import Path
+
     name, data_dir = prepared
     monkeypatch.setenv("HOME", str(Path(data_dir).parent))
     handle = open_dataset(name, f"~/{Path(data_dir).name}")

@@ -1,6 +1,5 @@
 import csv
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -81,10 +80,18 @@ def test_a_different_sample_rate_is_a_different_dataset(tmp_path, tone):
     tone(src / "a.wav", seconds=1.5, rate=44_100)
     prepare(src, PrepareOptions(name="r16", data_dir=str(tmp_path / "tfds"), workers=1))
     with pytest.raises(OutputExistsError):
-        prepare(src, PrepareOptions(name="r16", data_dir=str(tmp_path / "tfds"), workers=1,
-                                    decode=DecodeOptions(sample_rate=22_050)))
-    r22 = prepare(src, PrepareOptions(name="r22", data_dir=str(tmp_path / "tfds"), workers=1,
-                                      decode=DecodeOptions(sample_rate=22_050)))
+        prepare(
+            src,
+            PrepareOptions(
+                name="r16", data_dir=str(tmp_path / "tfds"), workers=1, decode=DecodeOptions(sample_rate=22_050)
+            ),
+        )
+    r22 = prepare(
+        src,
+        PrepareOptions(
+            name="r22", data_dir=str(tmp_path / "tfds"), workers=1, decode=DecodeOptions(sample_rate=22_050)
+        ),
+    )
     (ex,) = _examples(r22.path, "train")
     assert ex["audio"].shape == (int(1.5 * 22_050),)
 
@@ -146,8 +153,14 @@ def test_an_unlabelled_folder_is_streamed_and_fingerprinted_as_if_held(tmp_path,
     result = prepare(src, opts)
     assert result.splits == {"train": 6} and result.bad_files == 1
     examples = _examples(result.path, "train")
-    assert sorted(ex["key"].decode() for ex in examples) == ["a b.wav", "a.wav", "a/x.wav", "a/y/z.FLAC", "ab.wav",
-                                                             "b/c d.wav"]
+    assert sorted(ex["key"].decode() for ex in examples) == [
+        "a b.wav",
+        "a.wav",
+        "a/x.wav",
+        "a/y/z.FLAC",
+        "ab.wav",
+        "b/c d.wav",
+    ]
     for ex in examples:  # each file's own samples (tones of different pitch), stored once
         original = sf.read(src / ex["key"].decode(), dtype="int16")[0]
         assert np.abs(ex["audio"].astype(int) - original.astype(int)).max() <= 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ssl_audio.data.labels import Record
-from ssl_audio.data.splits import assign_splits, find_leaks, record_groups, parse_fractions
+from ssl_audio.data.splits import assign_splits, find_leaks, parse_fractions, record_groups
 
 
 def _records(n_genres=5, artists=8, clips=(3, 12), seed=0):
@@ -58,9 +58,11 @@ def test_without_the_column_each_file_is_its_own_group():
 
 
 def test_find_leaks_reports_the_shared_group():
-    records = [Record(path="/a", key="a", labels={"artist": "x"}, split="train"),
-               Record(path="/b", key="b", labels={"artist": "x"}, split="test"),
-               Record(path="/c", key="c", labels={"artist": "y"}, split="test")]
+    records = [
+        Record(path="/a", key="a", labels={"artist": "x"}, split="train"),
+        Record(path="/b", key="b", labels={"artist": "x"}, split="test"),
+        Record(path="/c", key="c", labels={"artist": "y"}, split="test"),
+    ]
     assert find_leaks(record_groups(records, "artist")) == {"x": ["test", "train"]}
 
 

@@ -34,7 +34,14 @@ def test_bench_augment_ends_with_the_ratio_line():
     result = run("bench", "augment", "--batch", "4", "--seconds", "1", "--repeats", "1", "--workers", "1")
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
-    match = re.fullmatch(r"augment jax_clips_per_s=([\d.]+) audiomentations_clips_per_s=([\d.]+) ratio=([\d.]+)", last)
-    assert match and float(match[1]) > 0 and float(match[2]) > 0
+    match = re.fullmatch(
+        r"augment jax_clips_per_s=([\d.]+) audiomentations_clips_per_s=([\d.]+) ratio=([\d.]+)"
+        r" pedalboard_clips_per_s=([\d.]+) pedalboard_ratio=([\d.]+)",  # make test installs the bench extra
+        last,
+    )
+    assert match and float(match[1]) > 0 and float(match[2]) > 0 and float(match[4]) > 0
     assert abs(float(match[1]) / float(match[2]) - float(match[3])) < 0.02
+    # Rates are printed to 0.1 clips/s, so a slow reference's ratio is checked to 2% of itself.
+    assert abs(float(match[1]) / float(match[4]) / float(match[5]) - 1) < 0.02
     assert "per op, JAX" in result.stdout and "per op, audiomentations" in result.stdout
+    assert "full chain, pedalboard:" in result.stdout

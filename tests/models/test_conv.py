@@ -77,6 +77,23 @@ def test_auto_picks_patches_for_2d_on_cpu_and_use_overrides_it():
             pass
 
 
+@pytest.mark.parametrize("x_shape,k_shape,strides", CASES[:3] + CASES[4:5])
+def test_the_encoders_convolution_has_xla_values_and_patches_gradients(x_shape, k_shape, strides):
+    # What nnx.Conv calls under "patches": XLA's forward, the patches form's vjp; both equal XLA's own.
+    x = jax.random.normal(jax.random.key(3), x_shape)
+    k = jax.random.normal(jax.random.key(4), k_shape)
+    numbers = _numbers(x_shape)
+
+    def loss(fn, x, k):
+        return jnp.sum(jnp.sin(fn(x, k, strides, "SAME", dimension_numbers=numbers)))
+
+    with conv.use("patches"):
+        ours = jax.jit(jax.value_and_grad(lambda x, k: loss(conv.conv_general_dilated, x, k), argnums=(0, 1)))(x, k)
+    reference = jax.value_and_grad(lambda x, k: loss(lax.conv_general_dilated, x, k), argnums=(0, 1))(x, k)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(a, b, atol=1e-5 * float(jnp.max(jnp.abs(b))) + 1e-6)
+
+
 def test_an_nnx_conv_gives_the_same_output_either_way():
     layer = nnx.Conv(3, 4, (3, 3), strides=(2, 2), conv_general_dilated=conv.conv_general_dilated, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(1), (2, 9, 7, 3))

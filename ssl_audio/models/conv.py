@@ -80,16 +80,14 @@ def patches_conv(
 ) -> jax.Array:
     """`lax.conv_general_dilated` for channels-last layouts as patches times a matrix; any other case
     (dilation, groups, another layout) goes to XLA's convolution unchanged."""
-    ndim = lhs.ndim
-    plain = (
-        feature_group_count == 1
-        and all(d == 1 for d in (lhs_dilation or ()))
-        and all(d == 1 for d in (rhs_dilation or ()))
-        and _channels_last(dimension_numbers, ndim)
-        and not kwargs.get("preferred_element_type")
-        and kwargs.get("out_sharding") is None
+    options = dict(
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=rhs_dilation,
+        dimension_numbers=dimension_numbers,
+        feature_group_count=feature_group_count,
+        **kwargs,
     )
-    if not plain:
+    if not _plain(lhs, options):
         return lax.conv_general_dilated(
             lhs,
             rhs,

@@ -115,21 +115,27 @@ def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
     return out
 
 
-_COMPOSE = None
+_CHAIN = None  # this worker process's CPU chain: (clip, sample rate) -> clip
 
 
-def _init_worker(config_dict: dict) -> None:
-    global _COMPOSE
+def _init_chain(library: str, config_dict: dict) -> None:
+    """Builds the CPU reference chain `library` ("audiomentations" or "pedalboard") in this process."""
+    global _CHAIN
     import ml_collections
 
+    config = ml_collections.ConfigDict(config_dict)
+    if library == "pedalboard":
+        _CHAIN = PedalboardChain(config)
+        return
     from ssl_audio.augment.reference import build_compose
 
-    _COMPOSE = build_compose(ml_collections.ConfigDict(config_dict))
+    compose = build_compose(config)
+    _CHAIN = lambda clip, sample_rate: compose(samples=clip, sample_rate=sample_rate)  # noqa: E731
 
 
 def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
     clip, sample_rate = args
-    return _COMPOSE(samples=clip, sample_rate=sample_rate)
+    return _CHAIN(clip, sample_rate)
 
 
 # --------------------------------------------------------------------------- pedalboard, the second reference
@@ -220,34 +226,20 @@ def _pedalboard_available() -> bool:
     return True
 
 
-_PEDALBOARD = None
-
-
-def _init_pedalboard(config_dict: dict) -> None:
-    global _PEDALBOARD
-    import ml_collections
-
-    _PEDALBOARD = PedalboardChain(ml_collections.ConfigDict(config_dict))
-
-
-def _pedalboard_one(args: tuple[np.ndarray, int]) -> np.ndarray:
-    clip, sample_rate = args
-    return _PEDALBOARD(clip, sample_rate)
-
-
-def cpu_rates(init, one, config, clips: np.ndarray, workers: int) -> tuple[float, float]:
+def cpu_rates(library: str, config, clips: np.ndarray, workers: int) -> tuple[float, float]:
     """(clips/s in this process, clips/s in `workers` processes) of a CPU chain over `clips`."""
     sr = config.sample_rate
-    init(config.to_dict())
-    single = len(clips) / _time(lambda: [one((c, sr)) for c in clips], 1)
+    initargs = (library, config.to_dict())
+    _init_chain(*initargs)
+    single = len(clips) / _time(lambda: [_augment_one((c, sr)) for c in clips], 1)
     if workers <= 1:
         return single, single
     # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
     # parallel.py), kept open across the timed calls so worker start-up is not timed.
     with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=init, initargs=(config.to_dict(),)
+        workers, mp_context=mp.get_context("spawn"), initializer=_init_chain, initargs=initargs
     ) as pool:
-        pooled = _time(lambda: list(pool.map(one, [(c, sr) for c in clips], chunksize=4)), 1)
+        pooled = _time(lambda: list(pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4)), 1)
     return single, len(clips) / pooled
 
 
@@ -271,6 +263,7 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
 
     from ssl_audio.augment.chain import make_chain
     from ssl_audio.augment.config import all_ops, default_config
+    from ssl_audio.augment.reference import build_compose
 
     config = all_ops(default_config())
     sr = config.sample_rate
@@ -288,18 +281,16 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
     jax_seconds = _time(lambda: chain(x, jax.random.key(next(counter))).block_until_ready(), repeats)
     jax_rate = batch / jax_seconds
 
-    single_rate, am_rate = cpu_rates(_init_worker, _augment_one, config, clips, workers)
-    pedalboard = (
-        cpu_rates(_init_pedalboard, _pedalboard_one, config, clips, workers) if _pedalboard_available() else None
-    )
+    single_rate, am_rate = cpu_rates("audiomentations", config, clips, workers)
+    pedalboard = cpu_rates("pedalboard", config, clips, workers) if _pedalboard_available() else None
 
     lines.append(
         "per op, JAX (ms per clip, batched):           "
         + ", ".join(f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items())
     )
+    per_op = audiomentations_op_timings(build_compose(config), clips[:16], config)
     lines.append(
-        "per op, audiomentations (ms per clip, 1 core): "
-        + ", ".join(f"{k} {1000 * v:.2f}" for k, v in audiomentations_op_timings(_COMPOSE, clips[:16], config).items())
+        "per op, audiomentations (ms per clip, 1 core): " + ", ".join(f"{k} {1000 * v:.2f}" for k, v in per_op.items())
     )
     vocoder = vocoder_timings(clips, repeats)
     lines.append(

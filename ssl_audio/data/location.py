@@ -10,6 +10,8 @@ DATASET_VERSION = "1.0.0"
 # Written last by prepare: a dataset folder without it is not finished and is never read.
 SIDECAR = "ssl_audio_prepare.json"
 BAD_LIST = "bad_files.tsv"
+# Clips are stored as 16-bit PCM; readers scale them back to [-1, 1) by this.
+PCM_SCALE = 1.0 / 32768.0
 
 
 def default_data_dir() -> str:

@@ -17,6 +17,7 @@ Views:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,11 +29,9 @@ import tensorflow_datasets as tfds
 
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
-from ssl_audio.data.location import SIDECAR, dataset_path
+from ssl_audio.data.location import PCM_SCALE, SIDECAR, dataset_path
 from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.text import plural
-
-PCM_SCALE = 1.0 / 32768.0
 
 
 class DatasetNotFoundError(UsageError, FileNotFoundError):
@@ -75,7 +74,7 @@ def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | N
         )
     builder = tfds.builder_from_directory(str(path))
     features = builder.info.features
-    rate = int(features["audio"].sample_rate)
+    rate = _stored_rate(features["audio"], path)
     if sample_rate is not None and rate != sample_rate:
         raise BadValueError(
             f"dataset {name!r} is stored at {rate} Hz but {sample_rate} Hz was asked for; set the "
@@ -93,6 +92,13 @@ def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | N
         else:
             columns[column] = "value"
     return DatasetHandle(name=name, path=path, builder=builder, sample_rate=rate, columns=columns, class_names=names)
+
+
+def _stored_rate(audio_feature, path: Path) -> int:
+    """The sample rate the audio is stored at: the sidecar's (datasets stored as raw bytes), or the TFDS Audio
+    feature's (datasets built before, which read correctly, only slower; `prepare --overwrite` rebuilds)."""
+    rate = getattr(audio_feature, "sample_rate", None)
+    return int(rate) if rate else int(json.loads((path / SIDECAR).read_text())["sample_rate"])
 
 
 def _label_columns(features) -> list[str]:

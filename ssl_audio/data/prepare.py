@@ -212,7 +212,13 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         sidecar = path / SIDECAR
         if path.exists():
             previous = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-            if previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists():
+            same = previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists()
+            if same and not (overwrite and stored_as_int_list(path)):
+                if stored_as_int_list(path):
+                    notes.append(
+                        "this dataset was built by an earlier ssl_audio that stored audio as a list of ints, "
+                        "which reads about 20x slower than today's raw bytes; pass --overwrite to rebuild it"
+                    )
                 return _result(path, True, previous, notes)
             if not overwrite:
                 source = previous.get("input", "unknown inputs (or an unfinished build)")
@@ -278,6 +284,14 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             except OSError:
                 pass  # another prepare is staging there too, or the build is in it
     return _result(path, False, summary, notes)
+
+
+def stored_as_int_list(path: Path) -> bool:
+    """Whether a dataset stores its audio the way ssl_audio did before raw bytes (tfds.features.Audio, an
+    int64 list per clip): still read correctly, but slowly."""
+    features = json.loads((path / "features.json").read_text())
+    audio = features["featuresDict"]["features"]["audio"]
+    return audio.get("pythonClassName", "").endswith("audio_feature.Audio")
 
 
 def _result(path: Path, reused: bool, summary: dict, notes: list[str]) -> PrepareResult:
@@ -346,7 +360,11 @@ def add_arguments(p) -> None:
     )
     add_decode_arguments(p)
     p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
-    p.add_argument("--overwrite", action="store_true", help="rebuild a dataset of this name made from other inputs")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rebuild a dataset of this name made from other inputs, or stored by an earlier ssl_audio",
+    )
     from ssl_audio.beam.runner import add_runner_arguments
 
     add_runner_arguments(p)

@@ -103,7 +103,9 @@ def test_gtzan_builds_with_genre_labels(tmp_path, tone):
     assert set(result.splits) == {"train", "validation", "test"}
     builder = tfds.builder_from_directory(str(result.path))
     assert builder.info.features["genre"].names == ["blues", "jazz", "rock"]
-    assert int(builder.info.features["audio"].sample_rate) == 16_000
+    from ssl_audio.data.pipeline import open_dataset
+
+    assert open_dataset("gtzan", tmp_path / "tfds").sample_rate == 16_000
     ex = _examples(result.path, "train")[0]
     assert ex["audio"].shape == (24_000,)  # 1.5 s at 22.05 kHz resampled to 16 kHz
 
@@ -181,3 +183,49 @@ def test_a_failed_streamed_prepare_leaves_no_folder_it_made(tmp_path, tone, monk
     with pytest.raises(RuntimeError, match="a worker died"):
         prepare(src, PrepareOptions(name="streamed", data_dir=str(tmp_path / "new" / "tfds"), workers=1))
     assert not (tmp_path / "new" / "tfds").exists()  # so the rerun starts clean
+
+
+def test_audio_is_stored_as_raw_bytes_and_read_without_tensorflow(prepared):
+    """A stored clip is 2 bytes a sample, and opening and reading a dataset never imports TensorFlow (10 s on 2
+    cores, once in every job): the storage that made pretraining's input fast (builder.audio_feature)."""
+    import subprocess
+    import sys
+
+    name, data_dir = prepared
+    features = json.loads((dataset_path(name, data_dir) / "features.json").read_text())
+    audio = features["featuresDict"]["features"]["audio"]
+    assert audio["tensor"]["encoding"] == "bytes" and audio["tensor"]["dtype"] == "int16"
+    script = (
+        "import sys; from ssl_audio.data.pipeline import open_dataset; "
+        f"h = open_dataset({name!r}, {data_dir!r}, sample_rate=16000); clip = h.source('train')[0]['audio']; "
+        "assert clip.dtype.name == 'int16' and clip.shape[0] == 48000, clip.shape; "
+        "assert 'tensorflow' not in sys.modules, 'reading imported TensorFlow'"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_a_dataset_of_an_earlier_version_still_reads_and_prepare_says_how_to_speed_it_up(tmp_path, tone, monkeypatch):
+    """Datasets built before raw bytes (tfds.features.Audio, an int64 list per clip) are read, at their stored
+    rate, with the same samples; prepare reuses them and names the flag that rebuilds them."""
+    from ssl_audio.data import builder
+    from ssl_audio.data.pipeline import open_dataset
+
+    src = tmp_path / "music"
+    for i in range(3):
+        tone(src / f"{i}.wav", seconds=1.5, freq=300 + 50 * i)
+    opts = PrepareOptions(name="old", data_dir=str(tmp_path / "tfds"), workers=1)
+    with monkeypatch.context() as m:
+        m.setattr(
+            builder, "audio_feature", lambda rate: tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=rate)
+        )
+        old = prepare(src, opts)
+    assert not any("--overwrite" in n for n in old.notes)
+    old_clips = [ex["audio"] for ex in _examples(old.path, "train")]
+    handle = open_dataset("old", opts.data_dir, sample_rate=16_000)
+    assert handle.sample_rate == 16_000 and len(handle.source("train")) == 3
+    reused = prepare(src, opts)
+    assert reused.reused and any("earlier ssl_audio" in n and "--overwrite" in n for n in reused.notes)
+    rebuilt = prepare(src, opts, overwrite=True)
+    assert not any("earlier ssl_audio" in n for n in rebuilt.notes)
+    new_clips = [ex["audio"] for ex in _examples(rebuilt.path, "train")]
+    assert len(new_clips) == 3 and all(np.array_equal(a, b) for a, b in zip(old_clips, new_clips))

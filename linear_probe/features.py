@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION, clip_descriptors
+from ssl_audio.audio.descriptors import DESCRIPTORS_VERSION
 from ssl_audio.audio.windows import window_batches
-from ssl_audio.data.pipeline import PCM_SCALE, DatasetHandle, encode_labels, eval_clips
+from ssl_audio.data.pipeline import DatasetHandle, encode_labels, eval_clips
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.embed.pooling import POOLINGS, Pooler
 from ssl_audio.errors import BadValueError
@@ -166,25 +166,6 @@ def encoder_features(
     return ClipFeatures(x=pooled, labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
 
-_SPLIT_SOURCE = None  # in each worker process: the split it reads its own records from
-
-
-def _open_split(path: str, split: str) -> None:
-    global _SPLIT_SOURCE
-    import tensorflow_datasets as tfds
-
-    _SPLIT_SOURCE = tfds.builder_from_directory(path).as_data_source(split)
-
-
-def _mfcc_of_index(args) -> tuple[np.ndarray, dict]:
-    """Record i of the worker's split -> (descriptors, the record without its audio). Workers read their own
-    records, so memory is bounded by the clips in flight, not by the split (MagnaTagATune's audio is 24 GB)."""
-    index, sample_rate = args
-    record = dict(_SPLIT_SOURCE[index])
-    audio = record.pop("audio")
-    return clip_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate), record
-
-
 def mfcc_feature_id() -> str:
     return f"mfcc-v{DESCRIPTORS_VERSION}"
 
@@ -192,17 +173,18 @@ def mfcc_feature_id() -> str:
 def mfcc_features(
     handle: DatasetHandle, split: str, *, workers: int | None = None, progress: bool = True
 ) -> ClipFeatures:
+    from linear_probe.mfcc_worker import mfcc_of_index, open_split
     from ssl_audio.parallel import parallel_map
 
     n = len(handle.source(split))  # checks the split
     x, records = [], []
     for features, record in parallel_map(
-        _mfcc_of_index,
+        mfcc_of_index,
         [(i, handle.sample_rate) for i in range(n)],
         workers=workers,
         desc=f"mfcc {split}",
         unit="clip",
-        initializer=_open_split,
+        initializer=open_split,
         initargs=(str(handle.path), split),
         progress=progress,
     ):

@@ -25,6 +25,22 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+_THREAD_LIMITS = None  # in each worker process: kept so the limit lasts as long as the worker
+
+
+def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+    """Each worker is one of `workers` processes sharing the cores, so its BLAS and OpenMP pools get one
+    thread: numpy's default of one thread per core in every worker oversubscribed 2 cores 2x and made the
+    MFCC baseline over 2 workers take 37.6 s for 670 clips, against 17.6 s with this and 19.2 s in one
+    process."""
+    global _THREAD_LIMITS
+    from threadpoolctl import threadpool_limits
+
+    _THREAD_LIMITS = threadpool_limits(limits=1)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def _run_chunk(args: tuple[Callable, list]) -> list:
     fn, chunk = args
     return [fn(item) for item in chunk]
@@ -68,7 +84,9 @@ def parallel_map(
         chunks = _chunked(iter(items), chunksize)
         # An executor, not multiprocessing.Pool: when a worker dies (a crash in native code) the Pool waits
         # forever for its task, while the executor raises BrokenProcessPool.
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs)
+        ) as pool:
             in_flight: collections.deque = collections.deque()
             try:
                 for chunk in itertools.islice(chunks, 4 * workers):

@@ -32,13 +32,17 @@ def loss_fn(kind: str, outputs: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean((outputs[:, 0] - y) ** 2)
 
 
+def _link(kind: str, outputs: jax.Array) -> jax.Array:
+    if kind == "class":
+        return jax.nn.softmax(outputs, axis=-1)
+    if kind == "multilabel":
+        return jax.nn.sigmoid(outputs)
+    return outputs
+
+
 def to_scores(kind: str, outputs: np.ndarray) -> np.ndarray:
     """Head outputs as the metrics want them: class probabilities, tag probabilities, or values."""
-    if kind == "class":
-        return np.asarray(jax.nn.softmax(outputs, axis=-1))
-    if kind == "multilabel":
-        return np.asarray(jax.nn.sigmoid(outputs))
-    return np.asarray(outputs)
+    return np.asarray(_link(kind, jnp.asarray(outputs)))
 
 
 @dataclasses.dataclass
@@ -71,7 +75,6 @@ def fit_head(
     train_y: np.ndarray,
     val_x: np.ndarray,
     val_y: np.ndarray,
-    names: list[str] | None,
     *,
     head: str = "linear",
     max_steps: int = 600,
@@ -92,9 +95,7 @@ def fit_head(
     graphdef, init_params = nnx.split(model, nnx.Param)
     init_params = nnx.to_pure_dict(init_params)
     tx = optax.inject_hyperparams(optax.adamw)(learning_rate=1e-3, weight_decay=1e-4)
-    main = metrics.MAIN_METRIC[kind]
 
-    @jax.jit
     def train_step(params, opt_state, key):
         def objective(p):
             m = nnx.merge(graphdef, p)
@@ -104,26 +105,32 @@ def fit_head(
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
+    # `eval_every` steps and the validation scores after them in one call: one step per call spent most of
+    # the head's time dispatching from Python (and folding step keys outside the jit), not training.
     @jax.jit
-    def evaluate(params):
+    def train_then_score(params, opt_state, key, first_step):
+        def body(i, carry):
+            return train_step(*carry, jax.random.fold_in(key, first_step + i))
+
+        params, opt_state = jax.lax.fori_loop(0, eval_every, body, (params, opt_state))
         m = nnx.merge(graphdef, params)
         m.eval()
-        return m(vs)
+        return params, opt_state, _link(kind, m(vs))
 
     best = None
     search = []
     for lr, wd in itertools.product(learning_rates, weight_decays):
         params = init_params
         opt_state = tx.init(params)
-        opt_state.hyperparams["learning_rate"] = jnp.asarray(lr)  # changed in place of recompiling
-        opt_state.hyperparams["weight_decay"] = jnp.asarray(wd)
+        # Changed in place of recompiling; float32 arrays, not weak-typed ones, like those the step returns
+        # (a weak-typed first input compiled the step twice).
+        opt_state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+        opt_state.hyperparams["weight_decay"] = jnp.asarray(wd, jnp.float32)
         key = jax.random.key(seed)
         run_best, run_best_step, run_params, waited = -np.inf, 0, params, 0
-        for step in range(1, max_steps + 1):
-            params, opt_state = train_step(params, opt_state, jax.random.fold_in(key, step))
-            if step % eval_every:
-                continue
-            value = metrics.score(kind, val_y, to_scores(kind, evaluate(params)), names)[main]
+        for step in range(eval_every, max_steps + 1, eval_every):  # steps first..step, then a validation
+            params, opt_state, val_scores = train_then_score(params, opt_state, key, step - eval_every + 1)
+            value = metrics.main_value(kind, val_y, np.asarray(val_scores))
             if np.isfinite(value) and value > run_best:
                 run_best, run_best_step, run_params, waited = value, step, params, 0
             else:

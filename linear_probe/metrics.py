@@ -9,8 +9,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn import metrics as skm
+
+from linear_probe.bootstrap import metric_value
 
 MAIN_METRIC = {"class": "accuracy", "multilabel": "pr_auc_macro", "value": "r2"}
 
@@ -64,3 +68,12 @@ def score(kind: str, y: np.ndarray, outputs: np.ndarray, names: list[str] | None
     if kind == "multilabel":
         return tagging(y, outputs, names)
     return regression(y, outputs[:, 0])
+
+
+def main_value(kind: str, y: np.ndarray, scores: np.ndarray) -> float:
+    """The task's main metric alone, vectorised (linear_probe.bootstrap): what the head search and early
+    stopping read every few steps. It equals score(...)[MAIN_METRIC[kind]] (tested); scikit-learn's input
+    checks made that call 262 ms for 14 tags, 62% of a cached `probe`'s time on 2 cores."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a split with no scorable tag: NaN, as score gives
+        return metric_value(kind, MAIN_METRIC[kind], y, scores)

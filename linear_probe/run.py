@@ -232,9 +232,7 @@ def probe(
                 }
             else:
                 train, val, test = (splits[s] for s in SPLITS)
-                fitted = fit_head(
-                    kind, n_out, train.x, train.labels[column], val.x, val.labels[column], names, head=head
-                )
+                fitted = fit_head(kind, n_out, train.x, train.labels[column], val.x, val.labels[column], head=head)
                 scores, labels = fitted.scores(test.x), test.labels[column]
                 entry = {
                     "validation": fitted.validation,

@@ -18,7 +18,7 @@ def blobs(rng, n, classes=4, dim=16, spread=4.0):
 def test_separable_classes_are_learned_almost_perfectly(head):
     rng = np.random.default_rng(0)
     (tx, ty), (vx, vy), (sx, sy) = blobs(rng, 300), blobs(rng, 100), blobs(rng, 200)
-    fitted = fit_head("class", 4, tx, ty, vx, vy, list("abcd"), head=head)
+    fitted = fit_head("class", 4, tx, ty, vx, vy, head=head)
     assert fitted.validation >= 0.98
     assert np.mean(fitted.scores(sx).argmax(axis=1) == sy) >= 0.98
     assert np.allclose(fitted.scores(sx).sum(axis=1), 1.0, atol=1e-5)  # softmax probabilities
@@ -33,7 +33,7 @@ def test_tags_that_are_linear_in_the_features_are_learned():
         return x, (x @ w > 0).astype(np.float32)
 
     (tx, ty), (vx, vy), (sx, sy) = make(400), make(100), make(200)
-    fitted = fit_head("multilabel", 3, tx, ty, vx, vy, ["a", "b", "c"])
+    fitted = fit_head("multilabel", 3, tx, ty, vx, vy)
     assert fitted.validation >= 0.95  # macro PR-AUC
     scores = fitted.scores(sx)
     assert np.mean((scores > 0.5) == sy) >= 0.9  # independent sigmoids, not a softmax
@@ -49,7 +49,7 @@ def test_a_linear_value_is_regressed():
         return x, (x @ w + 0.05 * rng.standard_normal(n)).astype(np.float32)
 
     (tx, ty), (vx, vy) = make(300), make(100)
-    fitted = fit_head("value", 1, tx, ty, vx, vy, None)
+    fitted = fit_head("value", 1, tx, ty, vx, vy)
     assert fitted.validation >= 0.95  # R²
 
 
@@ -58,13 +58,13 @@ def test_a_constant_training_feature_does_not_explode_on_test():
     (tx, ty), (vx, vy) = blobs(rng, 200), blobs(rng, 50)
     tx[:, 0] = 0.0  # dead unit on train
     vx[:, 0] = 5.0  # alive elsewhere
-    fitted = fit_head("class", 4, tx, ty, vx, vy, list("abcd"))
+    fitted = fit_head("class", 4, tx, ty, vx, vy)
     assert np.all(np.isfinite(fitted.outputs(vx))) and fitted.validation >= 0.95
 
 
 def test_search_reports_every_setting_tried_and_keeps_the_best():
     rng = np.random.default_rng(4)
     (tx, ty), (vx, vy) = blobs(rng, 200, spread=0.7), blobs(rng, 100, spread=0.7)
-    fitted = fit_head("class", 4, tx, ty, vx, vy, list("abcd"), learning_rates=(1e-4, 1e-2), weight_decays=(0.0,))
+    fitted = fit_head("class", 4, tx, ty, vx, vy, learning_rates=(1e-4, 1e-2), weight_decays=(0.0,))
     assert [s["learning_rate"] for s in fitted.search] == [1e-4, 1e-2]
     assert fitted.validation == max(s["validation"] for s in fitted.search)

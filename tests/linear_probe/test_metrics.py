@@ -49,3 +49,22 @@ def test_classification_metrics_by_hand():
     assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
     assert m["confusion"] == [[2, 1], [0, 1]]
     assert m["per_class"]["y"]["precision"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("kind", ["class", "multilabel", "value"])
+def test_the_main_value_the_search_reads_is_the_reported_metric(kind):
+    """fit_head chooses and stops on metrics.main_value (vectorised); the report gives metrics.score
+    (scikit-learn). They must agree, ties and a tag without positives included."""
+    rng = np.random.default_rng(5)
+    n = 80
+    if kind == "class":
+        y, scores, names = rng.integers(0, 4, n), rng.uniform(size=(n, 4)), list("abcd")
+    elif kind == "multilabel":
+        y = (rng.uniform(size=(n, 5)) < 0.3).astype(np.float32)
+        y[:, 4] = 0.0  # unscorable: no positive
+        scores, names = np.round(rng.uniform(size=(n, 5)), 1), list("abcde")
+    else:
+        y, names = rng.normal(size=n), None
+        scores = (y + rng.normal(size=n))[:, None]
+    reported = metrics.score(kind, y, scores, names)[metrics.MAIN_METRIC[kind]]
+    assert metrics.main_value(kind, y, scores) == pytest.approx(reported, abs=1e-9)

@@ -213,8 +213,9 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         if path.exists():
             previous = json.loads(sidecar.read_text()) if sidecar.exists() else {}
             same = previous.get("fingerprint") == fingerprint and (path / "dataset_info.json").exists()
-            if same and not (overwrite and stored_as_int_list(path)):
-                if stored_as_int_list(path):
+            slow = same and stored_as_int_list(path)
+            if same and not (overwrite and slow):
+                if slow:
                     notes.append(
                         "this dataset was built by an earlier ssl_audio that stored audio as a list of ints, "
                         "which reads about 20x slower than today's raw bytes; pass --overwrite to rebuild it"

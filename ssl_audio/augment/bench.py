@@ -143,10 +143,11 @@ def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
 
 class PedalboardChain:
     """The same chain with Spotify's pedalboard (compiled C++: Rubber Band for stretch and pitch in one call,
-    JUCE's filters, compressor and convolution), parameters drawn per clip from the config's ranges, every
-    op applied (the benchmark's p=1). What has no pedalboard op is numpy, as audiomentations does it: the
-    time shift and the coloured noise. Its low-pass is JUCE's first-order filter (6 dB/octave, not the
-    config's order), its clipping is hard. A speed reference only: its ops are not parity-tested."""
+    JUCE's filters, compressor and convolution), parameters drawn per clip from the config's ranges, each
+    op applied with its probability (all of them at the benchmark's default p=1). What has no pedalboard op
+    is numpy, as audiomentations does it: the time shift and the coloured noise. Its low-pass is JUCE's
+    first-order filter (6 dB/octave, not the config's order), its clipping is hard. A speed reference only:
+    its ops are not parity-tested."""
 
     def __init__(self, config, seed: int = 0):
         import pedalboard as pb
@@ -164,50 +165,63 @@ class PedalboardChain:
         from ssl_audio.augment.ops import EQ_BANDS
 
         pb, c, rng, n = self.pb, self.c, self.rng, clip.shape[0]
-        shift = int(round(rng.uniform(-c.time_shift.max_fraction, c.time_shift.max_fraction) * n))
-        y = np.zeros_like(clip)
-        if shift >= 0:
-            y[shift:] = clip[: n - shift]
-        else:
-            y[:shift] = clip[-shift:]
-        y = pb.time_stretch(
-            y,
-            sample_rate,
-            stretch_factor=rng.uniform(c.time_stretch.min_rate, c.time_stretch.max_rate),
-            pitch_shift_in_semitones=rng.uniform(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones),
-        )[0][:n]
-        y = np.pad(y, (0, n - y.shape[0]))
-        bands = []
-        for kind, lo, hi, q_lo, q_hi in EQ_BANDS:
-            centre = float(_hz(rng.uniform(_mel(lo), _mel(hi))))
-            gain, q = rng.uniform(c.eq.min_gain_db, c.eq.max_gain_db), rng.uniform(q_lo, q_hi)
-            cls = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}[kind]
-            bands.append(cls(cutoff_frequency_hz=centre, gain_db=gain, q=q))
-        k = c.compression
-        board = pb.Pedalboard(
-            [
-                *bands,
-                pb.Convolution(
-                    self.irs[rng.integers(len(self.irs))],
-                    mix=rng.uniform(c.reverb.min_wet, c.reverb.max_wet),
-                    sample_rate=sample_rate,
+        on = lambda name: rng.uniform() < float(c[name].p)  # noqa: E731  (each op's coin, as the chain's)
+        y = clip
+        if on("time_shift"):
+            shift = int(round(rng.uniform(-c.time_shift.max_fraction, c.time_shift.max_fraction) * n))
+            y = np.zeros_like(clip)
+            if shift >= 0:
+                y[shift:] = clip[: n - shift]
+            else:
+                y[:shift] = clip[-shift:]
+        stretch, pitch = on("time_stretch"), on("pitch_shift")
+        if stretch or pitch:
+            y = pb.time_stretch(
+                y,
+                sample_rate,
+                stretch_factor=rng.uniform(c.time_stretch.min_rate, c.time_stretch.max_rate) if stretch else 1.0,
+                pitch_shift_in_semitones=(
+                    rng.uniform(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones) if pitch else 0.0
                 ),
+            )[0][:n]
+            y = np.pad(y, (0, n - y.shape[0]))
+        plugins = []
+        if on("eq"):
+            for kind, lo, hi, q_lo, q_hi in EQ_BANDS:
+                centre = float(_hz(rng.uniform(_mel(lo), _mel(hi))))
+                gain, q = rng.uniform(c.eq.min_gain_db, c.eq.max_gain_db), rng.uniform(q_lo, q_hi)
+                cls = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}[kind]
+                plugins.append(cls(cutoff_frequency_hz=centre, gain_db=gain, q=q))
+        if on("reverb"):
+            ir = self.irs[rng.integers(len(self.irs))]
+            mix = rng.uniform(c.reverb.min_wet, c.reverb.max_wet)
+            plugins.append(pb.Convolution(ir, mix=mix, sample_rate=sample_rate))
+        k = c.compression
+        if on("compression"):
+            peak_db = 20 * np.log10(np.max(np.abs(y)) + 1e-10)
+            plugins.append(
                 pb.Compressor(
-                    threshold_db=float(
-                        20 * np.log10(np.max(np.abs(y)) + 1e-10) + rng.uniform(k.min_threshold_db, k.max_threshold_db)
-                    ),
+                    threshold_db=float(peak_db + rng.uniform(k.min_threshold_db, k.max_threshold_db)),
                     ratio=float(np.exp(rng.uniform(np.log(k.min_ratio), np.log(k.max_ratio)))),
                     attack_ms=1000 * rng.uniform(k.min_attack, k.max_attack),
                     release_ms=1000 * rng.uniform(k.min_release, k.max_release),
-                ),
-                pb.Gain(gain_db=rng.uniform(c.gain.min_gain_db, c.gain.max_gain_db)),
-                pb.Invert(),
-                pb.Clipping(threshold_db=-3.0),
-                pb.LowpassFilter(cutoff_frequency_hz=rng.uniform(c.lowpass.min_cutoff_hz, c.lowpass.max_cutoff_hz)),
-                pb.Bitcrush(bit_depth=float(rng.integers(c.bit_crush.min_bits, c.bit_crush.max_bits + 1))),
-            ]
-        )
-        y = board(y[None, :], sample_rate)[0]
+                )
+            )
+        if on("gain"):
+            plugins.append(pb.Gain(gain_db=rng.uniform(c.gain.min_gain_db, c.gain.max_gain_db)))
+        if on("polarity"):
+            plugins.append(pb.Invert())
+        if on("clipping"):
+            plugins.append(pb.Clipping(threshold_db=-3.0))
+        if on("lowpass"):
+            cutoff = rng.uniform(c.lowpass.min_cutoff_hz, c.lowpass.max_cutoff_hz)
+            plugins.append(pb.LowpassFilter(cutoff_frequency_hz=cutoff))
+        if on("bit_crush"):
+            plugins.append(pb.Bitcrush(bit_depth=float(rng.integers(c.bit_crush.min_bits, c.bit_crush.max_bits + 1))))
+        board = pb.Pedalboard(plugins)
+        y = board(y[None, :], sample_rate)[0] if plugins else y
+        if not on("noise"):
+            return y.astype(np.float32)
         # Coloured noise as audiomentations' AddColorNoise makes it: white noise shaped by one rFFT pair.
         lo, hi = NOISE_DECAY_DB[c.noise.color]
         spectrum = np.fft.rfft(rng.standard_normal(n))
@@ -258,19 +272,25 @@ def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, 
     return out
 
 
-def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None) -> list[str]:
+def run(
+    batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None, training_p: bool = False
+) -> list[str]:
     import jax
 
     from ssl_audio.augment.chain import make_chain
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
 
-    config = all_ops(default_config())
+    # Every op at p=1 measures each op's full cost; the training chain's own probabilities measure what a
+    # step pays, where the CPU libraries skip an op whose coin says no and the JAX chain computes the costly
+    # ops for their share of each stratum only (chain.py).
+    config = default_config() if training_p else all_ops(default_config())
     sr = config.sample_rate
     workers = workers or default_workers()
     clips = music_clips(batch, seconds, sr)
+    which = "the training chain's probabilities" if training_p else "every op at p=1"
     lines = [
-        f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, every op at p=1; "
+        f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, {which}; "
         f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
         f"{workers} process(es)"
     ]
@@ -321,7 +341,8 @@ def run(batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | 
 
 HELP = "the JAX augmentation chain against audiomentations and pedalboard on the same music clips"
 DESCRIPTION = (
-    "Every op at p=1 on the same music clips; prints per-op timings and, last, "
+    "Every op at p=1 (with --training-p: the default chain's probabilities) on the same music clips; "
+    "prints per-op timings and, last, "
     "`augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=... pedalboard_clips_per_s=... "
     "pedalboard_ratio=...` (the pedalboard fields when it is installed: the bench extra)."
 )
@@ -332,9 +353,17 @@ def add_arguments(p) -> None:
     p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
     p.add_argument("--workers", type=int, default=None, help="processes for audiomentations (default: all cores)")
+    p.add_argument(
+        "--training-p",
+        action="store_true",
+        help="each op with the default chain's probability (what a pretraining step pays), not every op at p=1",
+    )
 
 
 def main(args) -> int:
-    for line in run(batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers):
+    lines = run(
+        batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers, training_p=args.training_p
+    )
+    for line in lines:
         print(line, flush=True)
     return 0

@@ -1,8 +1,10 @@
 """The JAX augmentation chain: a pure function (batch [B, T], PRNG key) -> batch [B, T].
 
-Each example gets its own draw of every parameter and its own coin flip per op;
-the ops run batched (vmap) inside whatever jit calls the chain, with no host
-round trip. Order (config.OPS): time shift -> pitch shift / time stretch -> EQ ->
+Each example gets its own draw of every parameter and its own coin per op; the
+ops run batched (vmap) inside whatever jit calls the chain, with no host round
+trip. A costly op is computed only for the examples whose coin can say yes, a
+fixed number per stratum of 16 (`_exact_coins`, `on_subset`), so shapes stay
+static and the work an op's p = 0.5 would throw away is not done. Order (config.OPS): time shift -> pitch shift / time stretch -> EQ ->
 reverb -> compression -> gain -> polarity (how a recording is made and mastered),
 then clipping -> low-pass -> bit crush (how a copy of it is degraded), then noise
 (last, so its SNR is relative to what the model hears).
@@ -36,53 +38,143 @@ def _hz(m):
     return 700.0 * (10 ** (m / 2595.0) - 1.0)
 
 
+# Ops that cost real work run only on the examples whose coin said yes, and for static shapes the number
+# of those examples must be fixed: in each stratum of STRATUM consecutive examples, exactly floor(p * S) get
+# the op, one more with probability frac(p * S) (`_exact_coins`). Each example's chance is still p, but the
+# op is computed for ceil(p * S) examples of S instead of all S (under vmap a per-example `where` computes
+# both branches for every example: at the defaults' p = 0.5 half of that work was thrown away). Strata, not
+# the whole batch, so that the gathers stay inside one device's shard when the batch is split over devices
+# (a per-device batch that is a multiple of 16), and draws do not depend on the device count.
+STRATUM = 16
+SUBSET_OPS = ("vocoder", "eq", "reverb", "compression", "clipping", "lowpass", "noise")
+
+
+def stratum_size(batch: int) -> int:
+    """The largest divisor of `batch` not above STRATUM."""
+    return max(d for d in range(1, min(batch, STRATUM) + 1) if batch % d == 0)
+
+
+def subset_size(p: float, batch: int) -> int:
+    """Examples of each stratum an op of probability p is computed for."""
+    return min(stratum_size(batch), int(math.ceil(p * stratum_size(batch) - 1e-9)))
+
+
+def _exact_coins(key: jax.Array, batch: int, p: float) -> tuple[jax.Array, jax.Array]:
+    """(on [B] bool, slot [B] int32): each example's place in a random order of its stratum, and whether
+    its op is on. Slots below floor(p S) are on; slot floor(p S) is on with probability frac(p S); the
+    rest are off. So P(on) = p for every example, and only slots < `subset_size` are ever on."""
+    s = stratum_size(batch)
+    expected = float(p) * s
+    full = int(math.floor(expected + 1e-9))
+    k_order, k_extra = jax.random.split(key)
+    keys = jax.random.split(k_order, batch // s)
+    # slot[i] = rank of example i in its stratum's random permutation.
+    slot = jax.vmap(lambda k: jnp.argsort(jax.random.permutation(k, s)))(keys).reshape(batch).astype(jnp.int32)
+    on = slot < full
+    if expected - full > 1e-9:
+        extra = jax.random.uniform(k_extra, (batch // s,)) < expected - full
+        on = on | ((slot == full) & jnp.repeat(extra, s))
+    return on, slot
+
+
 def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: int, n_irs: int) -> dict:
     """Every random choice of the chain for a batch, as arrays with a leading batch axis."""
     c = config
-    # 32 keys for the ops that came first, then 32 more: an old seed's first 32 draws are unchanged.
     k = iter([*jax.random.split(key, 32), *jax.random.split(jax.random.fold_in(key, 1), 32)])
     u = lambda lo, hi, shape=(batch,): jax.random.uniform(next(k), shape, minval=lo, maxval=hi)  # noqa: E731
     flip = lambda p: jax.random.uniform(next(k), (batch,)) < p  # noqa: E731
+    exact = lambda p: _exact_coins(next(k), batch, p)  # noqa: E731
     band_lo = np.array([_mel(b[1]) for b in ops.EQ_BANDS], np.float32)
     band_hi = np.array([_mel(b[2]) for b in ops.EQ_BANDS], np.float32)
     q_lo = np.array([b[3] for b in ops.EQ_BANDS], np.float32)
     q_hi = np.array([b[4] for b in ops.EQ_BANDS], np.float32)
     n_bands = len(ops.EQ_BANDS)
     decay_lo, decay_hi = NOISE_DECAY_DB[c.noise.color]
-    return {
+    # Pitch shift and time stretch share one vocoder, needed when either coin says yes (probability q).
+    # The vocoder's coin is exact; given it, pitch is on with pp / q, and stretch always when pitch is off,
+    # else with ps: so P(pitch) = pp, P(stretch) = ps, independently, as two separate coins would give.
+    pp, ps = float(c.pitch_shift.p), float(c.time_stretch.p)
+    q = 1.0 - (1.0 - pp) * (1.0 - ps)
+    vocoder_on, vocoder_slot = exact(q)
+    pitch_on = vocoder_on & (jax.random.uniform(next(k), (batch,)) < (pp / q if q > 0 else 0.0))
+    stretch_on = vocoder_on & (~pitch_on | (jax.random.uniform(next(k), (batch,)) < ps))
+    params = {
         "time_shift": jnp.where(flip(c.time_shift.p), u(-c.time_shift.max_fraction, c.time_shift.max_fraction), 0.0),
-        "semitones": jnp.where(flip(c.pitch_shift.p), u(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones), 0.0),
-        "rate": jnp.where(flip(c.time_stretch.p), u(c.time_stretch.min_rate, c.time_stretch.max_rate), 1.0),
-        "eq_on": flip(c.eq.p),
+        "vocoder_on": vocoder_on,
+        "vocoder_slot": vocoder_slot,
+        "semitones": jnp.where(pitch_on, u(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones), 0.0),
+        "rate": jnp.where(stretch_on, u(c.time_stretch.min_rate, c.time_stretch.max_rate), 1.0),
+    }
+    params["eq_on"], params["eq_slot"] = exact(c.eq.p)
+    params |= {
         "eq_centres": _hz(band_lo + (band_hi - band_lo) * jax.random.uniform(next(k), (batch, n_bands))),
         "eq_gains_db": u(c.eq.min_gain_db, c.eq.max_gain_db, (batch, n_bands)),
         "eq_qs": q_lo + (q_hi - q_lo) * jax.random.uniform(next(k), (batch, n_bands)),
-        "reverb_on": flip(c.reverb.p),
+    }
+    params["reverb_on"], params["reverb_slot"] = exact(c.reverb.p)
+    params |= {
         "rt60": u(c.reverb.min_rt60, c.reverb.max_rt60),
         "pre_delay": u(0.0, c.reverb.max_pre_delay_ms / 1000.0),
         "wet": u(c.reverb.min_wet, c.reverb.max_wet),
         "ir_index": jax.random.randint(next(k), (batch,), 0, max(n_irs, 1)),
         "gain_db": jnp.where(flip(c.gain.p), u(c.gain.min_gain_db, c.gain.max_gain_db), 0.0),
         "invert": flip(c.polarity.p),
-        "noise_on": flip(c.noise.p),
+    }
+    params["noise_on"], params["noise_slot"] = exact(c.noise.p)
+    params |= {
         "snr_db": u(c.noise.min_snr_db, c.noise.max_snr_db),
         "noise_decay": u(decay_lo, decay_hi),
         "keys": jax.random.split(next(k), batch),
-        # Drawn after everything above, so adding them left every earlier draw of a seed unchanged.
-        "compress_on": flip(c.compression.p),
+    }
+    params["compression_on"], params["compression_slot"] = exact(c.compression.p)
+    params |= {
         "threshold_below_peak_db": u(c.compression.min_threshold_db, c.compression.max_threshold_db),
         # Ratio drawn log-uniformly: 2 -> 4 is as big a step as 10 -> 20.
         "ratio": jnp.exp(u(np.log(c.compression.min_ratio), np.log(c.compression.max_ratio))),
         "attack": u(c.compression.min_attack, c.compression.max_attack),
         "release": u(c.compression.min_release, c.compression.max_release),
-        "clip_on": flip(c.clipping.p),
+    }
+    params["clipping_on"], params["clipping_slot"] = exact(c.clipping.p)
+    params |= {
         "clip_percent": u(c.clipping.min_percent, c.clipping.max_percent),
         "clip_soft": flip(c.clipping.soft_p),
-        "lowpass_on": flip(c.lowpass.p),
+    }
+    params["lowpass_on"], params["lowpass_slot"] = exact(c.lowpass.p)
+    params |= {
         "cutoff_hz": jnp.exp(u(np.log(c.lowpass.min_cutoff_hz), np.log(c.lowpass.max_cutoff_hz))),
         "crush_on": flip(c.bit_crush.p),
         "bits": jax.random.randint(next(k), (batch,), c.bit_crush.min_bits, c.bit_crush.max_bits + 1),
     }
+    return params
+
+
+def probability(config: ml_collections.ConfigDict, op: str) -> float:
+    """The chance that a SUBSET_OPS op runs on an example."""
+    if op == "vocoder":
+        return 1.0 - (1.0 - float(config.pitch_shift.p)) * (1.0 - float(config.time_stretch.p))
+    return float(config[op].p)
+
+
+def on_subset(y: jax.Array, params: dict, op: str, size: int, fn, cut: int | None = None) -> jax.Array:
+    """y [B, T] -> [B, T'] (T' = cut or T): fn(example, its params) for the examples whose `op` coin is on,
+    computed for the `size` examples of each stratum in slots < size only; the rest pass through (cut)."""
+    kept = y if cut is None else y[:, :cut]
+    if size == 0:
+        return kept
+    b = y.shape[0]
+    s = stratum_size(b)
+    g = b // s
+    head = jnp.argsort(params[f"{op}_slot"].reshape(g, s), axis=1)[:, :size]  # [G, size]: example per slot
+    take = jax.vmap(lambda a, i: a[i])  # inside each stratum
+
+    def gather(a):
+        return take(a.reshape(g, s, *a.shape[1:]), head).reshape(g * size, *a.shape[1:])
+
+    picked = jax.tree.map(gather, params)
+    done = jax.vmap(fn)(gather(y), picked)
+    done = jnp.where(picked[f"{op}_on"][:, None], done, gather(kept))
+    put = jax.vmap(lambda a, i, d: a.at[i].set(d, unique_indices=True))
+    return put(kept.reshape(g, s, -1), head, done.reshape(g, size, -1)).reshape(kept.shape)
 
 
 def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
@@ -105,6 +197,10 @@ def make_chain(
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
+    # An op whose probability is 0 is left out of the program (its parameters are still drawn, so a seed's
+    # other draws do not move). The costly ones run on a fixed-size subset of each stratum (`on_subset`);
+    # the cheap per-sample ones (shift, gain, polarity, bit crush) run on every example, selected by `where`.
+
     def compress(y, p):
         # The threshold follows the clip's peak, so a quiet clip is compressed as much as a loud one.
         peak_db = 20.0 * jnp.log10(jnp.maximum(jnp.max(jnp.abs(y)), 1e-10))
@@ -113,47 +209,49 @@ def make_chain(
         threshold = peak_db + p["threshold_below_peak_db"]
         return ops.compress(y, threshold, ratio, p["attack"], p["release"], makeup, sr)
 
-    # An op whose probability is 0 is left out of the program (its parameters are still drawn, so a seed's
-    # other draws do not move). Ops with p > 0 are computed for every example and selected with `where`:
-    # under vmap a per-example branch becomes both branches anyway, and static shapes need the work done.
-    on = {name: float(c[name].p) > 0 for name in c.keys() if isinstance(c[name], ml_collections.ConfigDict)}
-
-    def when(flag: str, coin, op, y):
-        return jnp.where(coin, op(y), y) if on[flag] else y
-
-    def one(x, p):
-        length = x.shape[0] if view_samples is None else int(view_samples)
-        if x.shape[0] < length:
-            raise ValueError(f"the chain cuts views of {length} samples from clips of {x.shape[0]}; crop longer")
-        key_ir, key_noise = jax.random.split(p["keys"])
-        # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
-        y = ops.time_shift(x, jnp.round(p["time_shift"] * length).astype(jnp.int32))
-        if on["time_stretch"] or on["pitch_shift"]:
-            stretched = ops.stretch_and_shift(y, p["rate"], p["semitones"], max_pitch_factor, length)
-            y = jnp.where((p["rate"] != 1.0) | (p["semitones"] != 0.0), stretched, y[:length])
+    def reverb(y, p):
+        if ir_bank is None:
+            ir = ops.synthetic_ir(jax.random.split(p["keys"])[0], ir_length, p["rt60"], p["pre_delay"], sr)
         else:
-            y = y[:length]
-        y = when("eq", p["eq_on"], lambda y: ops.parametric_eq(y, p["eq_centres"], p["eq_gains_db"], p["eq_qs"], sr), y)
-        if on["reverb"]:
-            if ir_bank is None:
-                ir = ops.synthetic_ir(key_ir, ir_length, p["rt60"], p["pre_delay"], sr)
-            else:
-                ir = jnp.asarray(ir_bank)[p["ir_index"]]
-            y = jnp.where(p["reverb_on"], ops.reverb(y, ir, p["wet"]), y)
-        y = when("compression", p["compress_on"], lambda y: compress(y, p), y)
-        y = ops.polarity(ops.gain(y, p["gain_db"]), p["invert"])
-        y = when("clipping", p["clip_on"], lambda y: ops.clip(y, p["clip_percent"], p["clip_soft"]), y)
-        y = when("lowpass", p["lowpass_on"], lambda y: ops.lowpass(y, p["cutoff_hz"], int(c.lowpass.order), sr), y)
-        if on["bit_crush"]:
-            # Triangular (TPDF) dither in quantisation steps; its key is folded in, not split off, so the
-            # reverb's and noise's keys are what they were before the op existed.
-            tpdf = jax.random.uniform(jax.random.fold_in(p["keys"], 1), (2, length)).sum(0) - 1.0
-            y = jnp.where(p["crush_on"], ops.bit_crush(y, p["bits"], tpdf if c.bit_crush.dither else None), y)
-        noise = lambda y: ops.add_noise(y, ops.colored_noise(key_noise, length, p["noise_decay"]), p["snr_db"])  # noqa: E731
-        return when("noise", p["noise_on"], noise, y)
+            ir = jnp.asarray(ir_bank)[p["ir_index"]]
+        return ops.reverb(y, ir, p["wet"])
+
+    def noise(y, p):
+        key_noise = jax.random.split(p["keys"])[1]
+        return ops.add_noise(y, ops.colored_noise(key_noise, y.shape[0], p["noise_decay"]), p["snr_db"])
+
+    def cheap(y, p):
+        return ops.polarity(ops.gain(y, p["gain_db"]), p["invert"])
+
+    def crush(y, p):
+        # Triangular (TPDF) dither in quantisation steps, from a key folded in (not split off the reverb's
+        # and noise's keys, which stay what they were before the op existed).
+        tpdf = jax.random.uniform(jax.random.fold_in(p["keys"], 1), (2, y.shape[0])).sum(0) - 1.0
+        return jnp.where(p["crush_on"], ops.bit_crush(y, p["bits"], tpdf if c.bit_crush.dither else None), y)
 
     def chain(batch: jax.Array, key: jax.Array) -> jax.Array:
-        params = sample_parameters(c, key, batch.shape[0], 0 if ir_bank is None else ir_bank.shape[0])
-        return jax.vmap(one)(batch, params)
+        b = batch.shape[0]
+        length = batch.shape[1] if view_samples is None else int(view_samples)
+        if batch.shape[1] < length:
+            raise ValueError(f"the chain cuts views of {length} samples from clips of {batch.shape[1]}; crop longer")
+        p = sample_parameters(c, key, b, 0 if ir_bank is None else ir_bank.shape[0])
+        size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
+
+        def subset(y, op, fn, cut=None):  # size 0 (p = 0): the op is not in the program
+            return on_subset(y, p, op, size[op], fn, cut)
+
+        # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
+        y = jax.vmap(ops.time_shift)(batch, jnp.round(p["time_shift"] * length).astype(jnp.int32))
+        stretch = lambda x, q: ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, length)  # noqa: E731
+        y = subset(y, "vocoder", stretch, cut=length)
+        y = subset(y, "eq", lambda x, q: ops.parametric_eq(x, q["eq_centres"], q["eq_gains_db"], q["eq_qs"], sr))
+        y = subset(y, "reverb", reverb)
+        y = subset(y, "compression", compress)
+        y = jax.vmap(cheap)(y, p)
+        y = subset(y, "clipping", lambda x, q: ops.clip(x, q["clip_percent"], q["clip_soft"]))
+        y = subset(y, "lowpass", lambda x, q: ops.lowpass(x, q["cutoff_hz"], int(c.lowpass.order), sr))
+        if float(c.bit_crush.p) > 0:
+            y = jax.vmap(crush)(y, p)
+        return subset(y, "noise", noise)
 
     return chain

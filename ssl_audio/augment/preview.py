@@ -79,7 +79,7 @@ def _describe(params: dict, i: int, config) -> str:
         parts.append("EQ")
     if bool(params["reverb_on"][i]):
         parts.append(f"reverb RT60 {float(params['rt60'][i]):.2f} s")
-    if bool(params["compress_on"][i]):
+    if bool(params["compression_on"][i]):
         parts.append(
             f"compressed {float(params['ratio'][i]):.1f}:1 from {float(params['threshold_below_peak_db'][i]):.0f} dB"
         )
@@ -87,7 +87,7 @@ def _describe(params: dict, i: int, config) -> str:
         parts.append(f"gain {float(params['gain_db'][i]):+.1f} dB")
     if bool(params["invert"][i]):
         parts.append("inverted")
-    if bool(params["clip_on"][i]):
+    if bool(params["clipping_on"][i]):
         kind = "saturated" if bool(params["clip_soft"][i]) else "clipped"
         parts.append(f"{kind} {float(params['clip_percent'][i]):.0f}%")
     if bool(params["lowpass_on"][i]):

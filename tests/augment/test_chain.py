@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ssl_audio.augment.chain import input_samples, make_chain
+from ssl_audio.augment import ops
+from ssl_audio.augment.chain import (
+    _exact_coins,
+    input_samples,
+    make_chain,
+    sample_parameters,
+    stratum_size,
+    subset_size,
+)
 from ssl_audio.augment.config import all_ops, default_config, validate
 from ssl_audio.augment.reference import AudiomentationsViews
 from tests.augment.measure import SR, harmonic_tone
@@ -153,3 +161,46 @@ def test_unstretched_views_are_the_first_view_samples():
     x = _music()
     np.testing.assert_array_equal(jax.jit(make_chain(config, T // 2))(x, jax.random.key(0)), x[:, : T // 2])
     assert input_samples(config, 1000) == 1000  # nothing is stretched: no longer crop needed
+
+
+@pytest.mark.parametrize("p,batch", [(0.5, 32), (0.3, 32), (0.75, 12)])
+def test_exact_coins_give_each_example_chance_p_and_each_stratum_a_fixed_count(p, batch):
+    """The costly ops run on a fixed number of examples per stratum (static shapes), and still each example
+    draws its op with probability p: counts are floor or ceil of p x S, and the marginal over keys is p."""
+    s = stratum_size(batch)
+    draws = np.array([np.asarray(_exact_coins(jax.random.key(i), batch, p)[0]) for i in range(400)])
+    counts = draws.reshape(400, batch // s, s).sum(axis=2)
+    assert set(np.unique(counts)) <= {int(np.floor(p * s)), int(np.ceil(p * s))}
+    assert abs(draws.mean() - p) < 0.02  # 400 x batch coins: sd of the mean under 0.01
+    assert np.all(np.abs(draws.mean(axis=0) - p) < 0.1)  # no example is favoured (per-example sd <= 0.025)
+    assert subset_size(p, batch) == int(np.ceil(p * s - 1e-9))
+
+
+def test_pitch_and_stretch_share_one_exact_coin_and_stay_independent():
+    config = default_config()
+    config.pitch_shift.p, config.time_stretch.p = 0.5, 0.3
+    params = [sample_parameters(config, jax.random.key(i), 32, 0) for i in range(300)]
+    pitch = np.array([np.asarray(q["semitones"]) != 0 for q in params])
+    stretch = np.array([np.asarray(q["rate"]) != 1 for q in params])
+    vocoder = np.array([np.asarray(q["vocoder_on"]) for q in params])
+    np.testing.assert_array_equal(vocoder, pitch | stretch)
+    assert abs(pitch.mean() - 0.5) < 0.02 and abs(stretch.mean() - 0.3) < 0.02
+    assert abs((pitch & stretch).mean() - 0.15) < 0.02
+
+
+def test_an_op_on_a_subset_lands_on_the_examples_whose_coin_said_yes():
+    """EQ at p = 0.5 on 32 examples: exactly 16 come back bit for bit, and each of the others is the EQ op
+    applied alone with that example's own drawn parameters (the gather and scatter keep examples in place)."""
+    config = all_ops(default_config(), p=0.0)
+    config.eq.p = 0.5
+    x = _music(32)
+    key = jax.random.key(4)
+    y = np.asarray(jax.jit(make_chain(config))(x, key))
+    params = sample_parameters(config, key, 32, 0)
+    on = np.asarray(params["eq_on"])
+    assert on.sum() == 16
+    np.testing.assert_array_equal(y[~on], np.asarray(x)[~on])
+    for i in np.flatnonzero(on)[:4]:
+        alone = ops.parametric_eq(x[i], params["eq_centres"][i], params["eq_gains_db"][i], params["eq_qs"][i], SR)
+        np.testing.assert_allclose(y[i], np.asarray(alone), atol=1e-5)
+        assert not np.allclose(y[i], np.asarray(x)[i])

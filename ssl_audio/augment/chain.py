@@ -4,10 +4,11 @@ Each example gets its own draw of every parameter and its own coin per op; the
 ops run batched (vmap) inside whatever jit calls the chain, with no host round
 trip. A costly op is computed only for the examples whose coin can say yes, a
 fixed number per stratum of 16 (`_exact_coins`, `on_subset`), so shapes stay
-static and the work an op's p = 0.5 would throw away is not done. Order (config.OPS): time shift -> pitch shift / time stretch -> EQ ->
-reverb -> compression -> gain -> polarity (how a recording is made and mastered),
-then clipping -> low-pass -> bit crush (how a copy of it is degraded), then noise
-(last, so its SNR is relative to what the model hears).
+static and the work an op's p = 0.5 would throw away is not done.
+
+Order (config.OPS): time shift -> pitch shift / time stretch -> EQ -> reverb -> compression -> gain ->
+polarity (how a recording is made and mastered), then clipping -> low-pass -> bit crush (how a copy of it
+is degraded), then noise (last, so its SNR is relative to what the model hears).
 
 A view is cut to its final length right after the stretch, not before: a view sped up by rate r reads
 r x its length of input, so the loader crops `input_samples(config, view_samples)` and the chain returns

@@ -14,6 +14,11 @@ def get_config(arg: str | None = None):
         n_fft=512,
         hop=256,
         n_mels=128,
+        # The bands: "mel" (n_mels mel bands) or "log" (n_mels bands, bins_per_octave per octave from f_min
+        # Hz; needs an n_fft that resolves f_min's semitones: ssl_audio/models/frontend.py).
+        scale="mel",
+        f_min=0.0,
+        bins_per_octave=12,
         channels=(128, 128, 128, 128, 128, 128, 256),
         embedding_size=512,
         projection=dict(hidden_size=512, output_size=128),

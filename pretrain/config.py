@@ -33,6 +33,9 @@ RUN_CONTROL_KEYS = (
 ADDED_KEYS = {f"augment.{op}": lambda v: v.get("p") == 0 for op in ("compression", "clipping", "lowpass", "bit_crush")}
 ADDED_KEYS["objective"] = lambda v: v == "nt_xent"
 ADDED_KEYS["byol_tau"] = lambda v: True  # read by byol only, which runs from before the key cannot be
+ADDED_KEYS["model.scale"] = lambda v: v == "mel"  # the log-frequency front end came later
+ADDED_KEYS["model.f_min"] = lambda v: v == 0.0
+ADDED_KEYS["model.bins_per_octave"] = lambda v: True  # read by scale "log" only
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
 
@@ -174,7 +177,7 @@ def _validate_model(c: ml_collections.ConfigDict) -> None:
                 f"config.model.{key}: must be positive whole numbers, e.g. "
                 f"--config.model.{key}='(32,64)', got {value!r}"
             )
-        if key not in ("name", "readout") and isinstance(value, str):
+        if key not in ("name", "readout", "scale") and isinstance(value, str):
             raise ConfigError(f"config.model.{key}: must be a number or a list of numbers, got {value!r}")
     from flax import nnx
 

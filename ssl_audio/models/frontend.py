@@ -1,7 +1,14 @@
-"""Log-mel spectrogram on the device: framing + rFFT + mel filterbank, in JAX, inside the jitted step.
+"""Log-mel spectrogram on the device: framing + rFFT + a filterbank, in JAX, inside the jitted step.
 
 Computed in float32 whatever the model's compute dtype: the log of small powers needs the range.
-The filterbank is librosa's (Slaney mel scale, area-normalised), built once on the host as a constant.
+Two filterbanks, built once on the host as constants:
+- "mel": librosa's (Slaney mel scale, area-normalised), the field's default;
+- "log": triangles one semitone apart (`bins_per_octave` per octave from `f_min`), like a constant-Q
+  transform's spacing. A mel bank of 64 bands is 30-45 Hz wide below 1 kHz, wider than a semitone up to
+  ~600 Hz, so a major and a minor third land in the same band; semitone bands keep the intervals that
+  decide mode and harmony, and a pitch shift becomes a shift along the frequency axis, which a
+  convolution already treats alike everywhere. It needs an FFT fine enough for its lowest bands
+  (n_fft 2048 at 16 kHz: 7.8 Hz bins, a semitone from ~130 Hz); below that a band interpolates.
 """
 
 from __future__ import annotations
@@ -22,6 +29,43 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max).T.astype(np.float32)
 
 
+@functools.cache
+def log_filterbank(sample_rate: int, n_fft: int, n_bins: int, f_min: float, bins_per_octave: int) -> np.ndarray:
+    """[n_fft // 2 + 1, n_bins]: triangles on a log-frequency axis, centre k at f_min * 2^(k / bins_per_octave),
+    each falling to 0 at its neighbours' centres, each summing to 1 over the FFT bins (area-normalised, as
+    the mel bank is). A band narrower than an FFT bin is read by linear interpolation at its centre."""
+    if f_min <= 0:
+        raise ValueError(f"the log filterbank needs f_min > 0 Hz, got {f_min}")
+    top = f_min * 2 ** ((n_bins - 1) / bins_per_octave)
+    if top >= sample_rate / 2:
+        raise ValueError(
+            f"{n_bins} log bands of {bins_per_octave} per octave from {f_min:g} Hz reach {top:.0f} Hz, above "
+            f"the Nyquist frequency {sample_rate / 2:g} Hz: use fewer bands (n_mels) or a lower f_min"
+        )
+    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
+    octaves = np.log2(np.maximum(freqs, 1e-6) / f_min) * bins_per_octave  # FFT bins in band units
+    bank = np.maximum(0.0, 1.0 - np.abs(octaves[:, None] - np.arange(n_bins)[None, :]))
+    spacing = sample_rate / n_fft
+    for k in range(n_bins):
+        centre = f_min * 2 ** (k / bins_per_octave)
+        if bank[:, k].sum() < 1.0:  # fewer than ~2 FFT bins under the triangle: interpolate at the centre
+            lo = int(centre // spacing)
+            frac = centre / spacing - lo
+            bank[:, k] = 0.0
+            bank[lo, k], bank[lo + 1, k] = 1.0 - frac, frac
+    return (bank / bank.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def filterbank(
+    scale: str, sample_rate: int, n_fft: int, n_bins: int, f_min: float, f_max: float | None, bins_per_octave: int
+) -> np.ndarray:
+    if scale == "mel":
+        return mel_filterbank(sample_rate, n_fft, n_bins, float(f_min), float(f_max or sample_rate / 2))
+    if scale == "log":
+        return log_filterbank(sample_rate, n_fft, n_bins, float(f_min), int(bins_per_octave))
+    raise ValueError(f"config.model.scale: 'mel' or 'log', got {scale!r}")
+
+
 def n_frames(n_samples: int, hop: int) -> int:
     """Frames of a centred STFT: one per hop, the first centred on sample 0."""
     return 1 + n_samples // hop
@@ -36,13 +80,16 @@ def log_mel(
     n_mels: int,
     f_min: float = 0.0,
     f_max: float | None = None,
+    scale: str = "mel",
+    bins_per_octave: int = 12,
 ) -> jax.Array:
-    """[B, T] waveforms -> [B, frames, n_mels] log-mel power (natural log, floored at LOG_FLOOR)."""
+    """[B, T] waveforms -> [B, frames, n_mels] log power in n_mels bands of `scale` (natural log, floored at
+    LOG_FLOOR); f_max is the mel bank's top, bins_per_octave the log bank's spacing."""
     x = audio.astype(jnp.promote_types(audio.dtype, jnp.float32))  # float64 stays float64 (scale checks)
     x = jnp.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     frames = n_frames(audio.shape[-1], hop)
     index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     power = jnp.abs(jnp.fft.rfft(x[:, index] * window, axis=-1)) ** 2
-    mel = power @ mel_filterbank(sample_rate, n_fft, n_mels, float(f_min), float(f_max or sample_rate / 2))
+    mel = power @ filterbank(scale, sample_rate, n_fft, n_mels, f_min, f_max, bins_per_octave)
     return jnp.log(jnp.maximum(mel, LOG_FLOOR))

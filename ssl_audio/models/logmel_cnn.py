@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ssl_audio.models.conv import conv_general_dilated
-from ssl_audio.models.frontend import log_mel
+from ssl_audio.models.frontend import filterbank, log_mel
 from ssl_audio.models.registry import READOUTS, output_dtype, register
 
 
@@ -63,6 +63,9 @@ class LogMelCNN(nnx.Module):
         n_fft: int = 512,
         hop: int = 256,
         n_mels: int = 128,
+        scale: str = "mel",
+        f_min: float = 0.0,
+        bins_per_octave: int = 12,
         channels: Sequence[int] = (128, 128, 128, 128, 128, 128, 256),
         embedding_size: int = 512,
         readout: str = "embedding",
@@ -73,7 +76,11 @@ class LogMelCNN(nnx.Module):
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         self.readout = readout
-        self.frontend = dict(sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels)
+        self.frontend = dict(
+            sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, scale=scale, f_min=f_min,
+            bins_per_octave=bins_per_octave,
+        )  # fmt: skip
+        filterbank(scale, sample_rate, n_fft, n_mels, f_min, None, bins_per_octave)  # a bad band plan fails here
         self.dtype = dtype
         self.input_norm = nnx.BatchNorm(1, momentum=0.9, dtype=dtype, rngs=rngs)  # log-mel scale differs by data
         widths = (1, *channels)

@@ -40,7 +40,7 @@ def log_filterbank(sample_rate: int, n_fft: int, n_bins: int, f_min: float, bins
     if top >= sample_rate / 2:
         raise ValueError(
             f"{n_bins} log bands of {bins_per_octave} per octave from {f_min:g} Hz reach {top:.0f} Hz, above "
-            f"the Nyquist frequency {sample_rate / 2:g} Hz: use fewer bands (n_mels) or a lower f_min"
+            f"the Nyquist frequency {sample_rate / 2:g} Hz: lower config.model.n_mels or config.model.f_min"
         )
     freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
     octaves = np.log2(np.maximum(freqs, 1e-6) / f_min) * bins_per_octave  # FFT bins in band units

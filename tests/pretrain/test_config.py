@@ -38,6 +38,11 @@ def test_overrides_are_typed_and_reach_nested_keys():
         (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
         (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
         (["--batch=3"], "--batch=3: not a config override"),
+        (["--config.model.scale=cqt"], "config.model.scale: 'mel' or 'log', got 'cqt'"),
+        (
+            ["--config.model.scale=log", "--config.model.n_fft=2048", "--config.model.f_min=65.4"],
+            "reach 100341 Hz, above the Nyquist frequency 8000 Hz: lower config.model.n_mels or config.model.f_min",
+        ),
     ],
 )
 def test_bad_overrides_are_one_line_naming_the_key(overrides, message):
@@ -67,12 +72,16 @@ def test_a_run_saved_before_keys_were_added_resumes_while_they_keep_the_old_beha
     for op in ("compression", "clipping", "lowpass", "bit_crush"):
         del saved["augment"][op]
     saved["model"].pop("readout", None)
+    for key in ("scale", "f_min", "bins_per_octave"):
+        del saved["model"][key]
     del saved["objective"]
     assert differences(saved, current) == []
     turned_on = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.augment.compression.p=0.5"]))
     assert [d[0] for d in differences(saved, turned_on)] == ["augment.compression"]
     other_loss = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.objective=dcl"]))
     assert [d[0] for d in differences(saved, other_loss)] == ["objective"]
+    log_bands = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.model.scale=log", "--config.model.f_min=65.4"]))
+    assert [d[0] for d in differences(saved, log_bands)] == ["model.f_min", "model.scale"]
 
 
 def test_schedule_warms_up_then_decays_to_zero_and_scales_with_batch():

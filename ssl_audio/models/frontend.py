@@ -7,8 +7,9 @@ Two filterbanks, built once on the host as constants:
   transform's spacing. A mel bank of 64 bands is 30-45 Hz wide below 1 kHz, wider than a semitone up to
   ~600 Hz, so a major and a minor third land in the same band; semitone bands keep the intervals that
   decide mode and harmony, and a pitch shift becomes a shift along the frequency axis, which a
-  convolution already treats alike everywhere. It needs an FFT fine enough for its lowest bands
-  (n_fft 2048 at 16 kHz: 7.8 Hz bins, a semitone from ~130 Hz); below that a band interpolates.
+  convolution already treats alike everywhere. Its lowest bands need a fine FFT (n_fft 2048 at 16 kHz:
+  7.8 Hz bins, a semitone from ~130 Hz; 1024: from ~260 Hz); a band narrower than a bin interpolates. The
+  demo takes 1024: 2048's 128-ms window blurred the onsets arousal is read from (docs/quality.md, 5a).
 """
 
 from __future__ import annotations

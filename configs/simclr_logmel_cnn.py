@@ -37,7 +37,7 @@ def get_config(arg: str | None = None):
         # 512: on the demo's validation split, two seeds each, genre 0.918 +- 0.014 against 0.880 +- 0.016,
         # instruments 0.949 +- 0.004 against 0.933 +- 0.007, mood and arousal unchanged (docs/quality.md,
         # lever 5a). A 2048-point FFT resolved the low semitones better but cost arousal (0.926): its
-        # 128-ms window blurs the onsets that tempo and density are read from. 1.35x the step's cost.
+        # 128-ms window blurs the onsets that tempo and density are read from. 1.18x the step's cost.
         # The full config keeps mel bands: this was measured on rendered audio only.
         c.model.scale = "log"
         c.model.n_fft = 1024

@@ -34,9 +34,9 @@ def get_config(arg: str | None = None):
     if variant == "demo":
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.
         # Bands a semitone apart (84 from C2, 65.4 Hz, to 7.9 kHz) on a 1024-point FFT, not 64 mel bands on
-        # 512: on the demo's validation split, two seeds each, genre 0.918 +- 0.014 against 0.880 +- 0.016,
-        # instruments 0.949 +- 0.004 against 0.933 +- 0.007, mood and arousal unchanged (docs/quality.md,
-        # lever 5a). A 2048-point FFT resolved the low semitones better but cost arousal (0.926): its
+        # 512: on the demo's validation split, three pretraining seeds each, genre 0.922 +- 0.011 against
+        # 0.880 +- 0.016, instruments 0.946 +- 0.006 against 0.933 +- 0.007, mood and arousal unchanged
+        # (docs/quality.md, lever 5a). A 2048-point FFT resolved the low semitones better but cost arousal (0.926): its
         # 128-ms window blurs the onsets that tempo and density are read from. 1.18x the step's cost.
         # The full config keeps mel bands: this was measured on rendered audio only.
         c.model.scale = "log"

@@ -78,6 +78,13 @@ def _exact_coins(key: jax.Array, batch: int, p: float) -> tuple[jax.Array, jax.A
     return on, slot
 
 
+def probability(config: ml_collections.ConfigDict, op: str) -> float:
+    """The chance that a SUBSET_OPS op runs on an example."""
+    if op == "vocoder":
+        return 1.0 - (1.0 - float(config.pitch_shift.p)) * (1.0 - float(config.time_stretch.p))
+    return float(config[op].p)
+
+
 def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: int, n_irs: int) -> dict:
     """Every random choice of the chain for a batch, as arrays with a leading batch axis."""
     c = config
@@ -94,8 +101,7 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     # Pitch shift and time stretch share one vocoder, needed when either coin says yes (probability q).
     # The vocoder's coin is exact; given it, pitch is on with pp / q, and stretch always when pitch is off,
     # else with ps: so P(pitch) = pp, P(stretch) = ps, independently, as two separate coins would give.
-    pp, ps = float(c.pitch_shift.p), float(c.time_stretch.p)
-    q = 1.0 - (1.0 - pp) * (1.0 - ps)
+    pp, ps, q = float(c.pitch_shift.p), float(c.time_stretch.p), probability(c, "vocoder")
     vocoder_on, vocoder_slot = exact(q)
     pitch_on = vocoder_on & (jax.random.uniform(next(k), (batch,)) < (pp / q if q > 0 else 0.0))
     stretch_on = vocoder_on & (~pitch_on | (jax.random.uniform(next(k), (batch,)) < ps))
@@ -149,13 +155,6 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     return params
 
 
-def probability(config: ml_collections.ConfigDict, op: str) -> float:
-    """The chance that a SUBSET_OPS op runs on an example."""
-    if op == "vocoder":
-        return 1.0 - (1.0 - float(config.pitch_shift.p)) * (1.0 - float(config.time_stretch.p))
-    return float(config[op].p)
-
-
 def on_subset(y: jax.Array, params: dict, op: str, size: int, fn, cut: int | None = None) -> jax.Array:
     """y [B, T] -> [B, T'] (T' = cut or T): fn(example, its params) for the examples whose `op` coin is on,
     computed for the `size` examples of each stratum in slots < size only; the rest pass through (cut)."""
@@ -172,8 +171,9 @@ def on_subset(y: jax.Array, params: dict, op: str, size: int, fn, cut: int | Non
         return take(a.reshape(g, s, *a.shape[1:]), head).reshape(g * size, *a.shape[1:])
 
     picked = jax.tree.map(gather, params)
-    done = jax.vmap(fn)(gather(y), picked)
-    done = jnp.where(picked[f"{op}_on"][:, None], done, gather(kept))
+    rows = gather(y)
+    done = jax.vmap(fn)(rows, picked)
+    done = jnp.where(picked[f"{op}_on"][:, None], done, rows if cut is None else rows[:, :cut])
     put = jax.vmap(lambda a, i, d: a.at[i].set(d, unique_indices=True))
     return put(kept.reshape(g, s, -1), head, done.reshape(g, size, -1)).reshape(kept.shape)
 
@@ -197,10 +197,6 @@ def make_chain(
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
-
-    # An op whose probability is 0 is left out of the program (its parameters are still drawn, so a seed's
-    # other draws do not move). The costly ones run on a fixed-size subset of each stratum (`on_subset`);
-    # the cheap per-sample ones (shift, gain, polarity, bit crush) run on every example, selected by `where`.
 
     def compress(y, p):
         # The threshold follows the clip's peak, so a quiet clip is compressed as much as a loud one.
@@ -238,12 +234,17 @@ def make_chain(
         p = sample_parameters(c, key, b, 0 if ir_bank is None else ir_bank.shape[0])
         size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
 
-        def subset(y, op, fn, cut=None):  # size 0 (p = 0): the op is not in the program
+        # The costly ops run on a fixed-size subset of each stratum; one whose probability is 0 has size 0 and
+        # is left out of the program (its parameters are still drawn, so a seed's other draws do not move).
+        # The cheap per-sample ones (shift, gain, polarity, bit crush) run on every example.
+        def subset(y, op, fn, cut=None):
             return on_subset(y, p, op, size[op], fn, cut)
+
+        def stretch(x, q):
+            return ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, length)
 
         # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
         y = jax.vmap(ops.time_shift)(batch, jnp.round(p["time_shift"] * length).astype(jnp.int32))
-        stretch = lambda x, q: ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, length)  # noqa: E731
         y = subset(y, "vocoder", stretch, cut=length)
         y = subset(y, "eq", lambda x, q: ops.parametric_eq(x, q["eq_centres"], q["eq_gains_db"], q["eq_qs"], sr))
         y = subset(y, "reverb", reverb)

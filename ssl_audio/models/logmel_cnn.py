@@ -80,7 +80,8 @@ class LogMelCNN(nnx.Module):
             sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, scale=scale, f_min=f_min,
             bins_per_octave=bins_per_octave,
         )  # fmt: skip
-        filterbank(scale, sample_rate, n_fft, n_mels, f_min, None, bins_per_octave)  # a bad band plan fails here
+        if scale != "mel":  # an unknown scale or a log band plan past Nyquist fails here, not at the first step
+            filterbank(scale, sample_rate, n_fft, n_mels, f_min, None, bins_per_octave)  # (mel: librosa, left lazy)
         self.dtype = dtype
         self.input_norm = nnx.BatchNorm(1, momentum=0.9, dtype=dtype, rngs=rngs)  # log-mel scale differs by data
         widths = (1, *channels)

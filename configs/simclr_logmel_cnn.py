@@ -30,6 +30,10 @@ def get_config(arg: str | None = None):
         # (Pons & Serra 2018; BYOL-A v2 concatenates its conv features with its MLP output). The cost is a
         # wider vector: 1536-d here, 640-d for :demo.
         readout="blocks",
+        # A full-resolution stem before the first stride (ssl_audio/models/logmel_cnn.py): 0 channels is
+        # none. Kernel (time, frequency); 13 semitone bands span an octave, a chord's whole shape.
+        stem_channels=0,
+        stem_kernel=(3, 13),
     )
     if variant == "demo":
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps.

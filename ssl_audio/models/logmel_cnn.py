@@ -69,6 +69,8 @@ class LogMelCNN(nnx.Module):
         channels: Sequence[int] = (128, 128, 128, 128, 128, 128, 256),
         embedding_size: int = 512,
         readout: str = "embedding",
+        stem_channels: int = 0,
+        stem_kernel: Sequence[int] = (3, 13),
         dtype=jnp.float32,
         rngs: nnx.Rngs,
     ):
@@ -84,7 +86,20 @@ class LogMelCNN(nnx.Module):
             filterbank(scale, sample_rate, n_fft, n_mels, f_min, None, bins_per_octave)  # (mel: librosa, left lazy)
         self.dtype = dtype
         self.input_norm = nnx.BatchNorm(1, momentum=0.9, dtype=dtype, rngs=rngs)  # log-mel scale differs by data
-        widths = (1, *channels)
+        # An optional stem at full resolution before the first stride: a (time x frequency) kernel as tall
+        # as an octave of semitone bands sees a chord's whole shape (a major triad is 0-4-7, a minor one
+        # 0-3-7), which the 3x3 blocks only see after the first stride has halved the frequency axis
+        # (Pons et al. 2016: tall filters for harmony and timbre). 0: no stem (the measured default).
+        self.has_stem = bool(stem_channels)
+        if self.has_stem:
+            if len(stem_kernel) != 2 or min(stem_kernel) < 1:
+                raise ValueError(f"stem_kernel must be (time, frequency) sizes >= 1, got {tuple(stem_kernel)}")
+            self.stem = nnx.Conv(
+                1, stem_channels, tuple(stem_kernel), padding="SAME", use_bias=False, dtype=dtype,
+                conv_general_dilated=conv_general_dilated, rngs=rngs,
+            )  # fmt: skip
+            self.stem_norm = nnx.BatchNorm(stem_channels, momentum=0.9, dtype=dtype, rngs=rngs)
+        widths = (stem_channels or 1, *channels)
         self.blocks = nnx.List(
             [ResBlock(a, b, stride=2, dtype=dtype, rngs=rngs) for a, b in zip(widths[:-1], widths[1:])]
         )
@@ -108,6 +123,8 @@ class LogMelCNN(nnx.Module):
     def _forward(self, audio: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
         x = log_mel(audio, **self.frontend)  # [B, frames, mels]
         x = self.input_norm(x[..., None].astype(self.dtype))  # [B, frames, mels, 1]
+        if self.has_stem:
+            x = jax.nn.relu(self.stem_norm(self.stem(x)))  # [B, frames, mels, stem_channels]
         maps = []
         for block in self.blocks:
             x = block(x)

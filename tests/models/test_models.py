@@ -92,3 +92,27 @@ def test_log_bands_sum_to_one_and_a_band_plan_past_nyquist_is_an_error():
         log_filterbank(16_000, 2048, 96, 65.40639, 12)
     with pytest.raises(ValueError, match="f_min > 0"):
         log_filterbank(16_000, 2048, 84, 0.0, 12)
+
+
+def test_a_stem_sees_an_octave_at_full_resolution_and_a_bad_kernel_is_named():
+    """With a stem, one output band depends on the 13 input bands around it (an octave of semitones),
+    before any stride; a kernel that is not (time, frequency) is an error naming the key."""
+    config = load_config(
+        "configs/simclr_logmel_cnn.py:tiny", ["--config.model.stem_channels=4", "--config.model.stem_kernel=(3, 13)"]
+    )
+    model = build_model(config)
+    encoder = model.encoder
+    assert encoder.stem.kernel.value.shape == (3, 13, 1, 4)
+    assert encoder.blocks[0].conv1.kernel.value.shape[2] == 4  # the first block reads the stem's channels
+    spec = jnp.zeros((1, 9, 32, 1)).at[0, 4, 16, 0].set(1.0)
+    touched = np.flatnonzero(np.abs(np.asarray(encoder.stem(spec))[0]).sum(axis=(0, 2)) > 0)
+    assert touched.min() == 16 - 6 and touched.max() == 16 + 6
+    h, _ = model(jnp.asarray(np.random.default_rng(0).standard_normal((2, 16_000)) * 0.1, jnp.float32))
+    assert bool(jnp.all(jnp.isfinite(h)))
+    with pytest.raises(ValueError, match="stem_kernel must be"):
+        build_model(
+            load_config(
+                "configs/simclr_logmel_cnn.py:tiny",
+                ["--config.model.stem_channels=4", "--config.model.stem_kernel=(13,)"],
+            )
+        )

@@ -38,6 +38,10 @@ def base_config() -> ml_collections.ConfigDict:
     # and an EMA target network; ssl_audio/losses.py). byol_tau: the target's decay at step 0, cosine to 1.
     c.objective = "nt_xent"
     c.byol_tau = 0.996
+    # "joint": both views in one batch-norm batch (SimCLR's global BN); "per_view": each view's batch its
+    # own statistics, so a clip and its positive never share a normalisation batch (the BN leak MoCo
+    # shuffles away). Contrastive objectives only; docs/quality.md, lever 2d.
+    c.batch_norm = "joint"
 
     c.optimizer = dict(
         name="adamw",  # or "lars" (SimCLR's choice for very large batches)

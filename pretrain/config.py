@@ -36,8 +36,17 @@ ADDED_KEYS["byol_tau"] = lambda v: True  # read by byol only, which runs from be
 ADDED_KEYS["model.scale"] = lambda v: v == "mel"  # the log-frequency front end came later
 ADDED_KEYS["model.f_min"] = lambda v: v == 0.0
 ADDED_KEYS["model.bins_per_octave"] = lambda v: True  # read by scale "log" only
+ADDED_KEYS["model.stem_channels"] = lambda v: v == 0  # the stem came later
+ADDED_KEYS["model.stem_kernel"] = lambda v: True  # read only with a stem
+ADDED_KEYS["batch_norm"] = lambda v: v == "joint"  # per-view statistics came later
+BATCH_NORMS = ("joint", "per_view")
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
+
+
+def batch_norm_of(config) -> str:
+    """How the views share batch-norm statistics; a config saved before the key existed: jointly."""
+    return config.get("batch_norm", "joint")
 
 
 class ConfigError(UsageError, ValueError):
@@ -141,6 +150,13 @@ def validate(c: ml_collections.ConfigDict) -> None:
     objectives = OBJECTIVE_NAMES
     objective = objective_of(c)
     check(objective in objectives, "objective", f"must be one of {objectives}, got {objective!r}")
+    batch_norm = batch_norm_of(c)
+    check(batch_norm in BATCH_NORMS, "batch_norm", f"must be one of {BATCH_NORMS}, got {batch_norm!r}")
+    check(
+        batch_norm == "joint" or objective != "byol",
+        "batch_norm",
+        "per_view is for the contrastive objectives; byol's target sees both views as one batch (use joint)",
+    )
     tau = c.get("byol_tau", 0.996)
     check(0 <= tau < 1, "byol_tau", f"the target's EMA decay must be in [0, 1), got {tau}")
     check(

@@ -19,6 +19,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from pretrain.config import batch_norm_of
 from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 from ssl_audio.augment.chain import input_samples, make_chain
@@ -70,14 +71,19 @@ def make_loss_and_grads(
     if objective == "byol" and contrastive_loss is None:
         return _byol_loss_and_grads(augment, graphdef)
     contrastive_loss = contrastive_loss or OBJECTIVES[objective]
+    per_view = batch_norm_of(config) == "per_view"
 
     def loss_and_grads(state: State, batch: Batch):
         views, n = _views(state, batch, augment)
 
         def loss_fn(params):
             model = nnx.merge(graphdef, params, state["batch_stats"])
-            _, z = model(views)
-            loss, metrics = contrastive_loss(z[:n], z[n:], temperature, mesh)
+            if per_view:  # two calls: batch statistics of view a's batch, then of view b's
+                z_a, z_b = model(views[:n])[1], model(views[n:])[1]
+            else:
+                _, z = model(views)
+                z_a, z_b = z[:n], z[n:]
+            loss, metrics = contrastive_loss(z_a, z_b, temperature, mesh)
             return loss, (metrics, other_variables(model))
 
         (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])

@@ -34,3 +34,43 @@ def test_reference_path_cuts_views_to_the_same_length():
     for seed in range(3):
         out = transform.random_map(element, np.random.default_rng(seed))
         assert out["view_a"].shape == out["view_b"].shape == (view,)
+
+
+@pytest.mark.parametrize("batch_norm", ["joint", "per_view"])
+def test_per_view_batch_norm_keeps_a_view_from_seeing_the_other_views_batch(batch_norm):
+    """With joint statistics, changing view b's audio changes view a's projections (the leak a model can
+    match positives by); with per-view statistics it cannot."""
+    from pretrain.optimizer import make_optimizer
+    from pretrain.state import create_state, model_graphdef
+    from pretrain.step import make_loss_and_grads
+    from ssl_audio.distributed import make_mesh
+
+    config = load_config(TINY, ["--config.augment.backend=audiomentations", f"--config.batch_norm={batch_norm}"])
+    state, _ = create_state(config, make_optimizer(config), make_mesh(jax.devices()[:1]))
+
+    def spy(z_a, z_b, temperature, mesh):  # the loss sees both projections; report view a's
+        return jax.numpy.sum(z_a * z_b), {"z_a": z_a}
+
+    step = jax.jit(make_loss_and_grads(config, model_graphdef(config), None, spy))
+    rng = np.random.default_rng(0)
+    shape = (config.batch_size, crop_samples(config))
+    view_a = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+    z = [
+        np.asarray(
+            step(state, {"view_a": view_a, "view_b": (gain * rng.standard_normal(shape)).astype(np.float32)})[1]["z_a"]
+        )
+        for gain in (0.1, 0.5)
+    ]
+    if batch_norm == "per_view":
+        np.testing.assert_allclose(z[0], z[1], rtol=1e-5, atol=1e-6)
+    else:
+        assert np.max(np.abs(z[0] - z[1])) > 1e-3
+
+
+def test_per_view_batch_norm_is_refused_with_byol_naming_the_key():
+    from pretrain.config import ConfigError
+
+    with pytest.raises(ConfigError, match="config.batch_norm: per_view is for the contrastive"):
+        load_config(TINY, ["--config.objective=byol", "--config.batch_norm=per_view"])
+    with pytest.raises(ConfigError, match="config.batch_norm: must be one of"):
+        load_config(TINY, ["--config.batch_norm=shuffled"])

@@ -49,12 +49,11 @@ def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.
     return lambda batch, key: batch[:, :length]
 
 
-def _views(state: State, batch: Batch, augment) -> tuple[jax.Array, int]:
-    """Both views of the batch augmented, as one [2N, T] batch (view a first), and N; every objective's."""
+def _views(state: State, batch: Batch, augment) -> tuple[jax.Array, jax.Array]:
+    """Both views of the batch augmented, [N, T] each; every objective's."""
     rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
     key_a, key_b = jax.random.split(rng)
-    views = jnp.concatenate([augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)])
-    return views, batch["view_a"].shape[0]
+    return augment(batch["view_a"], key_a), augment(batch["view_b"], key_b)
 
 
 def make_loss_and_grads(
@@ -74,14 +73,15 @@ def make_loss_and_grads(
     per_view = batch_norm_of(config) == "per_view"
 
     def loss_and_grads(state: State, batch: Batch):
-        views, n = _views(state, batch, augment)
+        view_a, view_b = _views(state, batch, augment)
+        n = view_a.shape[0]
 
         def loss_fn(params):
             model = nnx.merge(graphdef, params, state["batch_stats"])
-            if per_view:  # two calls: batch statistics of view a's batch, then of view b's
-                z_a, z_b = model(views[:n])[1], model(views[n:])[1]
-            else:
-                _, z = model(views)
+            if per_view:  # two calls, each view's batch its own statistics (running ones updated twice)
+                z_a, z_b = model(view_a)[1], model(view_b)[1]
+            else:  # one batch of 2N, view a first
+                _, z = model(jnp.concatenate([view_a, view_b]))
                 z_a, z_b = z[:n], z[n:]
             loss, metrics = contrastive_loss(z_a, z_b, temperature, mesh)
             return loss, (metrics, other_variables(model))
@@ -98,7 +98,8 @@ def _byol_loss_and_grads(augment, graphdef: nnx.GraphDef):
     gradient. Both views go through each network as one batch, as in the contrastive path."""
 
     def loss_and_grads(state: State, batch: Batch):
-        views, n = _views(state, batch, augment)
+        view_a, view_b = _views(state, batch, augment)
+        views, n = jnp.concatenate([view_a, view_b]), view_a.shape[0]
         target = nnx.merge(graphdef, state["target_params"], state["batch_stats"])
         _, t = target(views)  # its batch-norm statistics are the batch's; its running ones are not kept
         t = jax.lax.stop_gradient(t)

@@ -1,7 +1,10 @@
 """Run in a process with 4 host devices (XLA_FLAGS=--xla_force_host_platform_device_count=4):
 
-for each config given, the augmentation chain, then one training step's loss, gradients and batch statistics,
-on a 1-device mesh and on a 4-device mesh, from the same state and the same global batch.
+    python -m tests.pretrain.scale_check CONFIG... [--config.KEY=VALUE...] [--controls]
+
+for each config given (with the overrides applied to each), the augmentation chain, then one training step's
+loss, gradients and batch statistics, on a 1-device mesh and on a 4-device mesh, from the same state and the
+same global batch.
 
 Everything runs in float64 (jax_enable_x64, compute_dtype float64, a float64 state). What is compared is
 the *sharding*: the same sums over the global batch, split four ways. In float32 the reordered sums differ
@@ -29,7 +32,7 @@ jax.config.update("jax_enable_x64", True)  # before any array exists
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
-from pretrain.config import load_config  # noqa: E402
+from pretrain.config import batch_norm_of, load_config  # noqa: E402
 from pretrain.optimizer import make_optimizer  # noqa: E402
 from pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
 from pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
@@ -91,12 +94,12 @@ def largest(tree) -> float:
     return max(float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(tree))
 
 
-def main(specs: list[str], controls: bool) -> None:
+def main(specs: list[str], overrides: list[str], controls: bool) -> None:
     assert len(jax.devices()) >= 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
     from ssl_audio.augment.config import default_config
 
     for spec in specs:
-        config = load_config(spec)
+        config = load_config(spec, overrides)
         config.compute_dtype = "float64"
         # The chain is compared for one config only (--controls): so every config must use the default one.
         assert config.augment.to_dict() == default_config().to_dict(), f"{spec}: not the default chain"
@@ -107,6 +110,8 @@ def main(specs: list[str], controls: bool) -> None:
         assert all(g.dtype == np.float64 for g in jax.tree.leaves(grads1)), "the step left float64"
         report = {
             "config": spec,
+            "overrides": overrides,
+            "batch_norm": batch_norm_of(config),
             "loss_1": float(loss1),
             "loss_4": float(loss4),
             "grad_max_abs": largest_difference(grads1, grads4),
@@ -130,4 +135,9 @@ def main(specs: list[str], controls: bool) -> None:
 
 
 if __name__ == "__main__":
-    main([a for a in sys.argv[1:] if a != "--controls"], controls="--controls" in sys.argv[1:])
+    args = sys.argv[1:]
+    main(
+        [a for a in args if not a.startswith("--")],
+        [a for a in args if a.startswith("--config.")],  # applied to every config, e.g. --config.batch_norm=per_view
+        controls="--controls" in args,
+    )

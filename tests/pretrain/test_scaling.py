@@ -15,9 +15,10 @@ pytestmark = pytest.mark.slow
 CONFIGS = [f"configs/simclr_{name}.py:tiny" for name in ("logmel_cnn", "samplecnn", "transformer")]
 
 
-def four_device_report(config: str, controls: bool) -> dict:
+def four_device_report(config: str, controls: bool, overrides: tuple[str, ...] = ()) -> dict:
     """tests/pretrain/scale_check.py for one config in a process that sees 4 CPU devices."""
-    command = [sys.executable, "-m", "tests.pretrain.scale_check", config] + (["--controls"] if controls else [])
+    command = [sys.executable, "-m", "tests.pretrain.scale_check", config, *overrides]
+    command += ["--controls"] if controls else []
     result = subprocess.run(
         command, cwd=helpers.REPO, capture_output=True, text=True, env=helpers.env(devices=4), timeout=600
     )
@@ -45,6 +46,16 @@ def test_four_devices_compute_what_one_device_computes(config):
         # same comparison, by many orders of magnitude.
         assert abs(r["local_negatives_loss_4"] - r["loss_1"]) > 1e6 * RELATIVE * r["loss_1"]
         assert r["local_negatives_grad_max_abs"] > 1e6 * RELATIVE * r["grad_scale"]
+
+
+def test_per_view_batch_norm_on_four_devices_computes_what_one_device_computes():
+    """batch_norm=per_view takes each view's statistics over that view's global batch, which on 4 devices is
+    sharded four ways: the same loss, gradients and running statistics as on 1 device."""
+    r = four_device_report(CONFIGS[0], controls=False, overrides=("--config.batch_norm=per_view",))
+    assert r["batch_norm"] == "per_view"  # the step that was compared is the per-view one
+    assert r["loss_4"] == pytest.approx(r["loss_1"], rel=RELATIVE)
+    assert r["grad_max_abs"] <= RELATIVE * r["grad_scale"]
+    assert r["batch_stats_max_abs"] <= RELATIVE * r["batch_stats_scale"]
 
 
 def _free_port() -> int:

@@ -31,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pretrain.config import load_config
+from ssl_audio.data.location import PCM_SCALE
 from ssl_audio.data.pipeline import open_dataset
 from ssl_audio.models.frontend import log_mel
 
@@ -38,21 +40,26 @@ KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66,
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 ROTATIONS = np.stack([np.roll(np.eye(12), k, axis=1) for k in range(12)])  # [k, p, q]: profile p moved to q
 CROP_FRAMES = 125  # 2 s at hop 256, 16 kHz: the demo's view length
+DEMO_CONFIG = "configs/simclr_logmel_cnn.py:demo"  # whose front end is measured (84 semitone bands from C2)
 
 
 def band_frames(dataset: str, data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log power in the demo's 84 semitone bands [N, frames, 84], sign of valence [N] bool) of a split."""
+    """(log power in the demo encoder's bands [N, frames, bands], sign of valence [N] bool) of a split: the
+    front end of `DEMO_CONFIG`'s model, on the samples as the pipeline scales them."""
+    model = load_config(DEMO_CONFIG).model
+    if model.scale != "log" or model.bins_per_octave != 12:  # chroma folds bands 12 to an octave
+        raise SystemExit(f"{DEMO_CONFIG}: the chroma needs semitone bands (scale log, 12 per octave)")
     handle = open_dataset(dataset, data_dir)
     source = handle.source(split)
+    front = dict(n_fft=model.n_fft, hop=model.hop, n_mels=model.n_mels, scale=model.scale, f_min=model.f_min)
     bands = jax.jit(
-        lambda a: log_mel(
-            a, sample_rate=handle.sample_rate, n_fft=1024, hop=256, n_mels=84, scale="log", f_min=65.40639
-        )
+        lambda a: log_mel(a, sample_rate=handle.sample_rate, bins_per_octave=model.bins_per_octave, **front)
     )
     x, positive = [], []
     for start in range(0, len(source), 32):
         records = [source[i] for i in range(start, min(start + 32, len(source)))]
-        x.append(np.asarray(bands(np.stack([r["audio"] for r in records]).astype(np.float32))))
+        audio = np.stack([r["audio"] for r in records])
+        x.append(np.asarray(bands(audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0))))
         positive += [r["valence"] > 0 for r in records]
     return np.concatenate(x), np.array(positive)
 

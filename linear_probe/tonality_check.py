@@ -32,8 +32,7 @@ import numpy as np
 import optax
 
 from pretrain.config import load_config
-from ssl_audio.data.location import PCM_SCALE
-from ssl_audio.data.pipeline import open_dataset
+from ssl_audio.data.pipeline import as_float, open_dataset
 from ssl_audio.models.frontend import log_mel
 
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -43,25 +42,27 @@ CROP_FRAMES = 125  # 2 s at hop 256, 16 kHz: the demo's view length
 DEMO_CONFIG = "configs/simclr_logmel_cnn.py:demo"  # whose front end is measured (84 semitone bands from C2)
 
 
-def band_frames(dataset: str, data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log power in the demo encoder's bands [N, frames, bands], sign of valence [N] bool) of a split: the
-    front end of `DEMO_CONFIG`'s model, on the samples as the pipeline scales them."""
+def band_frames(dataset: str, data_dir: str, splits: tuple[str, ...]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """split -> (log power in the demo encoder's bands [N, frames, bands], sign of valence [N] bool): the
+    front end of `DEMO_CONFIG`'s model, on the samples as the model reads them."""
     model = load_config(DEMO_CONFIG).model
     if model.scale != "log" or model.bins_per_octave != 12:  # chroma folds bands 12 to an octave
         raise SystemExit(f"{DEMO_CONFIG}: the chroma needs semitone bands (scale log, 12 per octave)")
     handle = open_dataset(dataset, data_dir)
-    source = handle.source(split)
     front = dict(n_fft=model.n_fft, hop=model.hop, n_mels=model.n_mels, scale=model.scale, f_min=model.f_min)
     bands = jax.jit(
         lambda a: log_mel(a, sample_rate=handle.sample_rate, bins_per_octave=model.bins_per_octave, **front)
     )
-    x, positive = [], []
-    for start in range(0, len(source), 32):
-        records = [source[i] for i in range(start, min(start + 32, len(source)))]
-        audio = np.stack([r["audio"] for r in records])
-        x.append(np.asarray(bands(audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0))))
-        positive += [r["valence"] > 0 for r in records]
-    return np.concatenate(x), np.array(positive)
+    out = {}
+    for split in splits:
+        source = handle.source(split)
+        x, positive = [], []
+        for start in range(0, len(source), 32):
+            records = [source[i] for i in range(start, min(start + 32, len(source)))]
+            x.append(np.asarray(bands(np.stack([as_float(r["audio"]) for r in records]))))
+            positive += [r["valence"] > 0 for r in records]
+        out[split] = np.concatenate(x), np.array(positive)
+    return out
 
 
 def chroma(log_bands: np.ndarray, lowest_band: int) -> np.ndarray:
@@ -166,8 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lowest-bands", default="0,12,24,36", help="comma-separated first band of the chroma")
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args(argv)
-    x_train, major_train = band_frames(args.dataset, args.data_dir, "train")
-    x_val, major_val = band_frames(args.dataset, args.data_dir, "validation")
+    frames = band_frames(args.dataset, args.data_dir, ("train", "validation"))
+    (x_train, major_train), (x_val, major_val) = frames["train"], frames["validation"]
     print(f"train {len(x_train)} clips ({major_train.mean():.3f} major), validation {len(x_val)}", flush=True)
     for lowest in (int(b) for b in args.lowest_bands.split(",")):
         train, val = chroma(x_train, lowest), chroma(x_val, lowest)

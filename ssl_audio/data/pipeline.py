@@ -304,10 +304,14 @@ def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epo
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
+def as_float(audio: np.ndarray) -> np.ndarray:
+    """A record's samples as the model reads them: float32, int16 PCM scaled to [-1, 1)."""
+    return audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
+
+
 def eval_windows(audio: np.ndarray, window: int, hop: int) -> np.ndarray:
     """[n_windows, window] float32; a clip shorter than one window is zero-padded."""
-    x = audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
-    return np.ascontiguousarray(cut_windows(x, window, hop)[0])
+    return np.ascontiguousarray(cut_windows(as_float(audio), window, hop)[0])
 
 
 def encode_labels(handle: DatasetHandle, example: dict) -> dict[str, np.ndarray]:

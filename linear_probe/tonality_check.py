@@ -33,6 +33,7 @@ import optax
 
 from pretrain.config import load_config
 from ssl_audio.data.pipeline import as_float, open_dataset
+from ssl_audio.errors import UsageError
 from ssl_audio.models.frontend import log_mel
 
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -161,13 +162,16 @@ def mode_accuracy(params: dict, train: np.ndarray, train_major, validation: np.n
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m linear_probe.tonality_check", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="demo")
     p.add_argument("--data-dir", default="data/demo/tfds")
     p.add_argument("--lowest-bands", default="0,12,24,36", help="comma-separated first band of the chroma")
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args(argv)
-    frames = band_frames(args.dataset, args.data_dir, ("train", "validation"))
+    try:
+        frames = band_frames(args.dataset, args.data_dir, ("train", "validation"))
+    except UsageError as err:  # no such dataset or split: one line, as every ssl-audio command says it
+        p.exit(2, f"{p.prog}: error: {err}\n")
     (x_train, major_train), (x_val, major_val) = frames["train"], frames["validation"]
     print(f"train {len(x_train)} clips ({major_train.mean():.3f} major), validation {len(x_val)}", flush=True)
     for lowest in (int(b) for b in args.lowest_bands.split(",")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from linear_probe import tonality_check as tc
 
@@ -50,3 +51,12 @@ def test_supervised_head_learns_mode_where_the_chroma_shows_it():
     frames = (mean[:, None, :] + rng.normal(0, 1.0, (n, 130, 12))).clip(0.01).astype(np.float32)
     params = tc.train_head(frames[:150], major[:150], seed=0, steps=300)
     assert tc.mode_accuracy(params, frames[:150], major[:150], frames[150:], major[150:]) > 0.9
+
+
+def test_a_missing_dataset_is_one_line_naming_the_folder(tmp_path, capsys):
+    folder = tmp_path / "no such folder"
+    with pytest.raises(SystemExit) as exit_:
+        tc.main(["--data-dir", str(folder)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(folder) in err and "ssl-audio prepare" in err

@@ -86,7 +86,15 @@ def _time_step(config, mesh, batch, steps: int) -> dict:
     return {"step_s": _timed(one_step, steps), "flops": step_flops(lowered), "compile_s": compile_s}
 
 
-def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, peak: float | None) -> dict:
+def run(
+    spec: str,
+    overrides: list[str],
+    *,
+    devices: int | None,
+    steps: int,
+    peak: float | None,
+    versus: list[str] = (),
+) -> dict:
     config = load_config(spec, overrides)
     available = jax.devices()
     n = devices or len(available)
@@ -102,6 +110,14 @@ def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, pea
     reference = _time_step(plain, mesh, batch, steps) if config.augment.backend == "jax" else timed
     step_s, flops, compile_s = timed["step_s"], timed["flops"], timed["compile_s"]
     augment_s = max(step_s - reference["step_s"], 0.0)
+
+    # The same step with other settings (--versus), in this process: a speed ratio that machine drift
+    # between two commands cannot fake (2-core hosts differed 1.5x within an hour).
+    other = None
+    if versus:
+        other_config = load_config(spec, [*overrides, *(f"--config.{v}" for v in versus)])
+        other_batch = global_batch(synthetic_batch(other_config, np.random.default_rng(0)), mesh)
+        other = {"settings": list(versus), "step_s": _time_step(other_config, mesh, other_batch, steps)["step_s"]}
 
     kind = available[0].device_kind
     peak = peak or peak_tflops(kind, config.compute_dtype)
@@ -122,6 +138,7 @@ def run(spec: str, overrides: list[str], *, devices: int | None, steps: int, pea
         "mfu": (achieved / (peak * n)) if peak else None,
         "augment_s": augment_s,
         "augment_share": augment_s / step_s,
+        "versus": other,
     }
 
 
@@ -132,6 +149,13 @@ def report(r: dict) -> list[str]:
         if r["peak_tflops"]
         else "unknown for this device; give --peak-tflops"
     )
+    versus = []
+    if r.get("versus"):
+        v = r["versus"]
+        versus = [
+            f"  versus {' '.join(v['settings'])}: step {v['step_s'] * 1e3:.1f} ms; this step is "
+            f"{v['step_s'] / r['step_s']:.2f}x as fast (same process, same synthetic audio)"
+        ]
     return [
         f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "
         f"compute {r['compute_dtype']}",
@@ -139,6 +163,7 @@ def report(r: dict) -> list[str]:
         f"peak {peak}",
         f"  augmenting both views: {r['augment_s'] * 1e3:.1f} ms = {100 * r['augment_share']:.1f}% of the step "
         f"(against the same step without augmentation, run here)",
+        *versus,
         f"step steps_per_s={r['steps_per_s']:.3f} clips_per_s={r['clips_per_s']:.1f} "
         f"tflops_per_s={r['tflops_per_s']:.4f} mfu={mfu} augment_share={r['augment_share']:.3f}",
     ]
@@ -175,10 +200,19 @@ def add_arguments(p) -> None:
         help="peak TFLOP/s per device for MFU (default: from the device kind)",
     )
     p.add_argument("--repeats", type=int, default=3, help="timed steps after warm-up (default 3)")
+    p.add_argument(
+        "--versus",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also time the step with this config change (repeatable), e.g. --versus augment.pitch_stretch=waveform",
+    )
 
 
 def main(args) -> int:
     overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
-    for line in report(run(args.config, overrides, devices=args.devices, steps=args.repeats, peak=args.peak_tflops)):
+    for line in report(
+        run(args.config, overrides, devices=args.devices, steps=args.repeats, peak=args.peak_tflops, versus=args.versus)
+    ):
         print(line, flush=True)
     return 0

@@ -39,6 +39,7 @@ ADDED_KEYS["model.bins_per_octave"] = lambda v: True  # read by scale "log" only
 ADDED_KEYS["model.stem_channels"] = lambda v: v == 0  # the stem came later
 ADDED_KEYS["model.stem_kernel"] = lambda v: True  # read only with a stem
 ADDED_KEYS["batch_norm"] = lambda v: v == "joint"  # per-view statistics came later
+ADDED_KEYS["augment.pitch_stretch"] = lambda v: v == "waveform"  # band-domain views came later
 BATCH_NORMS = ("joint", "per_view")
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
@@ -183,6 +184,13 @@ def validate(c: ml_collections.ConfigDict) -> None:
     except ValueError as err:
         raise ConfigError(f"config.{err}") from None
     _validate_model(c)
+    from ssl_audio.augment.bands import BandViews, uses_bands
+
+    if uses_bands(c.augment):  # the model must have the semitone bands the views are made on
+        try:
+            BandViews(c.augment, c.model, int(round(c.crop_seconds * c.sample_rate)))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
 
 def _validate_model(c: ml_collections.ConfigDict) -> None:

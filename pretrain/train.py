@@ -23,7 +23,14 @@ from pretrain.config import ConfigError
 from pretrain.metrics_log import MetricsLog, plot_loss
 from pretrain.optimizer import make_optimizer
 from pretrain.state import create_state, model_graphdef
-from pretrain.step import crop_samples, jit_train_step, make_augment, make_train_step, view_samples
+from pretrain.step import (
+    crop_samples,
+    jit_train_step,
+    make_augment,
+    make_band_views,
+    make_train_step,
+    view_samples,
+)
 from ssl_audio.data.pipeline import open_dataset, pretrain_loader
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import UsageError
@@ -119,6 +126,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         cpu_augment = AudiomentationsViews(config.augment, view_samples(config))
     else:
         make_augment(config)  # loads the IR folder, if any: its errors come before anything is written
+        make_band_views(config)  # band-domain views on a model without log bands: named before anything is written
     loader = pretrain_loader(
         handle,
         split=config.split,

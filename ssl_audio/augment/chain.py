@@ -187,10 +187,12 @@ def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
 
 
 def make_chain(
-    config: ml_collections.ConfigDict, view_samples: int | None = None
+    config: ml_collections.ConfigDict, view_samples: int | None = None, *, cut: bool = True
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """Builds the chain for a config. The result is pure and jit-able: chain(batch [B, T], key) -> [B, V],
-    V = `view_samples` (T when not given): the first V samples of each stretched or shifted clip."""
+    V = `view_samples` (T when not given): the first V samples of each stretched or shifted clip. With
+    cut=False the views keep the input's T samples (a later stage cuts them: band-domain views, bands.py);
+    the time shift is still a fraction of `view_samples`."""
     validate(config)
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
@@ -231,6 +233,7 @@ def make_chain(
         length = batch.shape[1] if view_samples is None else int(view_samples)
         if batch.shape[1] < length:
             raise ValueError(f"the chain cuts views of {length} samples from clips of {batch.shape[1]}; crop longer")
+        out_length = length if cut else batch.shape[1]
         p = sample_parameters(c, key, b, 0 if ir_bank is None else ir_bank.shape[0])
         size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
 
@@ -241,11 +244,11 @@ def make_chain(
             return on_subset(y, p, op, size[op], fn, cut)
 
         def stretch(x, q):
-            return ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, length)
+            return ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, out_length)
 
         # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
         y = jax.vmap(ops.time_shift)(batch, jnp.round(p["time_shift"] * length).astype(jnp.int32))
-        y = subset(y, "vocoder", stretch, cut=length)
+        y = subset(y, "vocoder", stretch, cut=out_length)
         y = subset(y, "eq", lambda x, q: ops.parametric_eq(x, q["eq_centres"], q["eq_gains_db"], q["eq_qs"], sr))
         y = subset(y, "reverb", reverb)
         y = subset(y, "compression", compress)

@@ -41,6 +41,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Pitch shift (semitones, duration kept) and time stretch (rate, pitch kept): one phase vocoder.
     c.pitch_shift = dict(p=0.5, min_semitones=-4.0, max_semitones=4.0)
     c.time_stretch = dict(p=0.5, min_rate=0.8, max_rate=1.25)
+    # Where those two are made (JAX path): "waveform" (the vocoder, ops.stretch_and_shift) or "bands" (a
+    # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
+    c.pitch_stretch = "waveform"
     # audiomentations' SevenBandParametricEQ: low shelf, five peaking bands, high shelf.
     c.eq = dict(p=0.5, min_gain_db=-12.0, max_gain_db=12.0)
     # Synthetic room (decaying noise) unless ir_dir names a folder of impulse responses.
@@ -93,6 +96,17 @@ def validate(c: ml_collections.ConfigDict) -> None:
 
     _check_keys(c.to_dict(), default_config().to_dict(), "augment")
     check(c.backend in ("jax", "audiomentations"), "backend", f"must be 'jax' or 'audiomentations', got {c.backend!r}")
+    domain = c.get("pitch_stretch", "waveform")  # a run saved before the key existed: the waveform
+    check(
+        domain in ("waveform", "bands"),
+        "pitch_stretch",
+        f"must be 'waveform' (phase vocoder) or 'bands' (the model's semitone bands), got {domain!r}",
+    )
+    check(
+        domain == "waveform" or c.backend == "jax",
+        "pitch_stretch",
+        "'bands' views are made on the device: needs backend 'jax' (--config.augment.backend=jax)",
+    )
     for name in OPS:
         check(0.0 <= c[name].p <= 1.0, f"{name}.p", f"must be in [0, 1], got {c[name].p}")
     check(

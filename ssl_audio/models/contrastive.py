@@ -61,6 +61,12 @@ class ContrastiveModel(nnx.Module):
         h = self.encoder(audio)
         return h, self.projection(h)
 
+    def from_spectrogram(self, bands: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The same from the encoder's front-end output (views made in the band domain; encoders with a
+        `spectrogram` method only)."""
+        h = self.encoder.from_spectrogram(bands)
+        return h, self.projection(h)
+
 
 def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ContrastiveModel:
     """The model a pretraining config describes, with freshly initialised parameters."""

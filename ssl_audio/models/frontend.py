@@ -57,12 +57,40 @@ def log_filterbank(sample_rate: int, n_fft: int, n_bins: int, f_min: float, bins
     return (bank / bank.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
+@functools.cache
+def log_filterbank_with_margin(
+    sample_rate: int, n_fft: int, n_bins: int, f_min: float, bins_per_octave: int, margin: int
+) -> np.ndarray:
+    """[n_fft // 2 + 1, n_bins + 2 margin]: the log bank of `log_filterbank` with `margin` more bands, on the
+    same spacing, below f_min and above its top, so that a view shifted by up to `margin` bands is still
+    read from audio (ssl_audio/augment/bands.py). The plan's own bands are columns margin .. margin + n_bins
+    - 1, identical to `log_filterbank`'s. Bands whose centre is at or past the Nyquist frequency are zero
+    (log: the floor): there is no audio there, as a waveform shifted down has none at its top."""
+    low = f_min * 2 ** (-margin / bins_per_octave)
+    total = n_bins + 2 * margin
+    below_nyquist = int(np.sum(low * 2 ** (np.arange(total) / bins_per_octave) < sample_rate / 2))
+    bank = np.zeros((n_fft // 2 + 1, total), np.float32)
+    bank[:, :below_nyquist] = log_filterbank(sample_rate, n_fft, below_nyquist, low, bins_per_octave)
+    return bank
+
+
 def filterbank(
-    scale: str, sample_rate: int, n_fft: int, n_bins: int, f_min: float, f_max: float | None, bins_per_octave: int
+    scale: str,
+    sample_rate: int,
+    n_fft: int,
+    n_bins: int,
+    f_min: float,
+    f_max: float | None,
+    bins_per_octave: int,
+    margin: int = 0,
 ) -> np.ndarray:
     if scale == "mel":
+        if margin:
+            raise ValueError("a margin of bands is for the log scale only (a shift of mel bands is not a pitch shift)")
         return mel_filterbank(sample_rate, n_fft, n_bins, float(f_min), float(f_max or sample_rate / 2))
     if scale == "log":
+        if margin:
+            return log_filterbank_with_margin(sample_rate, n_fft, n_bins, float(f_min), int(bins_per_octave), margin)
         return log_filterbank(sample_rate, n_fft, n_bins, float(f_min), int(bins_per_octave))
     raise ValueError(f"config.model.scale: 'mel' or 'log', got {scale!r}")
 
@@ -83,14 +111,16 @@ def log_mel(
     f_max: float | None = None,
     scale: str = "mel",
     bins_per_octave: int = 12,
+    margin: int = 0,
 ) -> jax.Array:
-    """[B, T] waveforms -> [B, frames, n_mels] log power in n_mels bands of `scale` (natural log, floored at
-    LOG_FLOOR); f_max is the mel bank's top, bins_per_octave the log bank's spacing."""
+    """[B, T] waveforms -> [B, frames, n_mels + 2 margin] log power in the bands of `scale` (natural log,
+    floored at LOG_FLOOR); f_max is the mel bank's top, bins_per_octave the log bank's spacing, margin the
+    extra log bands on either side that band-domain views read from (`log_filterbank_with_margin`)."""
     x = audio.astype(jnp.promote_types(audio.dtype, jnp.float32))  # float64 stays float64 (scale checks)
     x = jnp.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     frames = n_frames(audio.shape[-1], hop)
     index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     power = jnp.abs(jnp.fft.rfft(x[:, index] * window, axis=-1)) ** 2
-    mel = power @ filterbank(scale, sample_rate, n_fft, n_mels, f_min, f_max, bins_per_octave)
+    mel = power @ filterbank(scale, sample_rate, n_fft, n_mels, f_min, f_max, bins_per_octave, margin)
     return jnp.log(jnp.maximum(mel, LOG_FLOOR))

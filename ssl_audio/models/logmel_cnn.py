@@ -120,9 +120,21 @@ class LogMelCNN(nnx.Module):
         pooled = [output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1)) for m in maps]
         return jnp.concatenate([*pooled, embedding], axis=-1)
 
+    def spectrogram(self, audio: jax.Array, margin: int = 0) -> jax.Array:
+        """[B, T] -> the front end's log bands [B, frames, n_mels + 2 margin] (float32). margin > 0 (log bands
+        only) adds bands on either side for views shifted in the band domain (ssl_audio/augment/bands.py)."""
+        return log_mel(audio, **self.frontend, margin=margin)
+
+    def from_spectrogram(self, bands: jax.Array) -> jax.Array:
+        """[B, frames, n_mels] log bands -> the embedding: the encoder after its front end (pretraining's
+        path for views made in the band domain)."""
+        return self._encode(bands)[0]
+
     def _forward(self, audio: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
-        x = log_mel(audio, **self.frontend)  # [B, frames, mels]
-        x = self.input_norm(x[..., None].astype(self.dtype))  # [B, frames, mels, 1]
+        return self._encode(self.spectrogram(audio))
+
+    def _encode(self, bands: jax.Array) -> tuple[jax.Array, list[jax.Array]]:
+        x = self.input_norm(bands[..., None].astype(self.dtype))  # [B, frames, mels, 1]
         if self.has_stem:
             x = jax.nn.relu(self.stem_norm(self.stem(x)))  # [B, frames, mels, stem_channels]
         maps = []

@@ -11,6 +11,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = str(REPO / "configs" / "simclr_logmel_cnn.py") + ":tiny"
+# The tiny config on semitone bands with pitch and stretch made on them (augment.pitch_stretch=bands).
+BANDS = (
+    "--config.model.scale=log",
+    "--config.model.f_min=130.8128",
+    "--config.model.n_mels=48",
+    "--config.model.n_fft=1024",
+    "--config.augment.pitch_stretch=bands",
+)
 
 
 def command(workdir, dataset, *overrides, config=TINY) -> list[str]:

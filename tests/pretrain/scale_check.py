@@ -112,6 +112,7 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
             "config": spec,
             "overrides": overrides,
             "batch_norm": batch_norm_of(config),
+            "pitch_stretch": config.augment.pitch_stretch,
             "loss_1": float(loss1),
             "loss_4": float(loss4),
             "grad_max_abs": largest_difference(grads1, grads4),

@@ -50,6 +50,8 @@ def test_bench_step_prints_its_figures_last(tmp_path):
             "1",
             "--peak-tflops",
             "1",
+            "--versus",
+            "augment.eq.p=0",
         ],
         capture_output=True,
         text=True,
@@ -71,6 +73,10 @@ def test_bench_step_prints_its_figures_last(tmp_path):
     )
     assert 0 < float(fields["mfu"]) < 1 and 0 <= float(fields["augment_share"]) <= 1
     assert "on 2 x cpu" in result.stdout
+    # The same step with the EQ off, timed in the same process: its time and the ratio.
+    versus = next(line for line in result.stdout.splitlines() if line.strip().startswith("versus "))
+    ratio = float(versus.split("this step is ")[1].split("x")[0])
+    assert "versus augment.eq.p=0: step " in versus and ratio > 0
 
 
 def _one_line(result) -> str:

@@ -61,6 +61,14 @@ def test_per_view_batch_norm_on_four_devices_computes_what_one_device_computes()
     assert_step_matches(r)
 
 
+def test_band_domain_views_on_four_devices_compute_what_one_device_computes():
+    """Pitch and stretch on the semitone bands (augment.pitch_stretch=bands) are drawn per example from the
+    step's key: sharding the batch changes neither the views nor the step."""
+    r = four_device_report(CONFIGS[0], controls=False, overrides=helpers.BANDS)
+    assert r["pitch_stretch"] == "bands"  # the step that was compared is the band-domain one
+    assert_step_matches(r)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))

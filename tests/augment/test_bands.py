@@ -160,9 +160,7 @@ def _step_loss(*overrides) -> float:
     return float(value)
 
 
-def test_a_training_step_with_band_views_uses_them_and_without_draws_is_the_waveform_step():
-    # Without the pitch draws (same crop, same stretch coins and rates) the loss differs: they are used.
-    assert _step_loss() != pytest.approx(_step_loss("--config.augment.pitch_shift.p=0"), rel=1e-6)
+def test_a_training_step_with_band_views_and_no_draws_is_the_waveform_step():
     off = ("--config.augment.pitch_shift.p=0", "--config.augment.time_stretch.p=0")
     # With both coins off the band stage is a cut: the waveform path's loss on the same views (its chain,
     # with both off, cuts the same first view_samples), up to float32 rounding.

@@ -72,23 +72,64 @@ def paired_bootstrap(
     seed: int = 0,
 ) -> dict:
     """{'difference': A - B on the test split, 'low', 'high': the percentile interval, 'verdict'}."""
-    y, outputs_a, outputs_b = np.asarray(y), np.asarray(outputs_a), np.asarray(outputs_b)
-    n = len(y)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    differences = weighted_metric(kind, metric, y, outputs_a, counts) - weighted_metric(
-        kind, metric, y, outputs_b, counts
+    return bootstrap_over_runs(
+        kind, metric, y, [outputs_a], [outputs_b], resamples=resamples, confidence=confidence, seed=seed
     )
+
+
+def bootstrap_over_runs(
+    kind: str,
+    metric: str,
+    y: np.ndarray,
+    runs_a: list[np.ndarray],
+    runs_b: list[np.ndarray],
+    *,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict:
+    """A - B where each side is the mean metric over several runs (pretraining seeds), paired run by run
+    (run i of A with run i of B: the same seed pretrained and random-initialised) and clip by clip.
+
+    Two levels: each resample draws the runs with replacement and the test clips with replacement, so the
+    interval holds the seed-to-seed spread as well as the test split's; with one run it is the paired
+    bootstrap above. 'difference' is the mean over runs on the test split itself; 'per_run' each run's."""
+    y = np.asarray(y)
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise ValueError(f"runs pair one to one: got {len(runs_a)} and {len(runs_b)}")
+    n, k = len(y), len(runs_a)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)  # clips first: one run = paired_bootstrap
+    picks = rng.multinomial(k, np.full(k, 1.0 / k), size=resamples) / k if k > 1 else np.ones((resamples, 1))
+    per_run = np.stack(
+        [
+            weighted_metric(kind, metric, y, np.asarray(a), counts)
+            - weighted_metric(kind, metric, y, np.asarray(b), counts)
+            for a, b in zip(runs_a, runs_b)
+        ],
+        axis=1,
+    )  # [resamples, runs]
+    with np.errstate(invalid="ignore"):
+        differences = (per_run * picks).sum(axis=1)
     differences = differences[np.isfinite(differences)]  # a resample with no spread in a value has no R²
     low, high = np.quantile(differences, [(1 - confidence) / 2, (1 + confidence) / 2])
     verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
-    return {
-        "difference": metric_value(kind, metric, y, outputs_a) - metric_value(kind, metric, y, outputs_b),
+    each = [
+        metric_value(kind, metric, y, np.asarray(a)) - metric_value(kind, metric, y, np.asarray(b))
+        for a, b in zip(runs_a, runs_b)
+    ]
+    result = {
+        "difference": float(np.mean(each)),
         "low": float(low),
         "high": float(high),
         "confidence": confidence,
         "resamples": int(len(differences)),
         "verdict": verdict,
     }
+    if k > 1:
+        result["runs"] = k
+        result["per_run"] = [float(d) for d in each]
+    return result
 
 
 def compare_all(kind: str, metric: str, y: np.ndarray, outputs: dict[str, np.ndarray], **kwargs) -> dict[str, dict]:

@@ -36,6 +36,7 @@ FEATURE_KINDS = ("pretrained", "mfcc", "random")
 # Fine-tuning defaults: one definition, for probe() and its flags.
 FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR = 300, 32, 1e-4
 SPLITS = ("train", "validation", "test")
+TEST_OUTPUTS = "test_outputs.npz"  # per task: `TASK.labels` and `TASK.KIND` (the head's scores), and `keys`
 
 
 class ArtistLeakError(UsageError):
@@ -199,6 +200,7 @@ def probe(
         "tasks": {},
     }
     plots = []
+    saved_outputs: dict[str, np.ndarray] = {}  # test scores per task and feature kind (test_outputs.npz)
     for column in columns:
         kind = handle.columns[column]
         names = handle.class_names.get(column)
@@ -249,6 +251,8 @@ def probe(
                     "bootstrap needs one order"
                 )
             test_outputs[fkind], test_labels = np.asarray(scores), np.asarray(labels)
+            saved_outputs[f"{column}.{fkind}"] = test_outputs[fkind]
+            saved_outputs[f"{column}.labels"] = test_labels
             if fkind == "pretrained" or (fkind == next(iter(feats)) and "pretrained" not in feats):
                 if kind == "class":
                     name = f"confusion_{column}.png"
@@ -270,6 +274,12 @@ def probe(
             frozen, colourings, f"{handle.name}: test clips, each feature kind", out / "embedding_map.png"
         )
         plots.append("embedding_map.png")
+    if frozen:
+        saved_outputs["keys"] = next(v for v in feats.values() if v is not None)["test"].keys
+    # Every head's test scores, so that runs can be compared clip by clip later (several pretraining seeds
+    # in one interval: linear_probe.seeds_table) without fitting the heads again.
+    np.savez(out / TEST_OUTPUTS, **saved_outputs)
+    results["test_outputs"] = TEST_OUTPUTS
     write_json(results, out)
     write_markdown(results, out, plots)
     return results

@@ -71,3 +71,38 @@ def test_the_vectorised_average_precision_is_sklearns_ties_included():
             [average_precision_score(y[idx, c], scores[idx, c]) for c in range(3) if 0 < y[idx, c].sum() < len(idx)]
         )
         assert ours[r] == pytest.approx(theirs, abs=1e-12)
+
+
+def test_over_runs_one_run_is_the_paired_bootstrap_and_seed_spread_widens_the_interval():
+    from linear_probe.bootstrap import bootstrap_over_runs
+
+    rng = np.random.default_rng(4)
+    n = 300
+    y = rng.integers(0, 4, n)
+    b = one_hot_scores(rng.integers(0, 4, n), 4)  # a baseline at chance
+
+    def head(accuracy, seed):  # right on the first `accuracy` share of a shuffled split
+        right = np.random.default_rng(seed).permutation(n) < accuracy * n
+        return one_hot_scores(np.where(right, y, (y + 1) % 4), 4)
+
+    a = head(0.6, 0)
+    one = bootstrap_over_runs("class", "accuracy", y, [a], [b], resamples=400, seed=3)
+    assert one == paired_bootstrap("class", "accuracy", y, a, b, resamples=400, seed=3)
+
+    # Three seeds at the same accuracy against three seeds that agree: difference as one run's, interval
+    # no wider than a single run's (averaging over seeds can only narrow the clip-level spread).
+    steady = bootstrap_over_runs("class", "accuracy", y, [head(0.6, s) for s in range(3)], [b] * 3, resamples=400)
+    assert steady["runs"] == 3 and len(steady["per_run"]) == 3
+    assert steady["difference"] == pytest.approx(one["difference"], abs=0.01)
+    assert steady["high"] - steady["low"] <= (one["high"] - one["low"]) * 1.1
+
+    # Seeds that disagree (0.35, 0.6, 0.85: mean 0.6): the same mean difference, a much wider interval.
+    spread = bootstrap_over_runs(
+        "class", "accuracy", y, [head(acc, s) for s, acc in enumerate((0.35, 0.6, 0.85))], [b] * 3, resamples=400
+    )
+    assert spread["difference"] == pytest.approx(steady["difference"], abs=0.01)
+    assert spread["high"] - spread["low"] > 2 * (steady["high"] - steady["low"])
+    assert spread["per_run"] == pytest.approx(sorted(spread["per_run"]))  # each run's own difference, in order
+
+    with pytest.raises(ValueError, match="pair one to one"):
+        bootstrap_over_runs("class", "accuracy", y, [a, a], [b], resamples=10)

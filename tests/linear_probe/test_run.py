@@ -77,6 +77,27 @@ def test_probe_reports_every_feature_kind_side_by_side(checkpoint, prepared, tmp
     assert cached.stdout.count("read from the cache") == 3
     assert cached.stdout.strip().splitlines()[-1] == last  # same features, same heads
 
+    # Every head's test scores are kept, so runs can be pooled later (linear_probe.seeds_table): they give
+    # back the reported metric, and two runs of the same seed give the one run's interval.
+    import numpy as np
+
+    from linear_probe.bootstrap import metric_value
+    from linear_probe.seeds_table import seeds_table
+
+    with np.load(out / "test_outputs.npz") as z:
+        assert len(z["keys"]) == len(z["genre.labels"]) == results["split_sizes"]["test"]
+        for kind, r in results["tasks"]["genre"]["by_features"].items():
+            assert metric_value("class", "accuracy", z["genre.labels"], z[f"genre.{kind}"]) == r["test"]["accuracy"]
+    twin = tmp_path / "twin"
+    shutil.copytree(out, twin)
+    _, lines, numbers = seeds_table([out, twin])
+    pooled = numbers["tasks"]["genre"]["comparisons"]["mfcc"]
+    single = results["tasks"]["genre"]["comparisons"]["pretrained-mfcc"]
+    assert (pooled["difference"], pooled["low"], pooled["high"]) == pytest.approx(
+        (single["difference"], single["low"], single["high"])
+    )
+    assert lines[0].startswith("tiny genre metric=accuracy pretrained=") and " seeds=2 " in lines[0]
+
 
 def test_tagging_task_writes_pr_curves(checkpoint, prepared, tmp_path):
     out = tmp_path / "probe"

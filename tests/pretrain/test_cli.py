@@ -34,6 +34,26 @@ def test_overrides_are_refused_by_commands_without_a_config(tmp_path):
 
 
 @pytest.mark.slow
+def test_bench_steps_take_turns_and_keep_their_fastest_round():
+    import time
+
+    from pretrain.bench import _fastest
+
+    calls = []
+
+    def step(name, seconds_by_round):
+        def run():
+            calls.append(name)
+            time.sleep(seconds_by_round[(sum(c == name for c in calls) - 1) // 3])  # 3 calls a round
+
+        return {"run": run}
+
+    # "bursty" is slowed in its first round only (as by another process); "steady" never.
+    best = _fastest({"bursty": step("bursty", [0.06, 0.01, 0.01]), "steady": step("steady", [0.02] * 3)}, 2, 3)
+    assert calls == (["bursty"] * 3 + ["steady"] * 3) * 3  # warm-up + 2 timed, in turns
+    assert best["bursty"] < 0.02 < best["steady"] < 0.04
+
+
 def test_bench_step_prints_its_figures_last(tmp_path):
     result = subprocess.run(
         [
@@ -48,6 +68,8 @@ def test_bench_step_prints_its_figures_last(tmp_path):
             "2",
             "--repeats",
             "1",
+            "--rounds",
+            "2",
             "--peak-tflops",
             "1",
             "--versus",

@@ -69,7 +69,7 @@ def _timed(fn, repeats: int) -> float:
     return (time.perf_counter() - begin) / repeats
 
 
-def _compile_step(config, mesh, batch) -> dict:
+def compile_step(config, mesh, batch) -> dict:
     """The jitted step compiled for `batch`, as a callable that runs one step on its own state."""
     tx = make_optimizer(config)
     state, shardings = create_state(config, tx, mesh)
@@ -87,7 +87,7 @@ def _compile_step(config, mesh, batch) -> dict:
     return {"run": one_step, "flops": step_flops(lowered), "compile_s": compile_s}
 
 
-def _fastest(steps: dict[str, dict], repeats: int, rounds: int) -> dict[str, float]:
+def fastest(steps: dict[str, dict], repeats: int, rounds: int) -> dict[str, float]:
     """Seconds per step of each compiled step: the steps take turns, `rounds` times, and each keeps its
     fastest round. A 2-core host's other work slows whichever step runs at that moment; taking turns and
     the minimum keeps a burst from landing on one side of a ratio (3 repeats of one step, then 3 of the
@@ -97,6 +97,23 @@ def _fastest(steps: dict[str, dict], repeats: int, rounds: int) -> dict[str, flo
         for name, step in steps.items():
             best[name] = min(best[name], _timed(step["run"], repeats))
     return best
+
+
+def add_timing_arguments(p) -> None:
+    """--repeats and --rounds: how every `bench` command that compares compiled steps times them."""
+    p.add_argument("--repeats", type=int, default=3, help="timed steps per round, after warm-up (default 3)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds in which the compared steps take turns; each keeps its fastest (default 3)",
+    )
+
+
+def check_timing_arguments(args) -> None:
+    for flag, value in (("--repeats", args.repeats), ("--rounds", args.rounds)):
+        if value < 1:
+            raise BadValueError(f"{flag} {value}: give a whole number of at least 1")
 
 
 def run(
@@ -117,19 +134,19 @@ def run(
     mesh = make_mesh(available[:n])
     check_batch_divides(config.batch_size, mesh)
     batch = global_batch(synthetic_batch(config, np.random.default_rng(0)), mesh)
-    compiled = {"step": _compile_step(config, mesh, batch)}
+    compiled = {"step": compile_step(config, mesh, batch)}
     # The same step without augmentation, in the same process: what augmenting costs is the difference.
     if config.augment.backend == "jax":
         plain = config.copy_and_resolve_references()
         plain.augment.backend = "audiomentations"  # the step then takes the views as they come
-        compiled["plain"] = _compile_step(plain, mesh, batch)
+        compiled["plain"] = compile_step(plain, mesh, batch)
     # The same step with other settings (--versus), in this process: a speed ratio that machine drift
     # between two commands cannot fake (2-core hosts differed 1.5x within an hour).
     if versus:
         other_config = load_config(spec, [*overrides, *(f"--config.{v}" for v in versus)])
         other_batch = global_batch(synthetic_batch(other_config, np.random.default_rng(0)), mesh)
-        compiled["versus"] = _compile_step(other_config, mesh, other_batch)
-    seconds = _fastest(compiled, steps, rounds)
+        compiled["versus"] = compile_step(other_config, mesh, other_batch)
+    seconds = fastest(compiled, steps, rounds)
     step_s, flops, compile_s = seconds["step"], compiled["step"]["flops"], compiled["step"]["compile_s"]
     augment_s = max(step_s - seconds.get("plain", step_s), 0.0)
     other = {"settings": list(versus), "step_s": seconds["versus"]} if versus else None
@@ -214,13 +231,7 @@ def add_arguments(p) -> None:
         default=None,
         help="peak TFLOP/s per device for MFU (default: from the device kind)",
     )
-    p.add_argument("--repeats", type=int, default=3, help="timed steps per round, after warm-up (default 3)")
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="rounds in which the compared steps take turns; each keeps its fastest (default 3)",
-    )
+    add_timing_arguments(p)
     p.add_argument(
         "--versus",
         action="append",
@@ -231,9 +242,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    for flag, value in (("--repeats", args.repeats), ("--rounds", args.rounds)):
-        if value < 1:
-            raise BadValueError(f"{flag} {value}: give a whole number of at least 1")
+    check_timing_arguments(args)
     overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
     for line in report(
         run(

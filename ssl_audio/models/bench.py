@@ -29,11 +29,13 @@ def add_arguments(p) -> None:
         help="pretraining config, e.g. configs/simclr_logmel_cnn.py:demo (--config.KEY=VALUE overrides allowed)",
     )
     p.add_argument("--batch", type=int, default=None, help="clips per step (default: the config's batch_size)")
-    p.add_argument("--repeats", type=int, default=3, help="timed steps after warm-up (default 3)")
+    from pretrain.bench import add_timing_arguments
+
+    add_timing_arguments(p)
 
 
-def run(spec: str, overrides: list[str], *, repeats: int) -> dict:
-    from pretrain.bench import _time_step, synthetic_batch
+def run(spec: str, overrides: list[str], *, repeats: int, rounds: int = 3) -> dict:
+    from pretrain.bench import compile_step, fastest, synthetic_batch
     from pretrain.config import load_config
     from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 
@@ -41,10 +43,11 @@ def run(spec: str, overrides: list[str], *, repeats: int) -> dict:
     mesh = make_mesh(jax.devices())
     check_batch_divides(config.batch_size, mesh)
     batch = global_batch(synthetic_batch(config, np.random.default_rng(0)), mesh)
-    times = {}
+    steps = {}
     for name in ("xla", "patches"):
-        with conv.use(name):
-            times[name] = _time_step(config, mesh, batch, repeats)["step_s"]
+        with conv.use(name):  # the choice is made while tracing: each step is compiled inside its own
+            steps[name] = compile_step(config, mesh, batch)
+    times = fastest(steps, repeats, rounds)  # in turns, the fastest round each (pretrain/bench.py)
     return {
         "config": spec,
         "device": jax.devices()[0].device_kind,
@@ -69,7 +72,10 @@ def report(r: dict) -> list[str]:
 
 
 def main(args) -> int:
+    from pretrain.bench import check_timing_arguments
+
+    check_timing_arguments(args)
     overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
-    for line in report(run(args.config, overrides, repeats=args.repeats)):
+    for line in report(run(args.config, overrides, repeats=args.repeats, rounds=args.rounds)):
         print(line, flush=True)
     return 0

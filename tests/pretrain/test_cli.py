@@ -37,7 +37,7 @@ def test_overrides_are_refused_by_commands_without_a_config(tmp_path):
 def test_bench_steps_take_turns_and_keep_their_fastest_round():
     import time
 
-    from pretrain.bench import _fastest
+    from pretrain.bench import fastest
 
     calls = []
 
@@ -49,7 +49,7 @@ def test_bench_steps_take_turns_and_keep_their_fastest_round():
         return {"run": run}
 
     # "bursty" is slowed in its first round only (as by another process); "steady" never.
-    best = _fastest({"bursty": step("bursty", [0.06, 0.01, 0.01]), "steady": step("steady", [0.02] * 3)}, 2, 3)
+    best = fastest({"bursty": step("bursty", [0.06, 0.01, 0.01]), "steady": step("steady", [0.02] * 3)}, 2, 3)
     assert calls == (["bursty"] * 3 + ["steady"] * 3) * 3  # warm-up + 2 timed, in turns
     assert best["bursty"] < 0.02 < best["steady"] < 0.04
 
@@ -210,3 +210,15 @@ def test_print_config_lists_the_keys_without_a_workdir():
     )
     assert result.returncode == 0, result.stderr
     assert "--config.temperature=0.2" in result.stdout.splitlines()
+
+
+def test_bench_timing_flags_below_one_are_one_line():
+    for command in ("step", "conv"):
+        result = subprocess.run(
+            [sys.executable, "-m", "ssl_audio.cli", "bench", command, "--config", helpers.TINY, "--rounds", "0"],
+            capture_output=True,
+            text=True,
+            env=helpers.env(),
+            timeout=120,
+        )
+        assert result.returncode == 2 and "--rounds 0: give a whole number of at least 1" in _one_line(result)

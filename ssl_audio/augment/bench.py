@@ -83,21 +83,6 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
     return out
 
 
-def _phase_vocoder_parallel(spec, duration_factor, n_out_frames: int):
-    """The vocoder without a scan over frames (issue 14's formulation), kept here to be measured against
-    ops.phase_vocoder on each platform: each bin accumulates its own phase advance with a cumulative
-    product over time, and each frame locks its bins to their peaks. On 2 CPU cores it was slower than the
-    scan (docs/benchmarks.md#augment), so the chain keeps the scan."""
-    import jax.numpy as jnp
-
-    from ssl_audio.augment import ops
-
-    mag, u0, rotation = ops.read_frames(spec, duration_factor, n_out_frames)
-    regions = ops._peak_regions(mag)
-    accumulated = jnp.cumprod(jnp.concatenate([u0[:1], rotation[:-1]], axis=0), axis=0)
-    return mag * u0 * jnp.take_along_axis(accumulated * jnp.conj(u0), regions, axis=1)
-
-
 def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
     """Seconds per batch of the phase vocoder alone: the chain's scan over frames, and the parallel form."""
     import jax
@@ -109,8 +94,8 @@ def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
     n_out = int(math.ceil(clips.shape[1] * 2 ** (4 / 12) / ops.HOP)) + 4
     factor = jnp.full((clips.shape[0],), 1.1)
     out = {}
-    for name, fn in (("scan", ops.phase_vocoder), ("parallel", _phase_vocoder_parallel)):
-        jitted = jax.jit(jax.vmap(lambda s, f, fn=fn: fn(s, f, n_out)))
+    for name, form in (("scan", "scan"), ("parallel", "cumulative")):  # augment.vocoder_phase's two forms
+        jitted = jax.jit(jax.vmap(lambda s, f, form=form: ops.phase_vocoder(s, f, n_out, form)))
         out[name] = _time(lambda jitted=jitted: jitted(spec, factor).block_until_ready(), repeats)
     return out
 

@@ -197,6 +197,7 @@ def make_chain(
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
+    phase = c.get("vocoder_phase", "scan")
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
@@ -244,7 +245,7 @@ def make_chain(
             return on_subset(y, p, op, size[op], fn, cut)
 
         def stretch(x, q):
-            return ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, out_length)
+            return ops.stretch_and_shift(x, q["rate"], q["semitones"], max_pitch_factor, out_length, phase)
 
         # The shift is a fraction of the view, not of the (longer) input: the same shift either way.
         y = jax.vmap(ops.time_shift)(batch, jnp.round(p["time_shift"] * length).astype(jnp.int32))

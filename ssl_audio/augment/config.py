@@ -11,6 +11,9 @@ import ml_collections
 
 from ssl_audio.errors import BadValueError
 
+# How the vocoder carries phase over frames (ssl_audio/augment/ops.py: phase_vocoder).
+VOCODER_PHASES = ("scan", "cumulative")
+
 # In the chain's order (chain.py): the production chain of a recording, then its distribution, then noise.
 OPS = (
     "time_shift",
@@ -44,6 +47,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Where those two are made (JAX path): "waveform" (the vocoder, ops.stretch_and_shift) or "bands" (a
     # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
     c.pitch_stretch = "waveform"
+    # How the vocoder carries phase over frames: "scan" (a recurrence; faster on CPU, measured) or
+    # "cumulative" (every frame independent: issue 14's parallel form, for accelerators; ops.phase_vocoder).
+    c.vocoder_phase = "scan"
     # audiomentations' SevenBandParametricEQ: low shelf, five peaking bands, high shelf.
     c.eq = dict(p=0.5, min_gain_db=-12.0, max_gain_db=12.0)
     # Synthetic room (decaying noise) unless ir_dir names a folder of impulse responses.
@@ -106,6 +112,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         domain == "waveform" or c.backend == "jax",
         "pitch_stretch",
         "'bands' views are made on the device: needs backend 'jax' (--config.augment.backend=jax)",
+    )
+    phase = c.get("vocoder_phase", "scan")  # a run saved before the key existed: the scan
+    check(
+        phase in VOCODER_PHASES,
+        "vocoder_phase",
+        f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=scan), got {phase!r}",
     )
     for name in OPS:
         check(0.0 <= c[name].p <= 1.0, f"{name}.p", f"must be in [0, 1], got {c[name].p}")

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ssl_audio.augment.config import VOCODER_PHASES
+
 # ----------------------------------------------------------------------------------- STFT / phase vocoder
 
 N_FFT = 1024  # 64 ms at 16 kHz: resolves musical partials; phase advance gives the exact frequency
@@ -100,7 +102,10 @@ def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
     return mag, u0, unit[i0 + 1] * jnp.conj(u0)
 
 
-def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int) -> jax.Array:
+PHASE_FORMS = VOCODER_PHASES  # how the vocoder carries phase from frame to frame (phase_vocoder)
+
+
+def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int, form: str = "scan") -> jax.Array:
     """Time-scales an STFT by `duration_factor` (2.0: twice as long) without changing its frequencies.
 
     Output frame j reads the input at fractional frame j / duration_factor: magnitudes are interpolated;
@@ -109,17 +114,29 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
     Without the locking, bins drift apart in phase and transients (drum hits) smear and partly cancel.
     Frames past the end of the input are silent.
 
-    The frame-to-frame recurrence stays a `lax.scan`: the parallel formulation (each bin accumulates its
-    own advance with a cumulative product over time, then each frame locks to its peaks) was measured
-    slower on CPU, 0.78-2.1 s against 0.54 s per batch of 64 3-s clips, its cumulative product and
-    batched gather costing more than the scan's 240 small steps (`ssl-audio bench augment` prints both;
-    docs/benchmarks.md#augment).
+    `form` says how phase is carried (config key augment.vocoder_phase):
+    - "scan" (default): a `lax.scan` over frames, each frame's peaks advancing from the previous frame's
+      *locked* output phase: the recurrence of Laroche & Dolson.
+    - "cumulative": no recurrence: every bin accumulates its own advance with a cumulative product over
+      time, and each frame then locks its bins to their peaks' accumulated phase (issue 14's parallel
+      form: frames are independent, which suits an accelerator). Where a peak stays in its bin the two
+      are the same; where peaks move between bins, the scan's peak inherits the locked phase of the bin it
+      moves into and this one the bin's own history. On 2 CPU cores it was measured slower, 0.78-2.1 s
+      against 0.54 s per batch of 64 3-s clips, its cumulative product and batched gather costing more
+      than the scan's 240 small steps (`ssl-audio bench augment` prints both; docs/benchmarks.md#augment).
 
     Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
     u1 * conj(u0), so no atan2 or sin/cos is needed per bin, which is most of the vocoder's cost.
     """
+    if form not in PHASE_FORMS:
+        raise ValueError(f"phase vocoder form must be one of {', '.join(PHASE_FORMS)}, got {form!r}")
     mag, u0, rotation = read_frames(spec, duration_factor, n_out_frames)
     regions = _peak_regions(mag)
+    if form == "cumulative":
+        # accumulated[j, k] = u0[0, k] * prod_{i<j} rotation[i, k]; out[j, k] = u0[j, k] * w[j, r(k)] with
+        # w = accumulated * conj(u0): the bin keeps its offset to its peak, as in the scan.
+        accumulated = jnp.cumprod(jnp.concatenate([u0[:1], rotation[:-1]], axis=0), axis=0)
+        return mag * u0 * jnp.take_along_axis(accumulated * jnp.conj(u0), regions, axis=1)
 
     def step(previous, frame):
         rotation_prev, u0_j, region_j = frame
@@ -170,20 +187,26 @@ def resample_at(y: jax.Array, step: jax.Array, length: int, half_width: int = 8)
 
 
 def stretch_and_shift(
-    x: jax.Array, rate: jax.Array, semitones: jax.Array, max_pitch_factor: float, length: int | None = None
+    x: jax.Array,
+    rate: jax.Array,
+    semitones: jax.Array,
+    max_pitch_factor: float,
+    length: int | None = None,
+    phase: str = "scan",
 ) -> jax.Array:
     """Time stretch by `rate` (1.25: 25% faster, same pitch) and pitch shift by `semitones` (same duration).
 
     One phase vocoder serves both: stretch the duration by pitch_factor / rate, then read it back
     pitch_factor times faster. The result is the first `length` samples (default: the input's length),
     zero-padded where the stretched input runs out (rate > input length / length).
-    `max_pitch_factor` (static) bounds how much vocoder output is needed.
+    `max_pitch_factor` (static) bounds how much vocoder output is needed; `phase` is the vocoder's form
+    (phase_vocoder).
     """
     length = x.shape[0] if length is None else int(length)
     pitch_factor = 2.0 ** (semitones / 12.0)
     spec = stft(x)
     n_out = int(math.ceil(length * max_pitch_factor / HOP)) + 4
-    stretched = istft(phase_vocoder(spec, pitch_factor / rate, n_out), n_out * HOP)
+    stretched = istft(phase_vocoder(spec, pitch_factor / rate, n_out, phase), n_out * HOP)
     return resample_at(stretched, pitch_factor, length)
 
 

@@ -107,6 +107,7 @@ def test_empty_ir_folder_is_a_clear_error(tmp_path):
         ("lowpass.order", 0, "augment.lowpass.order"),
         ("bit_crush.min_bits", 1, "augment.bit_crush"),
         ("clipping.max_percent", 100.0, "augment.clipping"),
+        ("vocoder_phase", "parallel", "augment.vocoder_phase: must be one of scan, cumulative .*vocoder_phase=scan"),
     ],
 )
 def test_bad_values_name_the_key(key, value, match):
@@ -204,3 +205,17 @@ def test_an_op_on_a_subset_lands_on_the_examples_whose_coin_said_yes():
         alone = ops.parametric_eq(x[i], params["eq_centres"][i], params["eq_gains_db"][i], params["eq_qs"][i], SR)
         np.testing.assert_allclose(y[i], np.asarray(alone), atol=1e-5)
         assert not np.allclose(y[i], np.asarray(x)[i])
+
+
+def test_the_chain_runs_the_vocoder_in_the_form_the_config_names():
+    x = jnp.asarray(np.stack([harmonic_tone(220.0 + 30 * i, seconds=1.0) for i in range(4)]))
+    config = default_config()
+    config.pitch_shift.p = config.time_stretch.p = 1.0  # every example through the vocoder
+    for name in ("eq", "reverb", "noise", "time_shift"):
+        config[name].p = 0.0
+    views = {}
+    for form in ("scan", "cumulative"):
+        config.vocoder_phase = form
+        views[form] = np.asarray(jax.jit(make_chain(config))(x, jax.random.key(0)))
+        assert views[form].shape == x.shape and np.all(np.isfinite(views[form]))
+    assert not np.allclose(views["scan"], views["cumulative"], atol=1e-4)  # the key reaches the vocoder

@@ -23,6 +23,8 @@ from tests.augment.measure import (
 
 MAX_PITCH = 2 ** (4 / 12)
 stretch_and_shift = jax.jit(lambda x, r, s: ops.stretch_and_shift(x, r, s, MAX_PITCH))
+# The vocoder without a scan over frames (augment.vocoder_phase="cumulative"), held to the same figures.
+stretch_and_shift_cumulative = jax.jit(lambda x, r, s: ops.stretch_and_shift(x, r, s, MAX_PITCH, phase="cumulative"))
 
 
 def _seed(n=0):
@@ -105,6 +107,40 @@ def test_time_stretch_keeps_pitch(rate):
     theirs = A.TimeStretch(min_rate=rate, max_rate=rate, leave_length_unchanged=True, p=1.0)(samples=x, sample_rate=SR)
     assert abs(fundamental(ours) / 220.0 - 1) < 0.01
     assert abs(fundamental(theirs) / 220.0 - 1) < 0.01
+
+
+@pytest.mark.parametrize("semitones", [-4.0, 3.0])
+@pytest.mark.parametrize("rate", [0.8, 1.0, 1.25])
+def test_cumulative_phase_vocoder_keeps_pitch_duration_and_timing(semitones, rate):
+    """The parallel form on the scan's own figures: fundamental within 1%, note start and end within
+    30 ms, click spacing within 2%."""
+    x = harmonic_tone(220.0)
+    got = fundamental(np.asarray(stretch_and_shift_cumulative(x, rate, semitones)))
+    assert abs(got / 220.0 / 2 ** (semitones / 12) - 1) < 0.01
+    clicks = np.asarray(stretch_and_shift_cumulative(click_train(0.25), rate, semitones))
+    assert abs(click_spacing(clicks) / (0.25 / rate) - 1) < 0.02
+    if rate == 1.0:
+        note = np.zeros(3 * SR, np.float32)
+        note[SR // 2 : 2 * SR] = harmonic_tone(330.0, seconds=1.5)
+        on, off = active_span(np.asarray(stretch_and_shift_cumulative(note, 1.0, semitones)))
+        assert abs(on - 0.5) < 0.03 and abs(off - 2.0) < 0.03
+
+
+def test_both_phase_forms_agree_where_peaks_stay_in_their_bins():
+    """A steady harmonic tone: every peak stays in its bin, so carrying the locked phase (scan) and each
+    bin's own phase (cumulative) are the same computation; on a click train they differ (peaks move)."""
+    x = harmonic_tone(250.0)  # partials at 250 Hz multiples: exactly on bins 16, 32, ... of the 1,024-point FFT
+    scan = np.asarray(stretch_and_shift(x, 0.9, 0.0))
+    cumulative = np.asarray(stretch_and_shift_cumulative(x, 0.9, 0.0))
+    inside = slice(SR // 4, -SR // 4)
+    assert np.max(np.abs(scan[inside] - cumulative[inside])) < 1e-3 * np.max(np.abs(scan))
+    clicks = click_train(0.25)
+    assert (
+        np.max(np.abs(np.asarray(stretch_and_shift(clicks, 0.9, 2.0)) - stretch_and_shift_cumulative(clicks, 0.9, 2.0)))
+        > 1e-3
+    )
+    with pytest.raises(ValueError, match="must be one of scan, cumulative"):
+        ops.phase_vocoder(ops.stft(jnp.asarray(x)), jnp.float32(1.0), 10, "sideways")
 
 
 def _eq_params(band, gain_db):

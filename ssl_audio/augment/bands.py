@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from ssl_audio.augment.config import draw_semitones
 from ssl_audio.errors import BadValueError
 from ssl_audio.models.frontend import LOG_FLOOR, n_frames
 
@@ -62,9 +63,7 @@ class BandViews:
         k_pitch, k_stretch, k_semitones, k_rate = jax.random.split(key, 4)
         pitch_on = jax.random.uniform(k_pitch, (batch,)) < c.pitch_shift.p
         stretch_on = jax.random.uniform(k_stretch, (batch,)) < c.time_stretch.p
-        semitones = jax.random.uniform(
-            k_semitones, (batch,), minval=c.pitch_shift.min_semitones, maxval=c.pitch_shift.max_semitones
-        )
+        semitones = draw_semitones(k_semitones, (batch,), c.pitch_shift)
         rate = jax.random.uniform(k_rate, (batch,), minval=c.time_stretch.min_rate, maxval=c.time_stretch.max_rate)
         return {"semitones": jnp.where(pitch_on, semitones, 0.0), "rate": jnp.where(stretch_on, rate, 1.0)}
 

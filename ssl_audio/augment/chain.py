@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 
 from ssl_audio.augment import ops
-from ssl_audio.augment.config import NOISE_DECAY_DB, validate
+from ssl_audio.augment.config import NOISE_DECAY_DB, draw_semitones, validate
 from ssl_audio.augment.impulse_responses import load_ir_bank
 
 
@@ -109,7 +109,7 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
         "time_shift": jnp.where(flip(c.time_shift.p), u(-c.time_shift.max_fraction, c.time_shift.max_fraction), 0.0),
         "vocoder_on": vocoder_on,
         "vocoder_slot": vocoder_slot,
-        "semitones": jnp.where(pitch_on, u(c.pitch_shift.min_semitones, c.pitch_shift.max_semitones), 0.0),
+        "semitones": jnp.where(pitch_on, draw_semitones(next(k), (batch,), c.pitch_shift), 0.0),
         "rate": jnp.where(stretch_on, u(c.time_stretch.min_rate, c.time_stretch.max_rate), 1.0),
     }
     params["eq_on"], params["eq_slot"] = exact(c.eq.p)

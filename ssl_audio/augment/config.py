@@ -7,6 +7,8 @@ Each op has a probability `p` and its ranges; `backend` picks the path:
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 from ssl_audio.errors import BadValueError
@@ -42,7 +44,9 @@ def default_config() -> ml_collections.ConfigDict:
     # Random circular-free time shift, as a fraction of the clip (zero-filled).
     c.time_shift = dict(p=0.5, max_fraction=0.1)
     # Pitch shift (semitones, duration kept) and time stretch (rate, pitch kept): one phase vocoder.
-    c.pitch_shift = dict(p=0.5, min_semitones=-4.0, max_semitones=4.0)
+    # whole_semitones: draw shifts from the whole numbers in the range (STONE's rolls), so a view stays on
+    # the 12-tone grid its notes were on; False draws any real number in it (`draw_semitones`).
+    c.pitch_shift = dict(p=0.5, min_semitones=-4.0, max_semitones=4.0, whole_semitones=False)
     c.time_stretch = dict(p=0.5, min_rate=0.8, max_rate=1.25)
     # Where those two are made (JAX path): "waveform" (the vocoder, ops.stretch_and_shift) or "bands" (a
     # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
@@ -84,6 +88,21 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
+def draw_semitones(key, shape: tuple[int, ...], pitch_shift: ml_collections.ConfigDict):
+    """Each example's pitch shift in semitones, before its coin: uniform over [min_semitones, max_semitones],
+    or over the whole numbers in it with whole_semitones. The one draw both JAX paths make (chain.py, the
+    vocoder; bands.py, the band views). Whole shifts keep every note of a view on a band of its own: a shift
+    of 2.5 semitones spreads each note over two bands of semitone-spaced features, half a semitone out of
+    tune with the grid the model's filters are learned on."""
+    import jax  # here, not at the top: configs are loaded and checked without JAX
+    import jax.numpy as jnp
+
+    lo, hi = float(pitch_shift.min_semitones), float(pitch_shift.max_semitones)
+    if pitch_shift.get("whole_semitones", False):
+        return jax.random.randint(key, shape, math.ceil(lo), math.floor(hi) + 1).astype(jnp.float32)
+    return jax.random.uniform(key, shape, minval=lo, maxval=hi)
+
+
 def all_ops(config: ml_collections.ConfigDict, p: float = 1.0) -> ml_collections.ConfigDict:
     """A copy with every op's probability set to p (benchmarks and tests run the full chain)."""
     c = ml_collections.ConfigDict(config.to_dict())
@@ -118,6 +137,19 @@ def validate(c: ml_collections.ConfigDict) -> None:
         phase in VOCODER_PHASES,
         "vocoder_phase",
         f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=scan), got {phase!r}",
+    )
+    whole = c.pitch_shift.get("whole_semitones", False)  # a run saved before the key existed: any real shift
+    check(isinstance(whole, bool), "pitch_shift.whole_semitones", f"must be True or False, got {whole!r}")
+    check(
+        not whole or c.backend == "jax",
+        "pitch_shift.whole_semitones",
+        "audiomentations draws real-valued shifts; use --config.augment.backend=jax or "
+        "--config.augment.pitch_shift.whole_semitones=False",
+    )
+    check(
+        not whole or math.floor(c.pitch_shift.max_semitones) >= math.ceil(c.pitch_shift.min_semitones),
+        "pitch_shift.whole_semitones",
+        "no whole number of semitones lies between min_semitones and max_semitones; widen the range",
     )
     for name in OPS:
         check(0.0 <= c[name].p <= 1.0, f"{name}.p", f"must be in [0, 1], got {c[name].p}")

@@ -104,6 +104,48 @@ def test_coins_and_ranges_are_the_waveform_paths():
     assert 0.8 <= r.min() < 0.81 and 1.24 < r.max() <= 1.25
 
 
+def test_whole_semitones_draws_every_whole_shift_in_the_range_and_nothing_between():
+    c = default_config()
+    c.pitch_stretch = "bands"
+    c.pitch_shift.whole_semitones = True
+    views = BandViews(c, _model(), view_samples=2 * SR)
+    p = jax.jit(views.sample, static_argnums=1)(jax.random.key(0), 20_000)
+    s = np.asarray(p["semitones"])
+    assert np.array_equal(s, np.round(s))  # on the 12-tone grid
+    shifted = s[s != 0]
+    assert set(np.unique(shifted)) == {-4.0, -3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 4.0}  # both ends reached
+    # The coin is unchanged; a whole draw of 0 (1 in 9) leaves a pitched example where it was.
+    assert (s != 0).mean() == pytest.approx(c.pitch_shift.p * 8 / 9, abs=0.02)
+    counts = np.unique(shifted, return_counts=True)[1]
+    assert counts.min() > 0.8 * counts.mean()  # uniform over the whole numbers
+
+
+def test_whole_semitone_views_equal_the_input_moved_by_whole_bands():
+    """No interpolation between bands: a whole shift reads each band from exactly one input band."""
+    c = default_config()
+    c.pitch_stretch = "bands"
+    c.pitch_shift.whole_semitones = True
+    c.time_stretch.p = 0.0
+    views = BandViews(c, _model(), view_samples=SR)
+    bands = _bands(_tone(330.0, seconds=1.0) + _tone(523.0, seconds=1.0), views.margin)[None].repeat(64, axis=0)
+    params = views.sample(jax.random.key(3), 64)
+    out = np.asarray(views.apply(bands, params))
+    for i, s in enumerate(np.asarray(params["semitones"]).astype(int)):
+        moved = np.asarray(bands[i, : views.view_frames, views.margin - s : views.margin - s + N_BANDS])
+        np.testing.assert_allclose(out[i], moved, atol=1e-4)
+
+
+def test_the_default_draw_is_real_valued_and_the_same_stream_as_before():
+    """whole_semitones=False keeps the draw runs were made with: a uniform of the same key and range."""
+    from ssl_audio.augment.config import draw_semitones
+
+    c = default_config()
+    got = draw_semitones(jax.random.key(7), (1000,), c.pitch_shift)
+    want = jax.random.uniform(jax.random.key(7), (1000,), minval=-4.0, maxval=4.0)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert not np.array_equal(np.asarray(got), np.round(np.asarray(got)))
+
+
 def test_the_waveform_chain_then_keeps_the_longer_input_and_skips_the_vocoder():
     c = default_config()
     c.pitch_stretch = "bands"

@@ -118,6 +118,27 @@ def test_bad_values_name_the_key(key, value, match):
         validate(config)
 
 
+@pytest.mark.parametrize(
+    "changes,match",
+    [
+        ({"backend": "audiomentations"}, "whole_semitones: audiomentations .*--config.augment.backend=jax"),
+        ({"min_semitones": 0.2, "max_semitones": 0.8}, "whole_semitones: no whole number .*widen the range"),
+    ],
+)
+def test_whole_semitones_that_cannot_be_drawn_name_the_key(changes, match):
+    config = default_config()
+    config.pitch_shift.whole_semitones = True
+    config.backend = changes.pop("backend", config.backend)
+    for key, value in changes.items():
+        config.pitch_shift[key] = value
+    with pytest.raises(ValueError, match=match):
+        validate(config)
+    loose = ml_collections.ConfigDict(default_config().to_dict(), type_safe=False)  # e.g. from a run's JSON
+    loose.pitch_shift.whole_semitones = "yes"
+    with pytest.raises(ValueError, match="augment.pitch_shift.whole_semitones: must be True or False"):
+        validate(loose)
+
+
 def test_unknown_key_is_an_error_naming_it():
     config = default_config()
     with pytest.raises(AttributeError, match="gain_rnage"):
@@ -162,6 +183,13 @@ def test_unstretched_views_are_the_first_view_samples():
     x = _music()
     np.testing.assert_array_equal(jax.jit(make_chain(config, T // 2))(x, jax.random.key(0)), x[:, : T // 2])
     assert input_samples(config, 1000) == 1000  # nothing is stretched: no longer crop needed
+
+
+def test_the_vocoder_path_draws_whole_semitones_when_asked():
+    config = default_config()
+    config.pitch_shift.whole_semitones = True
+    s = np.asarray(sample_parameters(config, jax.random.key(1), 4096, n_irs=0)["semitones"])
+    assert np.array_equal(s, np.round(s)) and set(np.unique(s)) == set(range(-4, 5))
 
 
 @pytest.mark.parametrize("p,batch", [(0.5, 32), (0.3, 32), (0.75, 12)])

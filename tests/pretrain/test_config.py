@@ -75,7 +75,10 @@ def test_a_run_saved_before_keys_were_added_resumes_while_they_keep_the_old_beha
     for key in ("scale", "f_min", "bins_per_octave"):
         del saved["model"][key]
     del saved["objective"]
+    del saved["augment"]["pitch_shift"]["whole_semitones"]
     assert differences(saved, current) == []
+    whole = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.augment.pitch_shift.whole_semitones=True"]))
+    assert [d[0] for d in differences(saved, whole)] == ["augment.pitch_shift.whole_semitones"]
     turned_on = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.augment.compression.p=0.5"]))
     assert [d[0] for d in differences(saved, turned_on)] == ["augment.compression"]
     other_loss = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.objective=dcl"]))

@@ -58,6 +58,9 @@ def get_config(arg: str | None = None):
         # 0.006, mood 0.599 against 0.597, arousal 0.942 against 0.948 (docs/quality.md, lever 3e): no task
         # worse by more than the seeds' spread, and the demo back under 20 minutes on the slow machines.
         c.augment.pitch_stretch = "bands"
+        # Shifts by any real number of semitones, not whole ones only (augment.pitch_shift.whole_semitones):
+        # views that are exact transpositions did not move valence (-0.033 against -0.037) and no task by
+        # more than the seeds' spread (two seeds; docs/quality.md, lever 3f).
         common.make_demo(c, lr=8e-3)
     elif variant == "tiny":
         common.make_tiny(c)

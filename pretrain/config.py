@@ -41,6 +41,7 @@ ADDED_KEYS["model.stem_kernel"] = lambda v: True  # read only with a stem
 ADDED_KEYS["batch_norm"] = lambda v: v == "joint"  # per-view statistics came later
 ADDED_KEYS["augment.pitch_stretch"] = lambda v: v == "waveform"  # band-domain views came later
 ADDED_KEYS["augment.vocoder_phase"] = lambda v: v == "scan"  # the cumulative form came later
+ADDED_KEYS["augment.mixup"] = lambda v: v.get("p") == 0  # mixup came later
 ADDED_KEYS["augment.pitch_shift.whole_semitones"] = lambda v: v is False  # whole-semitone shifts came later
 BATCH_NORMS = ("joint", "per_view")
 OPTIMIZERS = ("adamw", "lars")

@@ -65,7 +65,11 @@ class BandViews:
         stretch_on = jax.random.uniform(k_stretch, (batch,)) < c.time_stretch.p
         semitones = draw_semitones(k_semitones, (batch,), c.pitch_shift)
         rate = jax.random.uniform(k_rate, (batch,), minval=c.time_stretch.min_rate, maxval=c.time_stretch.max_rate)
-        return {"semitones": jnp.where(pitch_on, semitones, 0.0), "rate": jnp.where(stretch_on, rate, 1.0)}
+        params = {"semitones": jnp.where(pitch_on, semitones, 0.0), "rate": jnp.where(stretch_on, rate, 1.0)}
+        mixup = c.get("mixup", {"p": 0.0})
+        if mixup["p"] > 0:  # its own key: the draws above are the same with mixup on or off
+            params |= mix_partners(jax.random.fold_in(key, 1), batch, mixup["p"], mixup["max_ratio"])
+        return params
 
     def apply(self, bands: jax.Array, params: dict[str, jax.Array]) -> jax.Array:
         if bands.shape[-1] != self.n_bands + 2 * self.margin:
@@ -78,7 +82,33 @@ class BandViews:
         one = lambda x, s, r: shift_and_stretch(  # noqa: E731
             x, s * self.bands_per_semitone, r, margin=self.margin, n_bands=self.n_bands, n_out=self.view_frames
         )
-        return jax.vmap(one)(bands, params["semitones"], params["rate"])
+        views = jax.vmap(one)(bands, params["semitones"], params["rate"])
+        return mix(views, params["mix_partner"], params["mix_ratio"]) if "mix_ratio" in params else views
+
+
+def mix_partners(key: jax.Array, batch: int, p: float, max_ratio: float) -> dict[str, jax.Array]:
+    """Mixup's draws: each example's partner, another example of its stratum (chain.STRATUM: so a batch
+    sharded over devices mixes inside each device's shard, as the chain's subsets do), never itself; and
+    its ratio, uniform in [0, max_ratio] where its coin (probability p) says yes, else 0. The two views of
+    a clip draw their partners independently: a partner both views shared would be a cue to match them by."""
+    from ssl_audio.augment.chain import stratum_size
+
+    size = stratum_size(batch)
+    k_coin, k_ratio, k_partner = jax.random.split(key, 3)
+    own = jnp.arange(batch)
+    offset = jax.random.randint(k_partner, (batch,), 1, max(size, 2))  # 1 .. size - 1: never itself
+    partner = (own // size) * size + (own % size + offset) % size
+    ratio = jax.random.uniform(k_ratio, (batch,), maxval=max_ratio)
+    on = jax.random.uniform(k_coin, (batch,)) < p
+    return {"mix_partner": partner, "mix_ratio": jnp.where(on & (size > 1), ratio, 0.0)}
+
+
+def mix(views: jax.Array, partner: jax.Array, ratio: jax.Array) -> jax.Array:
+    """[B, frames, bands] log views, each mixed with its partner's in power: log((1 - r) e^x + r e^y),
+    BYOL-A's log-mixup-exp (a sum of powers is what two sounds played together give, on average)."""
+    r = ratio.astype(jnp.float32)[:, None, None]
+    power = (1.0 - r) * jnp.exp(views.astype(jnp.float32)) + r * jnp.exp(views[partner].astype(jnp.float32))
+    return jnp.log(jnp.maximum(power, LOG_FLOOR)).astype(views.dtype)
 
 
 def _lerp_index(position: jax.Array, size: int) -> tuple[jax.Array, jax.Array, jax.Array]:

@@ -84,6 +84,10 @@ def default_config() -> ml_collections.ConfigDict:
     c.lowpass = dict(p=0.0, min_cutoff_hz=2000.0, max_cutoff_hz=7000.0, order=4)
     c.bit_crush = dict(p=0.0, min_bits=6, max_bits=12, dither=False)
     c.noise = dict(p=0.5, min_snr_db=10.0, max_snr_db=40.0, color="random")
+    # Mixup (BYOL-A): a view mixed with another clip's view of the same batch, in power, at a ratio drawn
+    # from [0, max_ratio]: other music heard behind the clip. On the model's bands (pitch_stretch="bands");
+    # off until the quality study measures it (docs/quality.md). Not in OPS: it mixes clips, not one clip.
+    c.mixup = dict(p=0.0, max_ratio=0.4)
     c.lock()  # a misspelt key (config.eq.gain_rnage = 3) is an error, not a silently ignored new field
     return c
 
@@ -150,6 +154,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
         not whole or math.floor(c.pitch_shift.max_semitones) >= math.ceil(c.pitch_shift.min_semitones),
         "pitch_shift.whole_semitones",
         "no whole number of semitones lies between min_semitones and max_semitones; widen the range",
+    )
+    mixup = c.get("mixup", {"p": 0.0, "max_ratio": 0.4})  # a run saved before the key existed: none
+    check(0.0 <= mixup["p"] <= 1.0, "mixup.p", f"must be in [0, 1], got {mixup['p']}")
+    check(0.0 < mixup["max_ratio"] <= 0.5, "mixup.max_ratio", f"must be in (0, 0.5], got {mixup['max_ratio']}")
+    check(
+        mixup["p"] == 0 or domain == "bands",
+        "mixup",
+        "views are mixed on the model's bands: needs --config.augment.pitch_stretch=bands, "
+        "or turn it off with --config.augment.mixup.p=0",
     )
     for name in OPS:
         check(0.0 <= c[name].p <= 1.0, f"{name}.p", f"must be in [0, 1], got {c[name].p}")

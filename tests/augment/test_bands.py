@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ssl_audio.augment.bands import BandViews, shift_and_stretch, uses_bands, waveform_config
+from ssl_audio.augment.bands import BandViews, mix, mix_partners, shift_and_stretch, uses_bands, waveform_config
 from ssl_audio.augment.chain import make_chain
 from ssl_audio.augment.config import default_config
 from ssl_audio.models.frontend import log_filterbank, log_filterbank_with_margin, log_mel
@@ -146,6 +146,58 @@ def test_the_default_draw_is_real_valued_and_the_same_stream_as_before():
     assert not np.array_equal(np.asarray(got), np.round(np.asarray(got)))
 
 
+def test_mixup_partners_are_another_example_of_the_same_stratum_and_ratios_follow_the_coin():
+    draws = [mix_partners(jax.random.key(i), 64, 0.6, 0.4) for i in range(200)]
+    partner = np.stack([np.asarray(d["mix_partner"]) for d in draws])
+    ratio = np.stack([np.asarray(d["mix_ratio"]) for d in draws])
+    own = np.arange(64)
+    assert not np.any(partner == own)  # never itself
+    assert np.all(partner // 16 == own // 16)  # inside its stratum of 16: inside a device's shard
+    assert set(np.unique(partner[:, 0])) == set(range(1, 16))  # every other member of the stratum
+    assert 0.0 <= ratio.min() and ratio.max() <= 0.4
+    assert (ratio > 0).mean() == pytest.approx(0.6, abs=0.015)  # 12,800 coins: sd 0.004
+    assert ratio[ratio > 0].mean() == pytest.approx(0.2, abs=0.01)  # uniform on [0, 0.4]
+
+
+def test_mixup_adds_the_partners_power_at_its_ratio():
+    views = jnp.log(jnp.stack([jnp.full((5, 7), 1.0), jnp.full((5, 7), 3.0), jnp.full((5, 7), 2.0)]))
+    out = np.exp(np.asarray(mix(views, jnp.array([1, 0, 2]), jnp.array([0.25, 0.0, 0.4]))))
+    np.testing.assert_allclose(out[0], 0.75 * 1.0 + 0.25 * 3.0, rtol=1e-6)  # 1.5: a quarter of clip 1 behind
+    np.testing.assert_allclose(out[1], 3.0, rtol=1e-6)  # ratio 0: the view itself
+    np.testing.assert_allclose(out[2], 2.0, rtol=1e-6)  # its own power mixed with itself
+
+
+def test_mixup_off_keeps_the_views_and_their_draws_and_on_mixes_views_on_their_coin():
+    c = default_config()
+    c.pitch_stretch = "bands"
+    off = BandViews(c, _model(), view_samples=SR)
+    c.mixup.p = 1.0
+    on = BandViews(c, _model(), view_samples=SR)
+    key = jax.random.key(4)
+    p_off, p_on = off.sample(key, 16), on.sample(key, 16)
+    assert set(p_off) == {"semitones", "rate"}  # nothing drawn, nothing mixed, when off
+    for name in ("semitones", "rate"):  # the same draws either way: runs without mixup are unchanged
+        np.testing.assert_array_equal(np.asarray(p_off[name]), np.asarray(p_on[name]))
+    bands = jnp.stack([_bands(_tone(110.0 * 2 ** (i / 12), seconds=1.25), on.margin) for i in range(16)])
+    plain, mixed = np.asarray(off.apply(bands, p_off)), np.asarray(on.apply(bands, p_on))
+    assert plain.shape == mixed.shape == (16, on.view_frames, N_BANDS)
+    partner, ratio = np.asarray(p_on["mix_partner"]), np.asarray(p_on["mix_ratio"])
+    want = np.log(
+        np.maximum((1 - ratio[:, None, None]) * np.exp(plain) + ratio[:, None, None] * np.exp(plain[partner]), 1e-10)
+    )
+    np.testing.assert_allclose(mixed, want, atol=1e-4)
+    assert np.all(ratio > 0)
+
+
+def test_mixup_on_the_waveform_path_is_refused_naming_the_key_and_the_flag():
+    from pretrain.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"^config\.augment\.mixup: .*--config\.augment\.pitch_stretch=bands"):
+        load_config(TINY, ["--config.augment.mixup.p=0.5"])
+    with pytest.raises(ConfigError, match=r"^config\.augment\.mixup\.max_ratio: must be in \(0, 0\.5\]"):
+        load_config(TINY, [*BANDS, "--config.augment.mixup.p=0.5", "--config.augment.mixup.max_ratio=0.9"])
+
+
 def test_the_waveform_chain_then_keeps_the_longer_input_and_skips_the_vocoder():
     c = default_config()
     c.pitch_stretch = "bands"
@@ -209,6 +261,8 @@ def test_a_training_step_with_band_views_and_no_draws_is_the_waveform_step():
     assert _step_loss(*off) == pytest.approx(_step_loss(*off, "--config.augment.pitch_stretch=waveform"), rel=1e-4)
 
 
-@pytest.mark.parametrize("overrides", [("--config.objective=byol",), ("--config.batch_norm=per_view",)])
+@pytest.mark.parametrize(
+    "overrides", [("--config.objective=byol",), ("--config.batch_norm=per_view",), ("--config.augment.mixup.p=0.5",)]
+)
 def test_band_views_run_on_every_path_of_the_step(overrides):
     _step_loss(*overrides)

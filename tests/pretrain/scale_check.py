@@ -94,6 +94,9 @@ def largest(tree) -> float:
     return max(float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(tree))
 
 
+BAND_STAGE = ("pitch_stretch", "mixup")  # augment keys of the stage inside the step, after the front end
+
+
 def main(specs: list[str], overrides: list[str], controls: bool) -> None:
     assert len(jax.devices()) >= 4, "run with XLA_FLAGS=--xla_force_host_platform_device_count=4"
     from ssl_audio.augment.config import default_config
@@ -102,9 +105,9 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
         config = load_config(spec, overrides)
         config.compute_dtype = "float64"
         # The chain is compared for one config only (--controls): so every config must use the default one.
-        # Where pitch and stretch are made (pitch_stretch) may differ: band views are inside the step, which
-        # is what every run compares.
-        waveform = lambda c: {k: v for k, v in c.to_dict().items() if k != "pitch_stretch"}  # noqa: E731
+        # The band stage may differ (where pitch and stretch are made, mixup): band views are inside the
+        # step, which is what every run compares.
+        waveform = lambda c: {k: v for k, v in c.to_dict().items() if k not in BAND_STAGE}  # noqa: E731
         assert waveform(config.augment) == waveform(default_config()), f"{spec}: not the default chain"
         views1 = augmented(config, jax.devices()[:1], batch_for(config))
         assert all(v.dtype == np.float64 for v in views1.values()), "the chain left float64"
@@ -116,6 +119,7 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
             "overrides": overrides,
             "batch_norm": batch_norm_of(config),
             "pitch_stretch": config.augment.pitch_stretch,
+            "mixup_p": config.augment.mixup.p,
             "loss_1": float(loss1),
             "loss_4": float(loss4),
             "grad_max_abs": largest_difference(grads1, grads4),

@@ -62,10 +62,10 @@ def test_per_view_batch_norm_on_four_devices_computes_what_one_device_computes()
 
 
 def test_band_domain_views_on_four_devices_compute_what_one_device_computes():
-    """Pitch and stretch on the semitone bands (augment.pitch_stretch=bands) are drawn per example from the
-    step's key: sharding the batch changes neither the views nor the step."""
-    r = four_device_report(CONFIGS[0], controls=False, overrides=helpers.BANDS)
-    assert r["pitch_stretch"] == "bands"  # the step that was compared is the band-domain one
+    """Pitch and stretch on the semitone bands (augment.pitch_stretch=bands) and mixup's partners are drawn
+    per example from the step's key: sharding the batch changes neither the views nor the step."""
+    r = four_device_report(CONFIGS[0], controls=False, overrides=(*helpers.BANDS, "--config.augment.mixup.p=0.5"))
+    assert r["pitch_stretch"] == "bands" and r["mixup_p"] == 0.5  # the step compared is the band-domain one
     assert_step_matches(r)
 
 

@@ -36,8 +36,9 @@ def uses_bands(augment: ml_collections.ConfigDict) -> bool:
 
 
 class BandViews:
-    """sample(key, batch) draws each example's semitones and rate; apply(bands, params) makes the views,
-    [B, input frames, n_mels + 2 margin] log bands -> [B, view frames, n_mels]."""
+    """sample(key, batch) draws each example's semitones and rate (and, with augment.mixup.p > 0, its mixup
+    partner and ratio); apply(bands, params) makes the views, [B, input frames, n_mels + 2 margin] log bands
+    -> [B, view frames, n_mels]."""
 
     def __init__(self, augment: ml_collections.ConfigDict, model: ml_collections.ConfigDict, view_samples: int):
         from ssl_audio import models  # noqa: F401  (registers the encoders)

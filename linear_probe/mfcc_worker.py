@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ssl_audio.audio.descriptors import clip_descriptors
-from ssl_audio.data.location import PCM_SCALE
+from ssl_audio.data.location import as_float
 
 _SPLIT_SOURCE = None  # in each worker process: the split it reads its own records from
 
@@ -30,4 +30,4 @@ def mfcc_of_index(args) -> tuple[np.ndarray, dict]:
     index, sample_rate = args
     record = dict(_SPLIT_SOURCE[index])
     audio = record.pop("audio")
-    return clip_descriptors(audio.astype(np.float32) * PCM_SCALE, sample_rate), record
+    return clip_descriptors(as_float(audio), sample_rate), record

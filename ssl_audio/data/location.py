@@ -10,8 +10,17 @@ DATASET_VERSION = "1.0.0"
 # Written last by prepare: a dataset folder without it is not finished and is never read.
 SIDECAR = "ssl_audio_prepare.json"
 BAD_LIST = "bad_files.tsv"
-# Clips are stored as 16-bit PCM; readers scale them back to [-1, 1) by this.
+# Clips are stored as 16-bit PCM; readers scale them back to [-1, 1) by this (`as_float`).
 PCM_SCALE = 1.0 / 32768.0
+
+
+def as_float(audio):
+    """A record's samples as the model reads them: float32, int16 PCM scaled to [-1, 1), float samples as
+    they are. The one place that knows the stored format; here, not in pipeline.py, so that the MFCC
+    workers can use it without importing what the pipeline does."""
+    import numpy as np
+
+    return audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
 
 
 def default_data_dir() -> str:

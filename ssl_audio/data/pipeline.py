@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
-from ssl_audio.data.location import PCM_SCALE, SIDECAR, dataset_path
+from ssl_audio.data.location import SIDECAR, as_float, dataset_path
 from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.text import plural
 
@@ -155,7 +155,7 @@ def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.
         start = int(rng.integers(0, max(n, 1)))
     else:
         start = int(rng.integers(0, n - length + 1))
-    return audio[start : start + length].astype(np.float32) * PCM_SCALE
+    return as_float(audio[start : start + length])
 
 
 class TwoCrops(grain.transforms.RandomMap):
@@ -302,11 +302,6 @@ def _shuffled_shard(num_records: int, index: int, count: int, seed: int, num_epo
 
 
 # ---------------------------------------------------------------------------------------------- evaluation
-
-
-def as_float(audio: np.ndarray) -> np.ndarray:
-    """A record's samples as the model reads them: float32, int16 PCM scaled to [-1, 1)."""
-    return audio.astype(np.float32) * (PCM_SCALE if audio.dtype == np.int16 else 1.0)
 
 
 def eval_windows(audio: np.ndarray, window: int, hop: int) -> np.ndarray:

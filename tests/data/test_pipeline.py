@@ -134,3 +134,20 @@ def test_data_dir_with_a_tilde_is_the_home_folder(prepared, monkeypatch):
     monkeypatch.setenv("HOME", str(Path(data_dir).parent))
     handle = open_dataset(name, f"~/{Path(data_dir).name}")
     assert handle.splits["train"] > 0
+
+
+def test_stored_samples_are_read_as_float_one_way_everywhere():
+    """int16 PCM is scaled to [-1, 1), float samples are kept: the pretraining crop, the eval windows and
+    the MFCC workers all read a record through location.as_float."""
+    from linear_probe import mfcc_worker
+    from ssl_audio.data.location import as_float
+    from ssl_audio.data.pipeline import random_crop
+
+    pcm = np.array([-32768, 0, 16384, 32767], np.int16)
+    np.testing.assert_allclose(as_float(pcm), [-1.0, 0.0, 0.5, 32767 / 32768])
+    samples = np.array([-0.25, 0.0, 0.5, 0.75], np.float32)
+    np.testing.assert_array_equal(as_float(samples), samples)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(random_crop(samples, 4, rng), samples)  # not divided by 32768
+    np.testing.assert_allclose(random_crop(pcm, 4, rng), as_float(pcm))
+    assert mfcc_worker.as_float is as_float  # the workers' reader is the same function

@@ -86,7 +86,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.noise = dict(p=0.5, min_snr_db=10.0, max_snr_db=40.0, color="random")
     # Mixup (BYOL-A): a view mixed with another clip's view of the same batch, in power, at a ratio drawn
     # from [0, max_ratio]: other music heard behind the clip. On the model's bands (pitch_stretch="bands").
-    # Off: at p=1 genre fell on the demo (two seeds), the partners being the batch's own negatives
+    # Off: at p=1 instruments fell on the demo (two seeds), the partners being the batch's own negatives
     # (docs/quality.md, lever 3g). Not in OPS: it mixes clips, not one clip.
     c.mixup = dict(p=0.0, max_ratio=0.4)
     c.lock()  # a misspelt key (config.eq.gain_rnage = 3) is an error, not a silently ignored new field

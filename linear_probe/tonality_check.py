@@ -32,7 +32,8 @@ import numpy as np
 import optax
 
 from pretrain.config import load_config
-from ssl_audio.data.pipeline import as_float, open_dataset
+from ssl_audio.data.location import as_float
+from ssl_audio.data.pipeline import open_dataset
 from ssl_audio.errors import UsageError
 from ssl_audio.models.frontend import log_mel
 

@@ -26,6 +26,9 @@ RUN_CONTROL_KEYS = (
     "keep_checkpoints",
     "progress",
     "model.readout",  # what downstream jobs read out; pretraining computes the same either way
+    # How the vocoder carries phase: both forms make the same augmentation, held to the same figures
+    # (tests/augment/test_ops.py), so a run may resume on another kind of device, where "auto" picks the other.
+    "augment.vocoder_phase",
 )
 # Keys added to the configs after runs may have started with them absent. Absent from a saved config means
 # what the code did before the key existed, which is the value these accept; a run resumes across the
@@ -40,7 +43,6 @@ ADDED_KEYS["model.stem_channels"] = lambda v: v == 0  # the stem came later
 ADDED_KEYS["model.stem_kernel"] = lambda v: True  # read only with a stem
 ADDED_KEYS["batch_norm"] = lambda v: v == "joint"  # per-view statistics came later
 ADDED_KEYS["augment.pitch_stretch"] = lambda v: v == "waveform"  # band-domain views came later
-ADDED_KEYS["augment.vocoder_phase"] = lambda v: v == "scan"  # the cumulative form came later
 ADDED_KEYS["augment.mixup"] = lambda v: v.get("p") == 0  # mixup came later
 ADDED_KEYS["augment.pitch_shift.whole_semitones"] = lambda v: v is False  # whole-semitone shifts came later
 BATCH_NORMS = ("joint", "per_view")

@@ -15,6 +15,7 @@ import math
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -259,7 +260,9 @@ def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, 
 
 def run(
     batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None, training_p: bool = False
-) -> list[str]:
+) -> Iterator[str]:
+    """The report's lines, each as soon as its figure is measured: a run stopped by a time limit (a lent
+    GPU machine's minutes) keeps what it measured."""
     import jax
 
     from ssl_audio.augment.chain import make_chain
@@ -274,52 +277,55 @@ def run(
     workers = workers or default_workers()
     clips = music_clips(batch, seconds, sr)
     which = "the training chain's probabilities" if training_p else "every op at p=1"
-    lines = [
+    yield (
         f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, {which}; "
         f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
         f"{workers} process(es)"
-    ]
+    )
 
     chain = jax.jit(make_chain(config))
     x = jax.numpy.asarray(clips)
     counter = iter(range(10**9))
     jax_seconds = _time(lambda: chain(x, jax.random.key(next(counter))).block_until_ready(), repeats)
     jax_rate = batch / jax_seconds
+    yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
 
-    single_rate, am_rate = cpu_rates("audiomentations", config, clips, workers)
-    pedalboard = cpu_rates("pedalboard", config, clips, workers) if _pedalboard_available() else None
-
-    lines.append(
-        "per op, JAX (ms per clip, batched):           "
-        + ", ".join(f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items())
-    )
-    per_op = audiomentations_op_timings(build_compose(config), clips[:16], config)
-    lines.append(
-        "per op, audiomentations (ms per clip, 1 core): " + ", ".join(f"{k} {1000 * v:.2f}" for k, v in per_op.items())
-    )
-    vocoder = vocoder_timings(clips, repeats)
-    lines.append(
-        f"phase vocoder alone (ms per clip, batched): scan over frames {1000 * vocoder['scan'] / batch:.2f}, "
-        f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"
-    )
-    lines.append(
-        f"full chain: JAX {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip); audiomentations "
-        f"{single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}"
-    )
-    if pedalboard is None:
-        lines.append("pedalboard: not installed (pip install 'ssl_audio[bench]'); its figures are left out")
-        tail = ""
-    else:
-        lines.append(
+    # The CPU libraries' rates per clip do not depend on the batch; a GPU's large batch would only make
+    # their timing long (pedalboard at 5 clips/s in one process: 50 s for 256 clips).
+    reference_clips = clips[: max(64, 8 * workers)]
+    single_rate, am_rate = cpu_rates("audiomentations", config, reference_clips, workers)
+    yield f"full chain, audiomentations: {single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}"
+    if _pedalboard_available():
+        pedalboard = cpu_rates("pedalboard", config, reference_clips, workers)
+        yield (
             f"full chain, pedalboard: {pedalboard[0]:.1f} clips/s in 1 process, "
             f"{pedalboard[1]:.1f} clips/s in {workers}"
         )
-        tail = f" pedalboard_clips_per_s={pedalboard[1]:.1f} pedalboard_ratio={jax_rate / pedalboard[1]:.2f}"
-    lines.append(
+    else:
+        pedalboard = None
+        yield "pedalboard: not installed (pip install 'ssl_audio[bench]'); its figures are left out"
+
+    yield "per op, JAX (ms per clip, batched):           " + ", ".join(
+        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items()
+    )
+    per_op = audiomentations_op_timings(build_compose(config), clips[:16], config)
+    yield "per op, audiomentations (ms per clip, 1 core): " + ", ".join(
+        f"{k} {1000 * v:.2f}" for k, v in per_op.items()
+    )
+    vocoder = vocoder_timings(clips, repeats)
+    yield (
+        f"phase vocoder alone (ms per clip, batched): scan over frames {1000 * vocoder['scan'] / batch:.2f}, "
+        f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"
+    )
+    tail = (
+        f" pedalboard_clips_per_s={pedalboard[1]:.1f} pedalboard_ratio={jax_rate / pedalboard[1]:.2f}"
+        if pedalboard
+        else ""
+    )
+    yield (
         f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
         f"ratio={jax_rate / am_rate:.2f}" + tail
     )
-    return lines
 
 
 # ------------------------------------------------------------------------------------------ the command
@@ -346,9 +352,8 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    lines = run(
+    for line in run(
         batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers, training_p=args.training_p
-    )
-    for line in lines:
+    ):
         print(line, flush=True)
     return 0

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 
 from ssl_audio.augment import ops
-from ssl_audio.augment.config import NOISE_DECAY_DB, draw_semitones, validate
+from ssl_audio.augment.config import NOISE_DECAY_DB, draw_semitones, validate, vocoder_form
 from ssl_audio.augment.impulse_responses import load_ir_bank
 
 
@@ -197,7 +197,7 @@ def make_chain(
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
-    phase = c.get("vocoder_phase", "scan")
+    phase = vocoder_form(c.get("vocoder_phase", "scan"), jax.default_backend())
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 

@@ -13,8 +13,10 @@ import ml_collections
 
 from ssl_audio.errors import BadValueError
 
-# How the vocoder carries phase over frames (ssl_audio/augment/ops.py: phase_vocoder).
-VOCODER_PHASES = ("scan", "cumulative")
+# How the vocoder carries phase over frames (ssl_audio/augment/ops.py: phase_vocoder); "auto" picks by
+# backend (`vocoder_form`).
+VOCODER_FORMS = ("scan", "cumulative")
+VOCODER_PHASES = ("auto", *VOCODER_FORMS)
 
 # In the chain's order (chain.py): the production chain of a recording, then its distribution, then noise.
 OPS = (
@@ -51,9 +53,11 @@ def default_config() -> ml_collections.ConfigDict:
     # Where those two are made (JAX path): "waveform" (the vocoder, ops.stretch_and_shift) or "bands" (a
     # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
     c.pitch_stretch = "waveform"
-    # How the vocoder carries phase over frames: "scan" (a recurrence; faster on CPU, measured) or
-    # "cumulative" (every frame independent: issue 14's parallel form, for accelerators; ops.phase_vocoder).
-    c.vocoder_phase = "scan"
+    # How the vocoder carries phase over frames: "scan" (a recurrence) or "cumulative" (every frame
+    # independent: issue 14's parallel form; ops.phase_vocoder); "auto": the scan on a CPU, where it is the
+    # faster, the cumulative form elsewhere (on an H200 the full step 49.4 against 53.3 ms;
+    # docs/benchmarks.md). Both are held to the same pitch, timing and transient figures.
+    c.vocoder_phase = "auto"
     # audiomentations' SevenBandParametricEQ: low shelf, five peaking bands, high shelf.
     c.eq = dict(p=0.5, min_gain_db=-12.0, max_gain_db=12.0)
     # Synthetic room (decaying noise) unless ir_dir names a folder of impulse responses.
@@ -141,7 +145,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(
         phase in VOCODER_PHASES,
         "vocoder_phase",
-        f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=scan), got {phase!r}",
+        f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=auto), got {phase!r}",
     )
     whole = c.pitch_shift.get("whole_semitones", False)  # a run saved before the key existed: any real shift
     check(isinstance(whole, bool), "pitch_shift.whole_semitones", f"must be True or False, got {whole!r}")
@@ -234,3 +238,12 @@ def _check_keys(given: dict, known: dict, prefix: str) -> None:
             raise BadValueError(f"{prefix}.{key}: unknown key; known keys here are {', '.join(sorted(known))}")
         if isinstance(value, dict) and isinstance(known[key], dict):
             _check_keys(value, known[key], f"{prefix}.{key}")
+
+
+def vocoder_form(phase: str, platform: str) -> str:
+    """The vocoder's form for augment.vocoder_phase on a backend (jax.default_backend()): "auto" is the scan
+    on a CPU (2-core machines: the cumulative form's step 1.9x as slow on the tiny config) and the cumulative
+    form on an accelerator, whose thousands of lanes it keeps busy without a 240-step recurrence."""
+    if phase != "auto":
+        return phase
+    return "scan" if platform == "cpu" else "cumulative"

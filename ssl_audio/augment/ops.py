@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssl_audio.augment.config import VOCODER_PHASES
+from ssl_audio.augment.config import VOCODER_FORMS
 
 # ----------------------------------------------------------------------------------- STFT / phase vocoder
 
@@ -102,7 +102,7 @@ def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
     return mag, u0, unit[i0 + 1] * jnp.conj(u0)
 
 
-PHASE_FORMS = VOCODER_PHASES  # how the vocoder carries phase from frame to frame (phase_vocoder)
+PHASE_FORMS = VOCODER_FORMS  # how the vocoder carries phase from frame to frame (phase_vocoder)
 
 
 def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int, form: str = "scan") -> jax.Array:

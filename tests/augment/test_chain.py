@@ -107,7 +107,11 @@ def test_empty_ir_folder_is_a_clear_error(tmp_path):
         ("lowpass.order", 0, "augment.lowpass.order"),
         ("bit_crush.min_bits", 1, "augment.bit_crush"),
         ("clipping.max_percent", 100.0, "augment.clipping"),
-        ("vocoder_phase", "parallel", "augment.vocoder_phase: must be one of scan, cumulative .*vocoder_phase=scan"),
+        (
+            "vocoder_phase",
+            "parallel",
+            "augment.vocoder_phase: must be one of auto, scan, cumulative .*vocoder_phase=auto",
+        ),
     ],
 )
 def test_bad_values_name_the_key(key, value, match):
@@ -242,8 +246,16 @@ def test_the_chain_runs_the_vocoder_in_the_form_the_config_names():
     for name in ("eq", "reverb", "noise", "time_shift"):
         config[name].p = 0.0
     views = {}
-    for form in ("scan", "cumulative"):
+    for form in ("scan", "cumulative", "auto"):
         config.vocoder_phase = form
         views[form] = np.asarray(jax.jit(make_chain(config))(x, jax.random.key(0)))
         assert views[form].shape == x.shape and np.all(np.isfinite(views[form]))
     assert not np.allclose(views["scan"], views["cumulative"], atol=1e-4)  # the key reaches the vocoder
+    np.testing.assert_array_equal(views["auto"], views["scan"])  # on this CPU, "auto" is the scan
+
+
+def test_auto_vocoder_is_the_scan_on_a_cpu_and_the_cumulative_form_on_an_accelerator():
+    from ssl_audio.augment.config import vocoder_form
+
+    assert [vocoder_form("auto", p) for p in ("cpu", "gpu", "tpu")] == ["scan", "cumulative", "cumulative"]
+    assert [vocoder_form(f, "gpu") for f in ("scan", "cumulative")] == ["scan", "cumulative"]

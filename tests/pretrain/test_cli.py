@@ -54,6 +54,30 @@ def test_bench_steps_take_turns_and_keep_their_fastest_round():
     assert best["bursty"] < 0.02 < best["steady"] < 0.04
 
 
+def test_bench_counts_flops_where_the_backend_cannot_analyse_a_lowered_step():
+    """GPU plugins (PJRT's C API) raise NotImplementedError for a lowered program's cost analysis; the step's
+    FLOPs then come from XLA's CPU cost model of the same module, convolutions included."""
+    import jax
+    import jax.numpy as jnp
+
+    from pretrain.bench import step_flops
+
+    lowered = jax.jit(lambda x, w: jax.lax.conv(x, w, (1, 1), "VALID").sum()).lower(
+        jnp.ones((4, 3, 16, 16)), jnp.ones((8, 3, 3, 3))
+    )
+
+    class PluginLowered:  # what a GPU plugin's lowered step answers
+        def cost_analysis(self):
+            raise NotImplementedError("Lowered.cost_analysis not implemented on platform 'cuda'")
+
+        def compiler_ir(self, dialect):
+            return lowered.compiler_ir(dialect)
+
+    conv_flops = 2 * 4 * 14 * 14 * 8 * 3 * 3 * 3  # multiply-adds of the convolution alone
+    assert conv_flops <= step_flops(lowered) < 1.1 * conv_flops
+    assert step_flops(PluginLowered()) == step_flops(lowered)
+
+
 def test_bench_step_prints_its_figures_last(tmp_path):
     result = subprocess.run(
         [

@@ -3,7 +3,8 @@
 Clips are real music from the embedded generator. Both paths run every op at
 p=1. audiomentations runs in as many worker processes as there are cores (what
 a data loader would do), so the ratio compares the two paths on the same
-hardware; its single-process rate is printed too. The last line is the figure:
+hardware; its single-process rate is printed too. The full chains take turns
+for --rounds rounds and each keeps its fastest, as `bench step` times steps. The last line is the figure:
 `augment jax_clips_per_s=... audiomentations_clips_per_s=... ratio=...`, then
 pedalboard's rate and the ratio to it (the same chain in Spotify's compiled library, the fastest CPU
 path a user would pick), run the same way.
@@ -11,6 +12,7 @@ path a user would pick), run the same way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing as mp
 import os
@@ -226,21 +228,40 @@ def _pedalboard_available() -> bool:
     return True
 
 
-def cpu_rates(library: str, config, clips: np.ndarray, workers: int) -> tuple[float, float]:
-    """(clips/s in this process, clips/s in `workers` processes) of a CPU chain over `clips`."""
-    sr = config.sample_rate
-    initargs = (library, config.to_dict())
-    _init_chain(*initargs)
-    single = len(clips) / _time(lambda: [_augment_one((c, sr)) for c in clips], 1)
-    if workers <= 1:
-        return single, single
-    # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
-    # parallel.py), kept open across the timed calls so worker start-up is not timed.
-    with ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_init_chain, initargs=initargs
-    ) as pool:
-        pooled = _time(lambda: list(pool.map(_augment_one, [(c, sr) for c in clips], chunksize=4)), 1)
-    return single, len(clips) / pooled
+class CpuChain:
+    """A CPU reference chain ("audiomentations" or "pedalboard") over `clips`: its rate in this process, and
+    a pool of `workers` processes (what a data loader would run), kept open so that its passes can take
+    turns with the JAX chain's (`run`) and worker start-up is never timed."""
+
+    def __init__(self, library: str, config, clips: np.ndarray, workers: int):
+        self.initargs = (library, config.to_dict())
+        self.items = [(c, config.sample_rate) for c in clips]
+        self.workers = workers
+        self.pool = None
+
+    def single_rate(self) -> float:
+        """Clips/s in this process: one pass after a warm-up pass."""
+        _init_chain(*self.initargs)
+        return len(self.items) / _time(lambda: [_augment_one(item) for item in self.items], 1)
+
+    def __enter__(self) -> CpuChain:
+        if self.workers > 1:
+            # An executor, not multiprocessing.Pool (a worker that dies makes a Pool wait forever; see
+            # parallel.py).
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_init_chain, initargs=self.initargs
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    def one_pass(self) -> list:
+        if self.pool is None:
+            _init_chain(*self.initargs)
+            return [_augment_one(item) for item in self.items]
+        return list(self.pool.map(_augment_one, self.items, chunksize=4))
 
 
 def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, float]:
@@ -259,12 +280,18 @@ def audiomentations_op_timings(compose, clips: np.ndarray, config) -> dict[str, 
 
 
 def run(
-    batch: int = 64, seconds: float = 3.0, repeats: int = 3, workers: int | None = None, training_p: bool = False
+    batch: int = 64,
+    seconds: float = 3.0,
+    repeats: int = 3,
+    workers: int | None = None,
+    training_p: bool = False,
+    rounds: int = 3,
 ) -> Iterator[str]:
     """The report's lines, each as soon as its figure is measured: a run stopped by a time limit (a lent
     GPU machine's minutes) keeps what it measured."""
     import jax
 
+    from pretrain.bench import fastest
     from ssl_audio.augment.chain import make_chain
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
@@ -286,24 +313,30 @@ def run(
     chain = jax.jit(make_chain(config))
     x = jax.numpy.asarray(clips)
     counter = iter(range(10**9))
-    jax_seconds = _time(lambda: chain(x, jax.random.key(next(counter))).block_until_ready(), repeats)
-    jax_rate = batch / jax_seconds
-    yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
 
     # The CPU libraries' rates per clip do not depend on the batch; a GPU's large batch would only make
     # their timing long (pedalboard at 5 clips/s in one process: 50 s for 256 clips).
     reference_clips = clips[: max(64, 8 * workers)]
-    single_rate, am_rate = cpu_rates("audiomentations", config, reference_clips, workers)
-    yield f"full chain, audiomentations: {single_rate:.1f} clips/s in 1 process, {am_rate:.1f} clips/s in {workers}"
-    if _pedalboard_available():
-        pedalboard = cpu_rates("pedalboard", config, reference_clips, workers)
-        yield (
-            f"full chain, pedalboard: {pedalboard[0]:.1f} clips/s in 1 process, "
-            f"{pedalboard[1]:.1f} clips/s in {workers}"
-        )
-    else:
-        pedalboard = None
+    libraries = ["audiomentations"] + (["pedalboard"] if _pedalboard_available() else [])
+    cpu = {name: CpuChain(name, config, reference_clips, workers) for name in libraries}
+    single = {name: chain_.single_rate() for name, chain_ in cpu.items()}
+    # The JAX chain and the libraries' pools take turns, `rounds` times, each keeping its fastest round
+    # (as `bench step` does): on a 2-core host, one pass of each, one after the other, put the ratio
+    # anywhere from 1.4 to 2.0 on the same code within the hour (CPU-2g).
+    with contextlib.ExitStack() as stack:
+        for chain_ in cpu.values():
+            stack.enter_context(chain_)
+        turns = {"jax": {"run": lambda: chain(x, jax.random.key(next(counter)))}}
+        turns.update({name: {"run": chain_.one_pass} for name, chain_ in cpu.items()})
+        seconds = fastest(turns, 1, rounds)
+    jax_rate = batch / seconds["jax"]
+    rates = {name: len(reference_clips) / seconds[name] for name in cpu}
+    yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
+    for name in cpu:
+        yield f"full chain, {name}: {single[name]:.1f} clips/s in 1 process, {rates[name]:.1f} clips/s in {workers}"
+    if "pedalboard" not in cpu:
         yield "pedalboard: not installed (pip install 'ssl_audio[bench]'); its figures are left out"
+    am_rate, pedalboard = rates["audiomentations"], rates.get("pedalboard")
 
     yield "per op, JAX (ms per clip, batched):           " + ", ".join(
         f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items()
@@ -318,9 +351,7 @@ def run(
         f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"
     )
     tail = (
-        f" pedalboard_clips_per_s={pedalboard[1]:.1f} pedalboard_ratio={jax_rate / pedalboard[1]:.2f}"
-        if pedalboard
-        else ""
+        f" pedalboard_clips_per_s={pedalboard:.1f} pedalboard_ratio={jax_rate / pedalboard:.2f}" if pedalboard else ""
     )
     yield (
         f"augment jax_clips_per_s={jax_rate:.1f} audiomentations_clips_per_s={am_rate:.1f} "
@@ -349,11 +380,25 @@ def add_arguments(p) -> None:
         action="store_true",
         help="each op with the default chain's probability (what a pretraining step pays), not every op at p=1",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds in which the JAX chain and the CPU libraries take turns; each keeps its fastest (default 3)",
+    )
 
 
 def main(args) -> int:
+    from pretrain.bench import check_timing_arguments
+
+    check_timing_arguments(args)
     for line in run(
-        batch=args.batch, seconds=args.seconds, repeats=args.repeats, workers=args.workers, training_p=args.training_p
+        batch=args.batch,
+        seconds=args.seconds,
+        repeats=args.repeats,
+        workers=args.workers,
+        training_p=args.training_p,
+        rounds=args.rounds,
     ):
         print(line, flush=True)
     return 0

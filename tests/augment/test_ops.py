@@ -143,6 +143,27 @@ def test_both_phase_forms_agree_where_peaks_stay_in_their_bins():
         ops.phase_vocoder(ops.stft(jnp.asarray(x)), jnp.float32(1.0), 10, "sideways")
 
 
+def test_each_bin_locks_to_the_nearest_peak_within_reach_the_left_one_on_a_tie():
+    rng = np.random.default_rng(3)
+    mags = np.abs(rng.standard_normal((6, 200))).astype(np.float32)
+    mags[0] = (
+        0.0  # silence: only bin 0 is a peak (above nothing), so bins within reach lock to it, the rest to themselves
+    )
+    mags[1, ::20] = 5.0  # peaks 20 apart: bins 10 from both are out of reach, and ties do not occur
+    mags[2, 0:200:6] = 5.0  # peaks 6 apart: bins 3 from two peaks take the left one
+    regions = np.asarray(ops._peak_regions(jnp.asarray(mags)))
+    assert np.all(regions[0, : ops.PEAK_REACH + 1] == 0) and np.all(
+        regions[0, ops.PEAK_REACH + 1 :] == np.arange(9, 200)
+    )
+    for row, region in zip(mags, regions):
+        neighbours = np.concatenate([[-1.0], row, [-1.0]])
+        peaks = np.flatnonzero((row > neighbours[:-2]) & (row >= neighbours[2:]))
+        for k in range(row.size):
+            near = [p for p in peaks if abs(p - k) <= ops.PEAK_REACH]
+            expected = min(near, key=lambda p: (abs(p - k), p)) if near else k
+            assert region[k] == expected, (k, region[k], expected)
+
+
 def _eq_params(band, gain_db):
     centres = np.array([60.0, 140, 300, 650, 1400, 3000, 6400], np.float32)
     gains = np.zeros(7, np.float32)

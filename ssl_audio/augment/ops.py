@@ -119,8 +119,9 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
     Without the locking, bins drift apart in phase and transients (drum hits) smear and partly cancel.
     Frames past the end of the input are silent.
 
-    `form` says how phase is carried (config key augment.vocoder_phase):
-    - "scan" (default): a `lax.scan` over frames, each frame's peaks advancing from the previous frame's
+    `form` says how phase is carried (config key augment.vocoder_phase, whose "auto" is the scan on a CPU
+    and the cumulative form on an accelerator: config.vocoder_form):
+    - "scan" (this function's default): a `lax.scan` over frames, each frame's peaks advancing from the previous frame's
       *locked* output phase: the recurrence of Laroche & Dolson.
     - "cumulative": no recurrence: every bin accumulates its own advance with a cumulative product over
       time, and each frame then locks its bins to their peaks' accumulated phase (issue 14's parallel
@@ -128,7 +129,8 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
       are the same; where peaks move between bins, the scan's peak inherits the locked phase of the bin it
       moves into and this one the bin's own history. On 2 CPU cores it was measured slower, 0.78-2.1 s
       against 0.54 s per batch of 64 3-s clips, its cumulative product and batched gather costing more
-      than the scan's 240 small steps (`ssl-audio bench augment` prints both; docs/benchmarks.md#augment).
+      than the scan's 240 small steps; on an H200 the faster (`ssl-audio bench augment` prints both;
+      docs/benchmarks.md).
 
     Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
     u1 * conj(u0), so no atan2 or sin/cos is needed per bin, which is most of the vocoder's cost.

@@ -54,8 +54,8 @@ def default_config() -> ml_collections.ConfigDict:
     # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
     c.pitch_stretch = "waveform"
     # How the vocoder carries phase over frames: "scan" (a recurrence) or "cumulative" (every frame
-    # independent: issue 14's parallel form; ops.phase_vocoder); "auto": the scan on a CPU, where it is the
-    # faster, the cumulative form elsewhere (on an H200 the full step 49.4 against 53.3 ms;
+    # independent: issue 14's parallel form; ops.phase_vocoder); "auto": the scan on a CPU, never the
+    # slower there, the cumulative form elsewhere (on an H200 the full step 49.4 against 53.3 ms;
     # docs/benchmarks.md). Both are held to the same pitch, timing and transient figures.
     c.vocoder_phase = "auto"
     # audiomentations' SevenBandParametricEQ: low shelf, five peaking bands, high shelf.
@@ -242,8 +242,10 @@ def _check_keys(given: dict, known: dict, prefix: str) -> None:
 
 def vocoder_form(phase: str, platform: str) -> str:
     """The vocoder's form for augment.vocoder_phase on a backend (jax.default_backend()): "auto" is the scan
-    on a CPU (2-core machines: the cumulative form's step 1.9x as slow on the tiny config) and the cumulative
-    form on an accelerator, whose thousands of lanes it keeps busy without a 240-step recurrence."""
+    on a CPU and the cumulative form on an accelerator, whose thousands of lanes it keeps busy without a
+    240-step recurrence (an H200's full step 1.08x faster). On 2-core CPUs the cumulative form was 1.9x
+    as slow in the tiny config's step, and since the twelfth session's cheaper peak search and overlap-add
+    (which it leans on more) within 2%: the scan, Laroche & Dolson's own recurrence, stays there."""
     if phase != "auto":
         return phase
     return "scan" if platform == "cpu" else "cumulative"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python 3.12 wheels of what scripts/gpu_bench.sh needs beyond a CUDA image's jax, flax, optax, numpy,
 # scipy, scikit-learn and pyarrow, at the versions requirements/constraints.txt pins, for a GPU machine
-# that reaches no package registry. Run where pip does reach one; copy OUT_DIR along; there:
+# that reaches no package registry. Run where pip does reach one; copy OUT_DIR along (with the workplace's
+# `device` tool: OUT_DIR=.whl, listed in .git/info/exclude and named in the call's `carry`); there:
 #
 #   pip install --no-index --no-deps --target /tmp/site OUT_DIR/*.whl
 #   PYTHONPATH=/tmp/site:$PWD scripts/gpu_bench.sh RESULTS_DIR

@@ -106,19 +106,23 @@ def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
 _CHAIN = None  # this worker process's CPU chain: (clip, sample rate) -> clip
 
 
-def _init_chain(library: str, config_dict: dict) -> None:
-    """Builds the CPU reference chain `library` ("audiomentations" or "pedalboard") in this process."""
-    global _CHAIN
+def _make_chain(library: str, config_dict: dict):
+    """The CPU reference chain `library` ("audiomentations" or "pedalboard"): chain(clip, sample_rate)."""
     import ml_collections
 
     config = ml_collections.ConfigDict(config_dict)
     if library == "pedalboard":
-        _CHAIN = PedalboardChain(config)
-        return
+        return PedalboardChain(config)
     from ssl_audio.augment.reference import build_compose
 
     compose = build_compose(config)
-    _CHAIN = lambda clip, sample_rate: compose(samples=clip, sample_rate=sample_rate)  # noqa: E731
+    return lambda clip, sample_rate: compose(samples=clip, sample_rate=sample_rate)
+
+
+def _init_chain(library: str, config_dict: dict) -> None:
+    """Builds the chain in a worker process, for `_augment_one`."""
+    global _CHAIN
+    _CHAIN = _make_chain(library, config_dict)
 
 
 def _augment_one(args: tuple[np.ndarray, int]) -> np.ndarray:
@@ -238,11 +242,14 @@ class CpuChain:
         self.items = [(c, config.sample_rate) for c in clips]
         self.workers = workers
         self.pool = None
+        self.here = _make_chain(*self.initargs)  # the chain in this process
+
+    def _pass_here(self) -> list:
+        return [self.here(*item) for item in self.items]
 
     def single_rate(self) -> float:
         """Clips/s in this process: one pass after a warm-up pass."""
-        _init_chain(*self.initargs)
-        return len(self.items) / _time(lambda: [_augment_one(item) for item in self.items], 1)
+        return len(self.items) / _time(self._pass_here, 1)
 
     def __enter__(self) -> CpuChain:
         if self.workers > 1:
@@ -259,8 +266,7 @@ class CpuChain:
 
     def one_pass(self) -> list:
         if self.pool is None:
-            _init_chain(*self.initargs)
-            return [_augment_one(item) for item in self.items]
+            return self._pass_here()
         return list(self.pool.map(_augment_one, self.items, chunksize=4))
 
 
@@ -322,7 +328,7 @@ def run(
     single = {name: chain_.single_rate() for name, chain_ in cpu.items()}
     # The JAX chain and the libraries' pools take turns, `rounds` times, each keeping its fastest round
     # (as `bench step` does): on a 2-core host, one pass of each, one after the other, put the ratio
-    # anywhere from 1.4 to 2.0 on the same code within the hour (CPU-2g).
+    # anywhere from 1.4 to 2.0 on the same code within the hour (a 2-core AMD EPYC, twelfth session).
     with contextlib.ExitStack() as stack:
         for chain_ in cpu.values():
             stack.enter_context(chain_)

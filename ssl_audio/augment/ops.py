@@ -42,7 +42,7 @@ def istft(spec: jax.Array, length: int) -> jax.Array:
     # N_FFT is a multiple of HOP: each frame is `parts` hop-long chunks, and chunk c of frame j lands on
     # output hop j + c, so the overlap-add is a sum of `parts` padded [frames, HOP] arrays. Adding into
     # slices of one output buffer (.at[].add) computed the same to the last bit in 1.6x the time (62.6
-    # against 38.8 ms for 64 clips of 240 frames; the inverse FFT alone 36.3; CPU-2g).
+    # against 38.8 ms for 64 clips of 240 frames; the inverse FFT alone 36.3; a 2-core AMD EPYC).
     chunks = frames.reshape(n_frames, parts, HOP)
     out = sum(jnp.pad(chunks[:, c], ((c, parts - 1 - c), (0, 0))) for c in range(parts)).reshape(total)
     norm = np.zeros(total, np.float32)
@@ -74,7 +74,7 @@ def _peak_regions(mag: jax.Array) -> jax.Array:
     region = jnp.broadcast_to(k, mag.shape)
     # Static slices of one padded array (is_peak[k + d] and is_peak[k - d]): XLA fuses them with the
     # selects, where a concatenate per distance did not (regions of 64 clips x 240 frames: 32.6 against
-    # 55.2 ms, equal to the bit; a sliding-window max/min was slower still, 70 ms; CPU-2g).
+    # 55.2 ms, equal to the bit; a sliding-window max/min was slower still, 70 ms; a 2-core AMD EPYC).
     padded = jnp.pad(is_peak, [*edges, (PEAK_REACH, PEAK_REACH)])
     # From the farthest distance in to the nearest, so a nearer peak overwrites; at each distance the
     # left peak is written last, so it wins a tie.
@@ -107,9 +107,6 @@ def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
     return mag, u0, unit[i0 + 1] * jnp.conj(u0)
 
 
-PHASE_FORMS = VOCODER_FORMS  # how the vocoder carries phase from frame to frame (phase_vocoder)
-
-
 def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int, form: str = "scan") -> jax.Array:
     """Time-scales an STFT by `duration_factor` (2.0: twice as long) without changing its frequencies.
 
@@ -121,22 +118,22 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
 
     `form` says how phase is carried (config key augment.vocoder_phase, whose "auto" is the scan on a CPU
     and the cumulative form on an accelerator: config.vocoder_form):
-    - "scan" (this function's default): a `lax.scan` over frames, each frame's peaks advancing from the previous frame's
-      *locked* output phase: the recurrence of Laroche & Dolson.
+    - "scan" (this function's default): a `lax.scan` over frames, each frame's peaks advancing from the
+      previous frame's *locked* output phase: the recurrence of Laroche & Dolson.
     - "cumulative": no recurrence: every bin accumulates its own advance with a cumulative product over
       time, and each frame then locks its bins to their peaks' accumulated phase (issue 14's parallel
       form: frames are independent, which suits an accelerator). Where a peak stays in its bin the two
       are the same; where peaks move between bins, the scan's peak inherits the locked phase of the bin it
       moves into and this one the bin's own history. On 2 CPU cores it was measured slower, 0.78-2.1 s
-      against 0.54 s per batch of 64 3-s clips, its cumulative product and batched gather costing more
-      than the scan's 240 small steps; on an H200 the faster (`ssl-audio bench augment` prints both;
-      docs/benchmarks.md).
+      against 0.54 s per batch of 64 3-s clips, until the cheaper peak search and overlap-add brought
+      the two within 2% of each other in the training step; on an H200 it is the faster
+      (`ssl-audio bench augment` prints both; docs/benchmarks.md).
 
     Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
     u1 * conj(u0), so no atan2 or sin/cos is needed per bin, which is most of the vocoder's cost.
     """
-    if form not in PHASE_FORMS:
-        raise ValueError(f"phase vocoder form must be one of {', '.join(PHASE_FORMS)}, got {form!r}")
+    if form not in VOCODER_FORMS:
+        raise ValueError(f"phase vocoder form must be one of {', '.join(VOCODER_FORMS)}, got {form!r}")
     mag, u0, rotation = read_frames(spec, duration_factor, n_out_frames)
     regions = _peak_regions(mag)
     if form == "cumulative":

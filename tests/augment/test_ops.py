@@ -146,14 +146,13 @@ def test_both_phase_forms_agree_where_peaks_stay_in_their_bins():
 def test_each_bin_locks_to_the_nearest_peak_within_reach_the_left_one_on_a_tie():
     rng = np.random.default_rng(3)
     mags = np.abs(rng.standard_normal((6, 200))).astype(np.float32)
-    mags[0] = (
-        0.0  # silence: only bin 0 is a peak (above nothing), so bins within reach lock to it, the rest to themselves
-    )
+    # Silence: only bin 0 is a peak (above nothing), so the bins within reach lock to it, the rest to themselves.
+    mags[0] = 0.0
     mags[1, ::20] = 5.0  # peaks 20 apart: bins 10 from both are out of reach, and ties do not occur
     mags[2, 0:200:6] = 5.0  # peaks 6 apart: bins 3 from two peaks take the left one
     regions = np.asarray(ops._peak_regions(jnp.asarray(mags)))
     assert np.all(regions[0, : ops.PEAK_REACH + 1] == 0) and np.all(
-        regions[0, ops.PEAK_REACH + 1 :] == np.arange(9, 200)
+        regions[0, ops.PEAK_REACH + 1 :] == np.arange(ops.PEAK_REACH + 1, 200)
     )
     for row, region in zip(mags, regions):
         neighbours = np.concatenate([[-1.0], row, [-1.0]])

@@ -84,12 +84,6 @@ def _peak_regions(mag: jax.Array) -> jax.Array:
     return jnp.where(is_peak, k, region)
 
 
-def _unit(z: jax.Array) -> jax.Array:
-    """z / |z|, and 1 (phase 0) where z is 0: a silent bin must not zero the phase recursion for good."""
-    magnitude = jnp.abs(z)
-    return jnp.where(magnitude > 1e-12, z / jnp.maximum(magnitude, 1e-12), 1.0 + 0j)
-
-
 def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
     """Output frame j read at input frame j / duration_factor: (interpolated magnitudes, the phasor of the
     frame before, the phase advance to the frame after as a phasor); silent past the input's end."""
@@ -100,7 +94,8 @@ def read_frames(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int):
     # Magnitude and phasor once per input frame, then gathered: each output frame reads two input frames,
     # so computing them after the gather did the work twice (four |.| per bin instead of one).
     magnitude = jnp.abs(spec)
-    unit = jnp.where(magnitude > 1e-12, spec / jnp.maximum(magnitude, 1e-12), 1.0 + 0j)  # as _unit
+    # z / |z|, and phase 0 where z is 0: a silent bin must not zero the phase recursion for good.
+    unit = jnp.where(magnitude > 1e-12, spec / jnp.maximum(magnitude, 1e-12), 1.0 + 0j)
     mag = (1 - alpha) * magnitude[i0] + alpha * magnitude[i0 + 1]
     mag = jnp.where((steps < n_in - 1)[:, None], mag, 0.0)
     u0 = unit[i0]
@@ -124,9 +119,8 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
       time, and each frame then locks its bins to their peaks' accumulated phase (issue 14's parallel
       form: frames are independent, which suits an accelerator). Where a peak stays in its bin the two
       are the same; where peaks move between bins, the scan's peak inherits the locked phase of the bin it
-      moves into and this one the bin's own history. On 2 CPU cores it was measured slower, 0.78-2.1 s
-      against 0.54 s per batch of 64 3-s clips, until the cheaper peak search and overlap-add brought
-      the two within 2% of each other in the training step; on an H200 it is the faster
+      moves into and this one the bin's own history. On 2 CPU cores it is the slower (`bench augment`,
+      64 3-s clips: 3.95 against 2.82 ms per clip with the scan unrolled); on an H200 the faster
       (`ssl-audio bench augment` prints both; docs/benchmarks.md).
 
     Phases are carried as unit phasors: the advance exp(i * (omega + princarg(dphi))) is exactly
@@ -142,16 +136,24 @@ def phase_vocoder(spec: jax.Array, duration_factor: jax.Array, n_out_frames: int
         accumulated = jnp.cumprod(jnp.concatenate([u0[:1], rotation[:-1]], axis=0), axis=0)
         return mag * u0 * jnp.take_along_axis(accumulated * jnp.conj(u0), regions, axis=1)
 
-    def step(previous, frame):
-        rotation_prev, u0_j, region_j = frame
-        # out[k] = peak[r(k)] * u0[k] * conj(u0[r(k)]) = u0[k] * w[r(k)], w = peak * conj(u0): one gather.
-        # Every factor has unit modulus, so no renormalisation is needed over a clip's few hundred frames.
-        current = u0_j * (previous * rotation_prev * jnp.conj(u0_j))[region_j]
-        return current, current
+    # The scan's recurrence: out[j, k] = u0[j, k] * w_j[r_j(k)] with w_j = out[j - 1] * rotation[j - 1] *
+    # conj(u0[j]) (the bin keeps its offset to its peak; every factor has unit modulus, so nothing needs
+    # renormalising over a clip's few hundred frames). Substituting out[j - 1] gives w_{j+1} = w_j[r_j] *
+    # q_j with q_j = u0[j] * rotation[j] * conj(u0[j + 1]), which needs no carry: computed for all frames
+    # at once, it leaves one gather and one complex product per step, where the step did three products.
+    # w_0 = 1 makes frame 0 its own analysis phase; the last frame's q is never used.
+    q = u0 * rotation * jnp.conj(jnp.concatenate([u0[1:], u0[-1:]], axis=0))
 
-    _, rest = jax.lax.scan(step, u0[0], (rotation[:-1], u0[1:], regions[1:]))
-    phasors = jnp.concatenate([u0[:1], rest], axis=0)
-    return mag * phasors
+    def step(w, frame):
+        q_j, region_j = frame
+        picked = w[region_j]  # w_j[r_j]: what frame j's bins read
+        return picked * q_j, picked
+
+    # Unrolled 8 steps per loop iteration: the loop's own cost per iteration was most of the scan's time on
+    # CPU (64 clips of 241 frames: 107 ms with one step per iteration, 60 unrolled by 8, 62 by 2; a 2-core
+    # AMD EPYC), and XLA fuses the steps of one iteration.
+    _, picked = jax.lax.scan(step, jnp.ones_like(u0[0]), (q, regions), unroll=8)
+    return mag * u0 * picked
 
 
 def resample_at(y: jax.Array, step: jax.Array, length: int, half_width: int = 8) -> jax.Array:

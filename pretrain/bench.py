@@ -87,6 +87,13 @@ def _timed(fn, repeats: int) -> float:
     return (time.perf_counter() - begin) / repeats
 
 
+def _without_augmentation(config):
+    """The same step taking the views as they come: the difference to it is what augmenting costs."""
+    plain = config.copy_and_resolve_references()
+    plain.augment.backend = "audiomentations"  # the step does not augment; the loader would have
+    return plain
+
+
 def compile_step(config, mesh, batch) -> dict:
     """The jitted step compiled for `batch`, as a callable that runs one step on its own state."""
     tx = make_optimizer(config)
@@ -155,19 +162,28 @@ def run(
     compiled = {"step": compile_step(config, mesh, batch)}
     # The same step without augmentation, in the same process: what augmenting costs is the difference.
     if config.augment.backend == "jax":
-        plain = config.copy_and_resolve_references()
-        plain.augment.backend = "audiomentations"  # the step then takes the views as they come
-        compiled["plain"] = compile_step(plain, mesh, batch)
+        compiled["plain"] = compile_step(_without_augmentation(config), mesh, batch)
     # The same step with other settings (--versus), in this process: a speed ratio that machine drift
     # between two commands cannot fake (2-core hosts differed 1.5x within an hour).
     if versus:
         other_config = load_config(spec, [*overrides, *(f"--config.{v}" for v in versus)])
         other_batch = global_batch(synthetic_batch(other_config, np.random.default_rng(0)), mesh)
         compiled["versus"] = compile_step(other_config, mesh, other_batch)
+        # Its own augmentation share: settings of the chain alone leave the plain step as it is, so that
+        # one serves; anything else (a model, a batch size) needs the other plain step.
+        chain_only = "plain" in compiled and all(v.startswith("augment.") for v in versus)
+        if other_config.augment.backend == "jax" and not chain_only:
+            compiled["versus_plain"] = compile_step(_without_augmentation(other_config), mesh, other_batch)
     seconds = fastest(compiled, steps, rounds)
     step_s, flops, compile_s = seconds["step"], compiled["step"]["flops"], compiled["step"]["compile_s"]
     augment_s = max(step_s - seconds.get("plain", step_s), 0.0)
-    other = {"settings": list(versus), "step_s": seconds["versus"]} if versus else None
+    other = None
+    if versus:
+        other_s = seconds["versus"]
+        other_plain_s = (
+            other_s if other_config.augment.backend != "jax" else seconds.get("versus_plain", seconds.get("plain"))
+        )
+        other = {"settings": list(versus), "step_s": other_s, "augment_s": max(other_s - other_plain_s, 0.0)}
 
     kind = available[0].device_kind
     peak = peak or peak_tflops(kind, config.compute_dtype)
@@ -206,7 +222,8 @@ def report(r: dict) -> list[str]:
         v = r["versus"]
         versus = [
             f"  versus {' '.join(v['settings'])}: step {v['step_s'] * 1e3:.1f} ms; this step is "
-            f"{v['step_s'] / r['step_s']:.2f}x as fast (same process, same synthetic audio)"
+            f"{v['step_s'] / r['step_s']:.2f}x as fast (same process, same synthetic audio); augmenting "
+            f"there: {v['augment_s'] * 1e3:.1f} ms = {100 * v['augment_s'] / v['step_s']:.1f}% of its step"
         ]
     return [
         f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "

@@ -123,10 +123,12 @@ def test_bench_step_prints_its_figures_last(tmp_path):
     )
     assert 0 < float(fields["mfu"]) < 1 and 0 <= float(fields["augment_share"]) <= 1
     assert "on 2 x cpu" in result.stdout
-    # The same step with the EQ off, timed in the same process: its time and the ratio.
+    # The same step with the EQ off, timed in the same process: its time, the ratio and its own share.
     versus = next(line for line in result.stdout.splitlines() if line.strip().startswith("versus "))
     ratio = float(versus.split("this step is ")[1].split("x")[0])
     assert "versus augment.eq.p=0: step " in versus and ratio > 0
+    share = float(versus.split("augmenting there: ")[1].split("= ")[1].split("%")[0])
+    assert 0 <= share <= 100
 
 
 def _one_line(result) -> str:

@@ -20,6 +20,7 @@ from pretrain.state import create_state, model_graphdef
 from pretrain.step import crop_samples, jit_train_step, make_train_step
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import BadValueError
+from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
 # Dense peak TFLOP/s per device: (bf16, tf32). Substrings of jax's device_kind.
 PEAK_TFLOPS = {
@@ -78,15 +79,6 @@ def synthetic_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {v: (tones + 0.01 * rng.standard_normal((n, t))).astype(np.float32) for v in ("view_a", "view_b")}
 
 
-def _timed(fn, repeats: int) -> float:
-    jax.block_until_ready(fn())
-    begin = time.perf_counter()
-    for _ in range(repeats):
-        out = fn()
-    jax.block_until_ready(out)
-    return (time.perf_counter() - begin) / repeats
-
-
 def _without_augmentation(config):
     """The same step taking the views as they come: the difference to it is what augmenting costs."""
     plain = config.copy_and_resolve_references()
@@ -110,35 +102,6 @@ def compile_step(config, mesh, batch) -> dict:
         return metrics
 
     return {"run": one_step, "flops": step_flops(lowered), "compile_s": compile_s}
-
-
-def fastest(steps: dict[str, dict], repeats: int, rounds: int) -> dict[str, float]:
-    """Seconds per step of each compiled step: the steps take turns, `rounds` times, and each keeps its
-    fastest round. A 2-core host's other work slows whichever step runs at that moment; taking turns and
-    the minimum keeps a burst from landing on one side of a ratio (3 repeats of one step, then 3 of the
-    other, once read a 110-ms augmentation cost as 0)."""
-    best = dict.fromkeys(steps, float("inf"))
-    for _ in range(rounds):
-        for name, step in steps.items():
-            best[name] = min(best[name], _timed(step["run"], repeats))
-    return best
-
-
-def add_timing_arguments(p) -> None:
-    """--repeats and --rounds: how every `bench` command that compares compiled steps times them."""
-    p.add_argument("--repeats", type=int, default=3, help="timed steps per round, after warm-up (default 3)")
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="rounds in which the compared steps take turns; each keeps its fastest (default 3)",
-    )
-
-
-def check_timing_arguments(args) -> None:
-    for flag, value in (("--repeats", args.repeats), ("--rounds", args.rounds)):
-        if value < 1:
-            raise BadValueError(f"{flag} {value}: give a whole number of at least 1")
 
 
 def run(

@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ssl_audio.parallel import default_workers
+from ssl_audio.timing import check_timing_arguments, fastest
 
 
 def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
@@ -39,17 +40,9 @@ def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> 
     return np.stack(clips)
 
 
-def _time(fn, repeats: int) -> float:
-    """Seconds per call, after one warm-up call (compilation excluded)."""
-    fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
-
-
-def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
-    """Seconds per batch for each op alone (vmapped, jitted), with mid-range parameters."""
+def jax_op_timings(clips: np.ndarray, config, repeats: int, rounds: int = 1) -> dict[str, float]:
+    """Seconds per batch for each op alone (vmapped, jitted), with mid-range parameters; the ops take turns
+    for `rounds` rounds and each keeps its fastest (ssl_audio.timing.fastest)."""
     import jax
     import jax.numpy as jnp
 
@@ -79,15 +72,13 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int) -> dict[str, float]:
         "lowpass": lambda x: jax.vmap(lambda v: ops.lowpass(v, 4000.0, config.lowpass.order, sr))(x),
         "bit_crush": lambda x: jax.vmap(lambda v: ops.bit_crush(v, 8))(x),
     }
-    out = {}
-    for name, fn in fns.items():
-        jitted = jax.jit(fn)
-        out[name] = _time(lambda jitted=jitted: jitted(x).block_until_ready(), repeats)
-    return out
+    turns = {name: {"run": lambda jitted=jax.jit(fn): jitted(x)} for name, fn in fns.items()}
+    return fastest(turns, repeats, rounds)
 
 
-def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
-    """Seconds per batch of the phase vocoder alone: the chain's scan over frames, and the parallel form."""
+def vocoder_timings(clips: np.ndarray, repeats: int, rounds: int = 1) -> dict[str, float]:
+    """Seconds per batch of the phase vocoder alone: the chain's scan over frames, and the parallel form
+    (taking turns for `rounds` rounds, each keeping its fastest)."""
     import jax
     import jax.numpy as jnp
 
@@ -96,11 +87,11 @@ def vocoder_timings(clips: np.ndarray, repeats: int) -> dict[str, float]:
     spec = jax.jit(jax.vmap(ops.stft))(jnp.asarray(clips))
     n_out = int(math.ceil(clips.shape[1] * 2 ** (4 / 12) / ops.HOP)) + 4
     factor = jnp.full((clips.shape[0],), 1.1)
-    out = {}
+    turns = {}
     for name, form in (("scan", "scan"), ("parallel", "cumulative")):  # augment.vocoder_phase's two forms
         jitted = jax.jit(jax.vmap(lambda s, f, form=form: ops.phase_vocoder(s, f, n_out, form)))
-        out[name] = _time(lambda jitted=jitted: jitted(spec, factor).block_until_ready(), repeats)
-    return out
+        turns[name] = {"run": lambda jitted=jitted: jitted(spec, factor)}
+    return fastest(turns, repeats, rounds)
 
 
 _CHAIN = None  # this worker process's CPU chain: (clip, sample rate) -> clip
@@ -249,7 +240,7 @@ class CpuChain:
 
     def single_rate(self) -> float:
         """Clips/s in this process: one pass after a warm-up pass."""
-        return len(self.items) / _time(self._pass_here, 1)
+        return len(self.items) / fastest({"here": {"run": self._pass_here}}, 1, 1)["here"]
 
     def __enter__(self) -> CpuChain:
         if self.workers > 1:
@@ -297,7 +288,6 @@ def run(
     GPU machine's minutes) keeps what it measured."""
     import jax
 
-    from pretrain.bench import fastest
     from ssl_audio.augment.chain import make_chain
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
@@ -345,13 +335,13 @@ def run(
     am_rate, pedalboard = rates["audiomentations"], rates.get("pedalboard")
 
     yield "per op, JAX (ms per clip, batched):           " + ", ".join(
-        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats).items()
+        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats, rounds).items()
     )
     per_op = audiomentations_op_timings(build_compose(config), clips[:16], config)
     yield "per op, audiomentations (ms per clip, 1 core): " + ", ".join(
         f"{k} {1000 * v:.2f}" for k, v in per_op.items()
     )
-    vocoder = vocoder_timings(clips, repeats)
+    vocoder = vocoder_timings(clips, repeats, rounds)
     yield (
         f"phase vocoder alone (ms per clip, batched): scan over frames {1000 * vocoder['scan'] / batch:.2f}, "
         f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"
@@ -395,8 +385,6 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from pretrain.bench import check_timing_arguments
-
     check_timing_arguments(args)
     for line in run(
         batch=args.batch,

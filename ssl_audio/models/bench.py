@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from ssl_audio.models import conv
+from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
 HELP = "the pretraining step with XLA's convolutions against patches + matmul"
 DESCRIPTION = (
@@ -29,13 +30,11 @@ def add_arguments(p) -> None:
         help="pretraining config, e.g. configs/simclr_logmel_cnn.py:demo (--config.KEY=VALUE overrides allowed)",
     )
     p.add_argument("--batch", type=int, default=None, help="clips per step (default: the config's batch_size)")
-    from pretrain.bench import add_timing_arguments
-
     add_timing_arguments(p)
 
 
 def run(spec: str, overrides: list[str], *, repeats: int, rounds: int = 3) -> dict:
-    from pretrain.bench import compile_step, fastest, synthetic_batch
+    from pretrain.bench import compile_step, synthetic_batch
     from pretrain.config import load_config
     from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 
@@ -47,7 +46,7 @@ def run(spec: str, overrides: list[str], *, repeats: int, rounds: int = 3) -> di
     for name in ("xla", "patches"):
         with conv.use(name):  # the choice is made while tracing: each step is compiled inside its own
             steps[name] = compile_step(config, mesh, batch)
-    times = fastest(steps, repeats, rounds)  # in turns, the fastest round each (pretrain/bench.py)
+    times = fastest(steps, repeats, rounds)  # in turns, the fastest round each (ssl_audio/timing.py)
     return {
         "config": spec,
         "device": jax.devices()[0].device_kind,
@@ -72,8 +71,6 @@ def report(r: dict) -> list[str]:
 
 
 def main(args) -> int:
-    from pretrain.bench import check_timing_arguments
-
     check_timing_arguments(args)
     overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
     for line in report(run(args.config, overrides, repeats=args.repeats, rounds=args.rounds)):

@@ -33,27 +33,6 @@ def test_overrides_are_refused_by_commands_without_a_config(tmp_path):
     assert result.returncode == 2 and "unrecognized arguments: --config.x=1" in result.stderr
 
 
-@pytest.mark.slow
-def test_bench_steps_take_turns_and_keep_their_fastest_round():
-    import time
-
-    from pretrain.bench import fastest
-
-    calls = []
-
-    def step(name, seconds_by_round):
-        def run():
-            calls.append(name)
-            time.sleep(seconds_by_round[(sum(c == name for c in calls) - 1) // 3])  # 3 calls a round
-
-        return {"run": run}
-
-    # "bursty" is slowed in its first round only (as by another process); "steady" never.
-    best = fastest({"bursty": step("bursty", [0.06, 0.01, 0.01]), "steady": step("steady", [0.02] * 3)}, 2, 3)
-    assert calls == (["bursty"] * 3 + ["steady"] * 3) * 3  # warm-up + 2 timed, in turns
-    assert best["bursty"] < 0.02 < best["steady"] < 0.04
-
-
 def test_bench_counts_flops_where_the_backend_cannot_analyse_a_lowered_step():
     """GPU plugins (PJRT's C API) raise NotImplementedError for a lowered program's cost analysis; the step's
     FLOPs then come from XLA's CPU cost model of the same module, convolutions included."""

@@ -33,14 +33,15 @@ def fastest(runs: dict[str, dict], repeats: int, rounds: int) -> dict[str, float
     return best
 
 
-def add_timing_arguments(p) -> None:
-    """--repeats and --rounds, as every `bench` command that compares compiled steps takes them."""
-    p.add_argument("--repeats", type=int, default=3, help="timed steps per round, after warm-up (default 3)")
+def add_timing_arguments(p, calls: str = "timed steps", turns: str = "the compared steps") -> None:
+    """--repeats and --rounds, as every `bench` command that compares things takes them; `calls` and
+    `turns` name, in the help, what is repeated and what takes turns."""
+    p.add_argument("--repeats", type=int, default=3, help=f"{calls} per round, after warm-up (default 3)")
     p.add_argument(
         "--rounds",
         type=int,
         default=3,
-        help="rounds in which the compared steps take turns; each keeps its fastest (default 3)",
+        help=f"rounds in which {turns} take turns; each keeps its fastest (default 3)",
     )
 
 

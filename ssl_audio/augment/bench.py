@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ssl_audio.parallel import default_workers
-from ssl_audio.timing import check_timing_arguments, fastest
+from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
 
 def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
@@ -369,19 +369,13 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=64, help="clips per batch (default 64)")
     p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
     p.add_argument("--workers", type=int, default=None, help="processes for audiomentations (default: all cores)")
     p.add_argument(
         "--training-p",
         action="store_true",
         help="each op with the default chain's probability (what a pretraining step pays), not every op at p=1",
     )
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="rounds in which the JAX chain and the CPU libraries take turns; each keeps its fastest (default 3)",
-    )
+    add_timing_arguments(p, calls="timed calls of each JAX op", turns="the chains, and the JAX ops,")
 
 
 def main(args) -> int:

@@ -94,6 +94,52 @@ def vocoder_timings(clips: np.ndarray, repeats: int, rounds: int = 1) -> dict[st
     return fastest(turns, repeats, rounds)
 
 
+def chain_ffts(config, batch: int, samples: int) -> list[tuple]:
+    """Every FFT the chain for `config` computes on a batch [batch, samples], read off its jaxpr (so the list
+    is the chain's own, never a second copy of its sizes): (input shape, dtype, fft_type, fft_lengths) once
+    per transform, an FFT inside a scan once per step. The chain has no FFT inside any other loop."""
+    import jax
+    import jax.numpy as jnp
+    from jax.extend.core import jaxprs_in_params
+
+    from ssl_audio.augment.chain import make_chain
+
+    found = []
+
+    def walk(jaxpr, times: int) -> None:
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "fft":
+                aval = eqn.invars[0].aval
+                found.extend(
+                    [(aval.shape, aval.dtype, eqn.params["fft_type"], tuple(eqn.params["fft_lengths"]))] * times
+                )
+            inner = times * (eqn.params["length"] if eqn.primitive.name == "scan" else 1)
+            for sub in jaxprs_in_params(eqn.params):
+                walk(sub, inner)
+
+    walk(jax.make_jaxpr(make_chain(config))(jnp.zeros((batch, samples), jnp.float32), jax.random.key(0)).jaxpr, 1)
+    return found
+
+
+def fft_floor(ffts: list[tuple]):
+    """A callable that computes the chain's FFTs (`chain_ffts`'s list) and nothing else, each on its own input of
+    the chain's shapes: what the chain cannot go below on this backend at its present transform sizes, however
+    cheap its other work becomes (the FFT library XLA calls is the one cost no rewrite of an op's elementwise
+    arithmetic removes)."""
+    import jax
+
+    rng = np.random.default_rng(0)
+    inputs = []
+    for shape, dtype, _, _ in ffts:
+        values = rng.standard_normal(shape, dtype=np.float32)
+        if np.issubdtype(dtype, np.complexfloating):
+            values = values + 1j * rng.standard_normal(shape, dtype=np.float32)
+        inputs.append(jax.numpy.asarray(values, dtype))
+    # Arguments, not constants (XLA would fold a constant's FFT away), and every output returned (none is dead).
+    transforms = jax.jit(lambda *xs: [jax.lax.fft(x, t, n) for x, (_, _, t, n) in zip(xs, ffts)])
+    return lambda: transforms(*inputs)
+
+
 _CHAIN = None  # this worker process's CPU chain: (clip, sample rate) -> clip
 
 
@@ -308,6 +354,7 @@ def run(
 
     chain = jax.jit(make_chain(config))
     x = jax.numpy.asarray(clips)
+    ffts = chain_ffts(config, *clips.shape)
     counter = iter(range(10**9))
 
     # The CPU libraries' rates per clip do not depend on the batch; a GPU's large batch would only make
@@ -322,12 +369,19 @@ def run(
     with contextlib.ExitStack() as stack:
         for chain_ in cpu.values():
             stack.enter_context(chain_)
-        turns = {"jax": {"run": lambda: chain(x, jax.random.key(next(counter)))}}
+        turns = {
+            "jax": {"run": lambda: chain(x, jax.random.key(next(counter)))},
+            "ffts": {"run": fft_floor(ffts)},
+        }
         turns.update({name: {"run": chain_.one_pass} for name, chain_ in cpu.items()})
         seconds = fastest(turns, 1, rounds)
     jax_rate = batch / seconds["jax"]
     rates = {name: len(reference_clips) / seconds[name] for name in cpu}
     yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
+    yield (
+        f"the chain's {len(ffts)} FFTs alone, JAX: {1000 * seconds['ffts'] / batch:.2f} "
+        f"ms/clip, {100 * seconds['ffts'] / seconds['jax']:.0f}% of the chain"
+    )
     for name in cpu:
         yield f"full chain, {name}: {single[name]:.1f} clips/s in 1 process, {rates[name]:.1f} clips/s in {workers}"
     if "pedalboard" not in cpu:

@@ -15,3 +15,32 @@ def test_pedalboard_reference_skips_the_ops_whose_coin_says_no():
     np.testing.assert_array_equal(PedalboardChain(all_ops(default_config(), p=0.0))(clip, SR), clip)
     changed = PedalboardChain(all_ops(default_config(), p=1.0))(clip, SR)
     assert changed.shape == clip.shape and changed.dtype == np.float32 and not np.allclose(changed, clip)
+
+
+def test_the_fft_floor_is_the_chains_own_list_of_transforms():
+    """`bench augment`'s floor times the FFTs the chain computes, read off the chain itself: an op turned off
+    takes its transforms with it, a costly op at p = 0.5 has them on its share of each stratum only, and the
+    floor computes each listed transform at its listed size."""
+    import jax
+
+    from ssl_audio.augment.bench import chain_ffts, fft_floor
+    from ssl_audio.augment.chain import subset_size
+    from ssl_audio.augment.ops import N_FFT, _fft_size
+
+    batch, samples = 16, SR
+    every = all_ops(default_config())
+    ffts = chain_ffts(every, batch, samples)
+    lengths = sorted(n for _, _, _, (n,) in ffts)
+    eq_size = _fft_size(samples + SR // 2)
+    assert lengths.count(N_FFT) == 2 and lengths.count(eq_size) == 2  # STFT and iSTFT; EQ's rFFT pair
+    no_eq = all_ops(default_config())
+    no_eq.eq.p = 0.0
+    assert sorted(n for _, _, _, (n,) in chain_ffts(no_eq, batch, samples)) == [n for n in lengths if n != eq_size]
+    half = all_ops(default_config())
+    half.eq.p = 0.5
+    eq_rows = {shape[0] for shape, _, _, (n,) in chain_ffts(half, batch, samples) if n == eq_size}
+    assert eq_rows == {subset_size(0.5, batch)}
+    outputs = jax.block_until_ready(fft_floor(ffts)())
+    assert len(outputs) == len(ffts)
+    for out, (shape, _, _, (n,)) in zip(outputs, ffts):
+        assert out.shape[:-1] == shape[:-1] and out.shape[-1] in (n, n // 2 + 1)

@@ -26,6 +26,7 @@ from pretrain.optimizer import learning_rate_schedule
 from pretrain.state import State
 from ssl_audio.augment.bands import BandViews, uses_bands, waveform_config
 from ssl_audio.augment.chain import input_samples, make_chain
+from ssl_audio.distributed import batch_sharding
 from ssl_audio.losses import OBJECTIVES, byol, ema_decay, objective_of
 from ssl_audio.models.variables import other_variables
 
@@ -46,14 +47,17 @@ def crop_samples(config: ml_collections.ConfigDict) -> int:
     return input_samples(config.augment, view_samples(config))
 
 
-def make_augment(config: ml_collections.ConfigDict) -> Callable[[jax.Array, jax.Array], jax.Array]:
+def make_augment(
+    config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None
+) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """The on-device chain ([B, crop_samples] -> [B, view_samples]), or a cut to view_samples when the data
     loader already augmented (backend audiomentations). With band-domain pitch and stretch the chain runs
-    without them and keeps crop_samples: `make_band_views` makes the rest of the view."""
+    without them and keeps crop_samples: `make_band_views` makes the rest of the view. Given the step's
+    `mesh`, each device augments its own shard of the batch (make_chain)."""
     if uses_bands(config.augment):
-        return make_chain(waveform_config(config.augment), view_samples(config), cut=False)
+        return make_chain(waveform_config(config.augment), view_samples(config), cut=False, mesh=mesh)
     if config.augment.backend == "jax":
-        return make_chain(config.augment, view_samples(config))
+        return make_chain(config.augment, view_samples(config), mesh=mesh)
     length = view_samples(config)
     return lambda batch, key: batch[:, :length]
 
@@ -85,9 +89,14 @@ def _forward(model, views: Views, band_views: BandViews | None):
     return model.from_spectrogram(band_views.apply(bands, params))
 
 
-def _joined(a: Views, b: Views) -> Views:
-    """One batch of 2N views, view a first."""
-    return jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)
+def _joined(a: Views, b: Views, mesh: jax.sharding.Mesh | None = None) -> Views:
+    """One batch of 2N views, view a first, sharded over the mesh's data axis as the views were: left to
+    itself, XLA all-gathered the concatenation and ran the model's front end (its STFT) for the global
+    batch on every device."""
+    joined = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)
+    if mesh is None:
+        return joined
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, batch_sharding(mesh)), joined)
 
 
 def make_loss_and_grads(
@@ -98,11 +107,11 @@ def make_loss_and_grads(
 ):
     """(state, batch) -> (loss, metrics, grads, new batch_stats). Separate from the update so tests can
     compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
-    augment, band_views = make_augment(config), make_band_views(config)
+    augment, band_views = make_augment(config, mesh), make_band_views(config)
     temperature = float(config.temperature)
     objective = objective_of(config)
     if objective == "byol" and contrastive_loss is None:
-        return _byol_loss_and_grads(augment, band_views, graphdef)
+        return _byol_loss_and_grads(augment, band_views, graphdef, mesh)
     contrastive_loss = contrastive_loss or OBJECTIVES[objective]
     per_view = batch_norm_of(config) == "per_view"
 
@@ -115,7 +124,7 @@ def make_loss_and_grads(
             if per_view:  # two calls, each view's batch its own statistics (running ones updated twice)
                 z_a, z_b = _forward(model, view_a, band_views)[1], _forward(model, view_b, band_views)[1]
             else:  # one batch of 2N, view a first
-                _, z = _forward(model, _joined(view_a, view_b), band_views)
+                _, z = _forward(model, _joined(view_a, view_b, mesh), band_views)
                 z_a, z_b = z[:n], z[n:]
             loss, metrics = contrastive_loss(z_a, z_b, temperature, mesh)
             return loss, (metrics, other_variables(model))
@@ -126,14 +135,16 @@ def make_loss_and_grads(
     return loss_and_grads
 
 
-def _byol_loss_and_grads(augment, band_views: BandViews | None, graphdef: nnx.GraphDef):
+def _byol_loss_and_grads(
+    augment, band_views: BandViews | None, graphdef: nnx.GraphDef, mesh: jax.sharding.Mesh | None = None
+):
     """BYOL: the online network (encoder, projection, predictor) predicts the target network's projection
     of the other view; the target is the EMA of the online weights (state["target_params"]) and gets no
     gradient. Both views go through each network as one batch, as in the contrastive path."""
 
     def loss_and_grads(state: State, batch: Batch):
         view_a, view_b = _views(state, batch, augment, band_views)
-        views, n = _joined(view_a, view_b), batch["view_a"].shape[0]
+        views, n = _joined(view_a, view_b, mesh), batch["view_a"].shape[0]
         target = nnx.merge(graphdef, state["target_params"], state["batch_stats"])
         _, t = _forward(target, views, band_views)  # batch statistics are the batch's; running ones not kept
         t = jax.lax.stop_gradient(t)
@@ -192,7 +203,7 @@ def make_train_step(
 
 def jit_train_step(train_step, state_shardings, mesh: jax.sharding.Mesh):
     """Batch sharded over the data axis, state replicated and donated (updated in place on the device)."""
-    from ssl_audio.distributed import batch_sharding, replicated
+    from ssl_audio.distributed import replicated
 
     return jax.jit(
         train_step,

@@ -18,6 +18,7 @@ in (1 - 1/r) of silence, up to 20% of the view at rate 1.25: a cue to the rate t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ import numpy as np
 from ssl_audio.augment import ops
 from ssl_audio.augment.config import NOISE_DECAY_DB, draw_semitones, validate, vocoder_form
 from ssl_audio.augment.impulse_responses import load_ir_bank
+from ssl_audio.distributed import DATA_AXIS
 
 
 def _mel(f):
@@ -178,6 +180,13 @@ def on_subset(y: jax.Array, params: dict, op: str, size: int, fn, cut: int | Non
     return put(kept.reshape(g, s, -1), head, done.reshape(g, size, -1)).reshape(kept.shape)
 
 
+def shards_whole_strata(batch: int, mesh: jax.sharding.Mesh) -> bool:
+    """Whether splitting `batch` over the mesh's data axis gives every device whole strata, so that the
+    chain can run on each shard alone (make_chain) and draw what it draws on one device."""
+    n = mesh.shape[DATA_AXIS]
+    return n > 1 and batch % n == 0 and (batch // n) % stratum_size(batch) == 0
+
+
 def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
     """Samples of audio a view needs before the chain so that it is still real audio after the fastest
     stretch the config can draw: `view_samples x max_rate` (the view's own length when nothing speeds up)."""
@@ -187,12 +196,22 @@ def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
 
 
 def make_chain(
-    config: ml_collections.ConfigDict, view_samples: int | None = None, *, cut: bool = True
+    config: ml_collections.ConfigDict,
+    view_samples: int | None = None,
+    *,
+    cut: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """Builds the chain for a config. The result is pure and jit-able: chain(batch [B, T], key) -> [B, V],
     V = `view_samples` (T when not given): the first V samples of each stretched or shifted clip. With
     cut=False the views keep the input's T samples (a later stage cuts them: band-domain views, bands.py);
-    the time shift is still a fraction of `view_samples`."""
+    the time shift is still a fraction of `view_samples`.
+
+    With a `mesh` whose data axis splits the batch into whole strata (`shards_whole_strata`), each device
+    augments its own shard (`jax.shard_map`): the same views as on one device, since every draw is made for
+    the global batch first and each op works per example or per stratum. Left to the compiler (jit with a
+    sharded batch), the strata's gathers made XLA all-gather the batch and run every op for the *global*
+    batch on every device: N devices each did N times their share of the augmentation."""
     validate(config)
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
@@ -234,9 +253,18 @@ def make_chain(
         length = batch.shape[1] if view_samples is None else int(view_samples)
         if batch.shape[1] < length:
             raise ValueError(f"the chain cuts views of {length} samples from clips of {batch.shape[1]}; crop longer")
-        out_length = length if cut else batch.shape[1]
+        # Drawn for the global batch, so a device count changes no draw; then sizes of each stratum's subset.
         p = sample_parameters(c, key, b, 0 if ir_bank is None else ir_bank.shape[0])
         size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
+        augment = functools.partial(apply, length=length, size=size)
+        if mesh is None or not shards_whole_strata(b, mesh):
+            return augment(batch, p)
+        spec = jax.sharding.PartitionSpec(DATA_AXIS)
+        return jax.shard_map(augment, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(batch, p)
+
+    def apply(batch: jax.Array, p: dict, length: int, size: dict) -> jax.Array:
+        """The ops on a batch (or one device's shard of it) and its examples' draws."""
+        out_length = length if cut else batch.shape[1]
 
         # The costly ops run on a fixed-size subset of each stratum; one whose probability is 0 has size 0 and
         # is left out of the program (its parameters are still drawn, so a seed's other draws do not move).

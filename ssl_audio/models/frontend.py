@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ssl_audio.fft import rfft_rows
+
 LOG_FLOOR = 1e-6  # -60 dB below full scale: quieter detail is noise for music tagging
 
 
@@ -121,6 +123,6 @@ def log_mel(
     frames = n_frames(audio.shape[-1], hop)
     index = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
-    power = jnp.abs(jnp.fft.rfft(x[:, index] * window, axis=-1)) ** 2
+    power = jnp.abs(rfft_rows(x[:, index] * window)) ** 2  # each device its own rows (ssl_audio/fft.py)
     mel = power @ filterbank(scale, sample_rate, n_fft, n_mels, f_min, f_max, bins_per_octave, margin)
     return jnp.log(jnp.maximum(mel, LOG_FLOOR))

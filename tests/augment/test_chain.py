@@ -11,6 +11,7 @@ from ssl_audio.augment.chain import (
     input_samples,
     make_chain,
     sample_parameters,
+    shards_whole_strata,
     stratum_size,
     subset_size,
 )
@@ -259,3 +260,16 @@ def test_auto_vocoder_is_the_scan_on_a_cpu_and_the_cumulative_form_on_an_acceler
 
     assert [vocoder_form("auto", p) for p in ("cpu", "gpu", "tpu")] == ["scan", "cumulative", "cumulative"]
     assert [vocoder_form(f, "gpu") for f in ("scan", "cumulative")] == ["scan", "cumulative"]
+
+
+@pytest.mark.parametrize(
+    "batch, devices, sharded",
+    [(64, 4, True), (48, 3, True), (128, 4, True), (32, 4, False), (8, 4, False), (12, 4, False), (64, 1, False)],
+)
+def test_each_device_augments_its_own_shard_only_when_it_holds_whole_strata(batch, devices, sharded):
+    """make_chain(mesh=...) runs the ops per device only where no stratum straddles two devices: else a
+    device's subset would depend on examples it does not hold (and the views on the device count). That the
+    sharded chain makes one device's views, with per-device FFTs, is tests/pretrain/test_scaling.py's."""
+    from types import SimpleNamespace
+
+    assert shards_whole_strata(batch, SimpleNamespace(shape={"data": devices})) is sharded

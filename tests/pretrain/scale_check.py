@@ -23,6 +23,7 @@ that uses per-device negatives only (what a loss that skips the all-gather compu
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import jax
@@ -40,21 +41,31 @@ from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_
 from ssl_audio.losses import nt_xent  # noqa: E402
 
 
-def batch_for(config) -> dict[str, np.ndarray]:
+def batch_for(config, n: int | None = None) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    n, t = config.batch_size, crop_samples(config)  # what the loader hands the step
+    n, t = n or config.batch_size, crop_samples(config)  # what the loader hands the step
     time = np.arange(t) / config.sample_rate
     tones = np.sin(2 * np.pi * rng.uniform(100, 2000, (n, 1)) * time) * rng.uniform(0.1, 0.5, (n, 1))
     return {v: (tones + 0.05 * rng.standard_normal((n, t))).astype(np.float64) for v in ("view_a", "view_b")}
 
 
 def augmented(config, devices, batch):
-    """Both views through the augmentation chain, batch sharded over `devices`."""
+    """Both views through the augmentation chain as the step runs it, batch sharded over `devices`; and the
+    most rows any FFT of its compiled program transforms."""
     mesh = make_mesh(devices)
-    chain = jax.jit(make_augment(config), in_shardings=(batch_sharding(mesh), None), out_shardings=batch_sharding(mesh))
+    chain = jax.jit(
+        make_augment(config, mesh), in_shardings=(batch_sharding(mesh), None), out_shardings=batch_sharding(mesh)
+    )
     b = global_batch(batch, mesh)
     keys = jax.random.split(jax.random.key(config.seed), 2)
-    return {v: np.asarray(chain(b[v], k)) for v, k in zip(("view_a", "view_b"), keys)}
+    rows = fft_rows(chain.lower(b["view_a"], keys[0]).compile())
+    return {v: np.asarray(chain(b[v], k)) for v, k in zip(("view_a", "view_b"), keys)}, rows
+
+
+def fft_rows(compiled) -> int:
+    """The most rows (leading extent) of any FFT in a compiled program: on N devices a device's share of the
+    batch, unless the partitioner gathered the batch and transforms all of it on every device."""
+    return max((int(n) for n in re.findall(r"= \w+\[(\d+)[^\]]*\]\S* fft\(", compiled.as_text())), default=0)
 
 
 def local_negatives(z_a, z_b, temperature, mesh):
@@ -80,8 +91,9 @@ def loss_and_grads(config, devices, batch, contrastive_loss=nt_xent):
         in_shardings=(shardings, batch_sharding(mesh)),
         out_shardings=replicated(mesh),
     )
-    loss, _, grads, stats = jax.device_get(gradients(state, global_batch(batch, mesh)))
-    return loss, grads, stats
+    views = global_batch(batch, mesh)
+    loss, _, grads, stats = jax.device_get(gradients(state, views))
+    return loss, grads, stats, fft_rows(gradients.lower(state, views).compile())
 
 
 def largest_difference(a, b) -> float:
@@ -109,15 +121,16 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
         # step, which is what every run compares.
         waveform = lambda c: {k: v for k, v in c.to_dict().items() if k not in BAND_STAGE}  # noqa: E731
         assert waveform(config.augment) == waveform(default_config()), f"{spec}: not the default chain"
-        views1 = augmented(config, jax.devices()[:1], batch_for(config))
+        views1, _ = augmented(config, jax.devices()[:1], batch_for(config))
         assert all(v.dtype == np.float64 for v in views1.values()), "the chain left float64"
-        loss1, grads1, stats1 = loss_and_grads(config, jax.devices()[:1], views1)
-        loss4, grads4, stats4 = loss_and_grads(config, jax.devices()[:4], views1)
+        loss1, grads1, stats1, _ = loss_and_grads(config, jax.devices()[:1], views1)
+        loss4, grads4, stats4, step_rows4 = loss_and_grads(config, jax.devices()[:4], views1)
         assert all(g.dtype == np.float64 for g in jax.tree.leaves(grads1)), "the step left float64"
         report = {
             "config": spec,
             "overrides": overrides,
             "batch_norm": batch_norm_of(config),
+            "batch_size": config.batch_size,
             "pitch_stretch": config.augment.pitch_stretch,
             "mixup_p": config.augment.mixup.p,
             "loss_1": float(loss1),
@@ -126,17 +139,24 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
             "grad_scale": largest(grads1),
             "batch_stats_max_abs": largest_difference(stats1, stats4),
             "batch_stats_scale": largest(stats1),
+            "step_fft_rows_4": step_rows4,  # the front end's STFT, when the encoder has one
         }
         if controls:
             # The chain, once: every config here shares the default augment block, so one comparison covers
             # them (the chain compiles in ~10 s per mesh on 2 cores).
-            views4 = augmented(config, jax.devices()[:4], batch_for(config))
+            views4, _ = augmented(config, jax.devices()[:4], batch_for(config))
             report["augment_max_abs"] = largest_difference(views1, views4)
             report["augment_scale"] = largest(views1)
+            # At 16 examples a device (whole strata), each device augments its own shard (make_chain's mesh).
+            wide = batch_for(config, 64)
+            (wide1, _), (wide4, rows4) = (augmented(config, jax.devices()[:n], wide) for n in (1, 4))
+            report["sharded_augment_max_abs"] = largest_difference(wide1, wide4)
+            report["sharded_augment_scale"] = largest(wide1)
+            report["sharded_augment_fft_rows_4"] = rows4
             # The negative control, once: the same step with per-device negatives on 4 devices.
             mesh4 = make_mesh(jax.devices()[:4])
             wrong = lambda a, b, t, mesh, mesh4=mesh4: local_negatives(a, b, t, mesh4)
-            loss_local, grads_local, _ = loss_and_grads(config, jax.devices()[:4], views1, wrong)
+            loss_local, grads_local, _, _ = loss_and_grads(config, jax.devices()[:4], views1, wrong)
             report["local_negatives_loss_4"] = float(loss_local)
             report["local_negatives_grad_max_abs"] = largest_difference(grads1, grads_local)
         print(json.dumps(report), flush=True)

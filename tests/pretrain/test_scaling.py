@@ -36,6 +36,8 @@ def assert_step_matches(r: dict) -> None:
     assert r["loss_4"] == pytest.approx(r["loss_1"], rel=RELATIVE)
     assert r["grad_max_abs"] <= RELATIVE * r["grad_scale"]  # the same sum over the global batch
     assert r["batch_stats_max_abs"] <= RELATIVE * r["batch_stats_scale"]  # batch norm over the global batch
+    # Each device transforms its own quarter of the 2N views in the front end, not all of them (jax#13081).
+    assert r["step_fft_rows_4"] <= 2 * r["batch_size"] // 4
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -47,6 +49,10 @@ def test_four_devices_compute_what_one_device_computes(config):
     assert_step_matches(r)
     if controls:
         assert r["augment_max_abs"] <= RELATIVE * r["augment_scale"]  # the chain is per example
+        # With whole strata on every device (64 clips, 16 a device) each device augments its own shard, and
+        # still makes the views one device makes.
+        assert r["sharded_augment_max_abs"] <= RELATIVE * r["sharded_augment_scale"]
+        assert r["sharded_augment_fft_rows_4"] <= 16
         # The negative control: the multi-GPU bug (negatives from each device's slice only) is caught by the
         # same comparison, by many orders of magnitude.
         assert abs(r["local_negatives_loss_4"] - r["loss_1"]) > 1e6 * RELATIVE * r["loss_1"]

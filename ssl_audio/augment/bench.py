@@ -22,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from ssl_audio.errors import BadValueError
 from ssl_audio.parallel import default_workers
 from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
@@ -329,14 +330,25 @@ def run(
     workers: int | None = None,
     training_p: bool = False,
     rounds: int = 3,
+    devices: int = 1,
 ) -> Iterator[str]:
     """The report's lines, each as soon as its figure is measured: a run stopped by a time limit (a lent
     GPU machine's minutes) keeps what it measured."""
     import jax
 
-    from ssl_audio.augment.chain import make_chain
+    from ssl_audio.augment.chain import make_chain, shards_whole_strata, stratum_size
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
+    from ssl_audio.distributed import batch_sharding, make_mesh, replicated
+
+    if devices > len(jax.devices()):
+        raise BadValueError(f"--devices {devices}: only {len(jax.devices())} device(s) here")
+    mesh = make_mesh(jax.devices()[:devices])
+    if devices > 1 and not shards_whole_strata(batch, mesh):
+        raise BadValueError(
+            f"--devices {devices} with --batch {batch}: each device needs whole strata of {stratum_size(batch)} "
+            f"clips; give --batch a multiple of {16 * devices}"
+        )
 
     # Every op at p=1 measures each op's full cost; the training chain's own probabilities measure what a
     # step pays, where the CPU libraries skip an op whose coin says no and the JAX chain computes the costly
@@ -348,12 +360,19 @@ def run(
     which = "the training chain's probabilities" if training_p else "every op at p=1"
     yield (
         f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, {which}; "
-        f"JAX on {jax.devices()[0].platform} ({jax.device_count()} device(s)); audiomentations in "
+        f"JAX on {jax.devices()[0].platform} ({devices} device(s){', each augmenting its shard' * (devices > 1)}); "
+        "audiomentations in "
         f"{workers} process(es)"
     )
 
-    chain = jax.jit(make_chain(config))
-    x = jax.numpy.asarray(clips)
+    # As the training step runs it: the batch sharded over the devices, each augmenting its own shard (on a
+    # CPU, --devices N simulates N devices: XLA runs some of the chain's work on one thread a device).
+    chain = jax.jit(
+        make_chain(config, mesh=mesh),
+        in_shardings=(batch_sharding(mesh), replicated(mesh)),
+        out_shardings=batch_sharding(mesh),
+    )
+    x = jax.device_put(clips, batch_sharding(mesh))
     ffts = chain_ffts(config, *clips.shape)
     counter = iter(range(10**9))
 
@@ -373,11 +392,20 @@ def run(
             "jax": {"run": lambda: chain(x, jax.random.key(next(counter)))},
             "ffts": {"run": fft_floor(ffts)},
         }
+        if devices > 1:  # the same chain on one device, in turns with the rest: the ratio machine drift cannot fake
+            one = jax.jit(make_chain(config))
+            x1 = jax.device_put(clips, jax.devices()[0])
+            turns["one_device"] = {"run": lambda: one(x1, jax.random.key(next(counter)))}
         turns.update({name: {"run": chain_.one_pass} for name, chain_ in cpu.items()})
         seconds = fastest(turns, 1, rounds)
     jax_rate = batch / seconds["jax"]
     rates = {name: len(reference_clips) / seconds[name] for name in cpu}
     yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
+    if devices > 1:
+        yield (
+            f"the same chain on 1 device: {batch / seconds['one_device']:.1f} clips/s; on {devices}: "
+            f"{seconds['one_device'] / seconds['jax']:.2f}x as fast"
+        )
     yield (
         f"the chain's {len(ffts)} FFTs alone, JAX: {1000 * seconds['ffts'] / batch:.2f} "
         f"ms/clip, {100 * seconds['ffts'] / seconds['jax']:.0f}% of the chain"
@@ -429,6 +457,13 @@ def add_arguments(p) -> None:
         action="store_true",
         help="each op with the default chain's probability (what a pretraining step pays), not every op at p=1",
     )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        help="devices the JAX chain shards the batch over, each augmenting its own (default 1; on a CPU, N "
+        "simulated devices: 2 on 2 cores ran it 1.3x as fast as 1)",
+    )
     add_timing_arguments(p, calls="timed calls of each JAX op", turns="the chains, and the JAX ops,")
 
 
@@ -441,6 +476,7 @@ def main(args) -> int:
         workers=args.workers,
         training_p=args.training_p,
         rounds=args.rounds,
+        devices=args.devices,
     ):
         print(line, flush=True)
     return 0

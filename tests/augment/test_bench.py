@@ -44,3 +44,13 @@ def test_the_fft_floor_is_the_chains_own_list_of_transforms():
     assert len(outputs) == len(ffts)
     for out, (shape, _, _, (n,)) in zip(outputs, ffts):
         assert out.shape[:-1] == shape[:-1] and out.shape[-1] in (n, n // 2 + 1)
+
+
+def test_more_devices_than_there_are_is_a_one_line_error_naming_the_flag():
+    import jax
+
+    from ssl_audio.augment.bench import run
+    from ssl_audio.errors import BadValueError
+
+    with pytest.raises(BadValueError, match=r"--devices \d+: only \d+ device"):
+        next(run(batch=16, devices=len(jax.devices()) + 1))

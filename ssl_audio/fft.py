@@ -15,10 +15,13 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 
-@custom_partitioning
-def rfft_rows(x: jax.Array) -> jax.Array:
-    """jnp.fft.rfft(x, axis=-1), partitioned along the leading axes."""
+def _rfft(x: jax.Array) -> jax.Array:
     return jnp.fft.rfft(x, axis=-1)
+
+
+@custom_partitioning
+def _partitioned(x: jax.Array) -> jax.Array:
+    return _rfft(x)
 
 
 def _rows_sharding(mesh, arg_shapes) -> NamedSharding:
@@ -30,11 +33,37 @@ def _rows_sharding(mesh, arg_shapes) -> NamedSharding:
 
 def _partition(mesh, arg_shapes, result_shape):
     sharding = _rows_sharding(mesh, arg_shapes)
-    return mesh, lambda x: jnp.fft.rfft(x, axis=-1), sharding, (sharding,)
+    return mesh, _rfft, sharding, (sharding,)
 
 
-rfft_rows.def_partition(
+_partitioned.def_partition(
     infer_sharding_from_operands=lambda mesh, arg_shapes, result_shape: _rows_sharding(mesh, arg_shapes),
     partition=_partition,
     sharding_rule="... t -> ... f",
 )
+
+
+# custom_partitioning has no batching or differentiation rule of its own. Under vmap the rows are still
+# rows (the mapped axis becomes one more leading axis); the transform is linear, so its tangent is the
+# same transform, done with jnp.fft.rfft so that reverse mode can transpose it.
+@jax.custom_batching.custom_vmap
+def _batchable(x: jax.Array) -> jax.Array:
+    return _partitioned(x)
+
+
+@_batchable.def_vmap
+def _batchable_vmap(axis_size, in_batched, x):
+    # The mapped axis, wherever vmap put it, is at the front here: one more leading axis of rows.
+    return _batchable(x), in_batched[0]
+
+
+@jax.custom_jvp
+def rfft_rows(x: jax.Array) -> jax.Array:
+    """jnp.fft.rfft(x, axis=-1), partitioned along the leading axes."""
+    return _batchable(x)
+
+
+@rfft_rows.defjvp
+def _rfft_rows_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return rfft_rows(x), _rfft(t)

@@ -29,6 +29,9 @@ RUN_CONTROL_KEYS = (
     # How the vocoder carries phase: both forms make the same augmentation, held to the same figures
     # (tests/augment/test_ops.py), so a run may resume on another kind of device, where "auto" picks the other.
     "augment.vocoder_phase",
+    # How many clips the chain augments at a time: the same draws and views up to float rounding, and
+    # "auto" differs by device kind as vocoder_phase does.
+    "augment.clips_per_pass",
 )
 # Keys added to the configs after runs may have started with them absent. Absent from a saved config means
 # what the code did before the key existed, which is the value these accept; a run resumes across the

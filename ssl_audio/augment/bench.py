@@ -335,8 +335,9 @@ def run(
     """The report's lines, each as soon as its figure is measured: a run stopped by a time limit (a lent
     GPU machine's minutes) keeps what it measured."""
     import jax
+    import ml_collections
 
-    from ssl_audio.augment.chain import make_chain, shards_whole_strata, stratum_size
+    from ssl_audio.augment.chain import make_chain, passes, shards_whole_strata, stratum_size
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
     from ssl_audio.distributed import batch_sharding, make_mesh, replicated
@@ -366,12 +367,18 @@ def run(
     )
 
     # As the training step runs it: the batch sharded over the devices, each augmenting its own shard (on a
-    # CPU, --devices N simulates N devices: XLA runs some of the chain's work on one thread a device).
-    chain = jax.jit(
-        make_chain(config, mesh=mesh),
-        in_shardings=(batch_sharding(mesh), replicated(mesh)),
-        out_shardings=batch_sharding(mesh),
-    )
+    # CPU, --devices N simulates N devices: XLA runs some of the chain's work on one thread a device), in
+    # passes of augment.clips_per_pass clips.
+    def sharded_chain(config):
+        return jax.jit(
+            make_chain(config, mesh=mesh),
+            in_shardings=(batch_sharding(mesh), replicated(mesh)),
+            out_shardings=batch_sharding(mesh),
+        )
+
+    chain = sharded_chain(config)
+    per_pass = passes(config.clips_per_pass, batch // devices, jax.default_backend())
+    yield f"JAX: {per_pass} clips a pass on each device (augment.clips_per_pass={config.clips_per_pass})"
     x = jax.device_put(clips, batch_sharding(mesh))
     ffts = chain_ffts(config, *clips.shape)
     counter = iter(range(10**9))
@@ -392,6 +399,10 @@ def run(
             "jax": {"run": lambda: chain(x, jax.random.key(next(counter)))},
             "ffts": {"run": fft_floor(ffts)},
         }
+        if per_pass < batch // devices:  # the same chain on each device's whole shard at once, in turns with the rest
+            whole = ml_collections.ConfigDict(config.to_dict())
+            whole.clips_per_pass = "all"
+            turns["whole_batch"] = {"run": lambda whole=sharded_chain(whole): whole(x, jax.random.key(next(counter)))}
         if devices > 1:  # the same chain on one device, in turns with the rest: the ratio machine drift cannot fake
             one = jax.jit(make_chain(config))
             x1 = jax.device_put(clips, jax.devices()[0])
@@ -401,6 +412,11 @@ def run(
     jax_rate = batch / seconds["jax"]
     rates = {name: len(reference_clips) / seconds[name] for name in cpu}
     yield f"full chain, JAX: {jax_rate:.1f} clips/s ({1000 / jax_rate:.2f} ms/clip)"
+    if "whole_batch" in seconds:
+        yield (
+            f"the same chain on each device's {batch // devices} clips at once: {batch / seconds['whole_batch']:.1f} "
+            f"clips/s; in passes of {per_pass}: {seconds['whole_batch'] / seconds['jax']:.2f}x as fast"
+        )
     if devices > 1:
         yield (
             f"the same chain on 1 device: {batch / seconds['one_device']:.1f} clips/s; on {devices}: "

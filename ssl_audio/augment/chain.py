@@ -31,6 +31,7 @@ from ssl_audio.augment import ops
 from ssl_audio.augment.config import NOISE_DECAY_DB, draw_semitones, validate, vocoder_form
 from ssl_audio.augment.impulse_responses import load_ir_bank
 from ssl_audio.distributed import DATA_AXIS
+from ssl_audio.errors import BadValueError
 
 
 def _mel(f):
@@ -187,6 +188,39 @@ def shards_whole_strata(batch: int, mesh: jax.sharding.Mesh) -> bool:
     return n > 1 and batch % n == 0 and (batch // n) % stratum_size(batch) == 0
 
 
+def passes(setting: str, batch: int, platform: str) -> int:
+    """Clips per pass of the chain over a batch (or one device's shard) of `batch` clips, for
+    augment.clips_per_pass: "auto" is one stratum on a CPU and the whole batch elsewhere, "all" the whole
+    batch. A pass holds whole strata, so its subsets are the ones the whole batch would pick."""
+    s = stratum_size(batch)
+    if setting == "all" or (setting == "auto" and platform != "cpu"):
+        return batch
+    n = s if setting == "auto" else int(setting)
+    if n % s or batch % n:
+        raise BadValueError(
+            f"augment.clips_per_pass: {n} clips a pass must be a multiple of {s} that divides each device's "
+            f"batch of {batch}; try --config.augment.clips_per_pass=auto"
+        )
+    return n
+
+
+def in_passes(augment: Callable, per_pass: int) -> Callable:
+    """augment(batch, draws) run on `per_pass` clips at a time (`jax.lax.map`), each pass with its clips'
+    draws. Why: on a CPU the chain is bound by memory, not arithmetic (docs/benchmarks.md, the FFT floor):
+    a batch of 64 3-s clips has 63 MB of complex frames, which every elementwise step streams from RAM; 16
+    clips' frames (16 MB) largely stay in cache from one step to the next."""
+
+    def run(batch: jax.Array, p: dict) -> jax.Array:
+        n = batch.shape[0] // per_pass
+        if n <= 1:
+            return augment(batch, p)
+        split = lambda a: a.reshape(n, per_pass, *a.shape[1:])  # noqa: E731
+        out = jax.lax.map(lambda args: augment(*args), (split(batch), jax.tree.map(split, p)))
+        return out.reshape(batch.shape[0], *out.shape[2:])
+
+    return run
+
+
 def input_samples(config: ml_collections.ConfigDict, view_samples: int) -> int:
     """Samples of audio a view needs before the chain so that it is still real audio after the fastest
     stretch the config can draw: `view_samples x max_rate` (the view's own length when nothing speeds up)."""
@@ -217,6 +251,7 @@ def make_chain(
     sr = int(c.sample_rate)
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
     phase = vocoder_form(c.get("vocoder_phase", "scan"), jax.default_backend())
+    per_pass = str(c.get("clips_per_pass", "all"))
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
@@ -258,9 +293,10 @@ def make_chain(
         size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
         augment = functools.partial(apply, length=length, size=size)
         if mesh is None or not shards_whole_strata(b, mesh):
-            return augment(batch, p)
+            return in_passes(augment, passes(per_pass, b, jax.default_backend()))(batch, p)
         spec = jax.sharding.PartitionSpec(DATA_AXIS)
-        return jax.shard_map(augment, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(batch, p)
+        shard = in_passes(augment, passes(per_pass, b // mesh.shape[DATA_AXIS], jax.default_backend()))
+        return jax.shard_map(shard, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(batch, p)
 
     def apply(batch: jax.Array, p: dict, length: int, size: dict) -> jax.Array:
         """The ops on a batch (or one device's shard of it) and its examples' draws."""

@@ -58,6 +58,12 @@ def default_config() -> ml_collections.ConfigDict:
     # slower there, the cumulative form elsewhere (on an H200 the full step 49.4 against 53.3 ms;
     # docs/benchmarks.md). Both are held to the same pitch, timing and transient figures.
     c.vocoder_phase = "auto"
+    # How many clips the chain augments at a time (chain.py: `passes`): "auto" is one stratum of 16 on a CPU,
+    # where each pass's frames then stay in a core's cache (the chain 1.35-1.4x as fast on 2 cores;
+    # docs/benchmarks.md), and the whole batch on an accelerator, whose lanes want all of it; "all" is the
+    # whole batch; a whole number, that many (a multiple of 16 that divides each device's batch). The views
+    # are the same either way up to float rounding: every draw is made for the whole batch first.
+    c.clips_per_pass = "auto"
     # audiomentations' SevenBandParametricEQ: low shelf, five peaking bands, high shelf.
     c.eq = dict(p=0.5, min_gain_db=-12.0, max_gain_db=12.0)
     # Synthetic room (decaying noise) unless ir_dir names a folder of impulse responses.
@@ -146,6 +152,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         phase in VOCODER_PHASES,
         "vocoder_phase",
         f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=auto), got {phase!r}",
+    )
+    per_pass = str(c.get("clips_per_pass", "all"))  # a run saved before the key existed: the whole batch
+    check(
+        per_pass in ("auto", "all") or (per_pass.isdigit() and int(per_pass) > 0),
+        "clips_per_pass",
+        f"must be 'auto', 'all' or a whole number of clips (e.g. --config.augment.clips_per_pass=16), got {per_pass!r}",
     )
     whole = c.pitch_shift.get("whole_semitones", False)  # a run saved before the key existed: any real shift
     check(isinstance(whole, bool), "pitch_shift.whole_semitones", f"must be True or False, got {whole!r}")

@@ -10,6 +10,7 @@ from ssl_audio.augment.chain import (
     _exact_coins,
     input_samples,
     make_chain,
+    passes,
     sample_parameters,
     shards_whole_strata,
     stratum_size,
@@ -17,7 +18,9 @@ from ssl_audio.augment.chain import (
 )
 from ssl_audio.augment.config import all_ops, default_config, validate
 from ssl_audio.augment.reference import AudiomentationsViews
+from ssl_audio.errors import BadValueError
 from tests.augment.measure import SR, harmonic_tone
+from tests.compiled import fft_rows
 
 B, T = 4, SR  # 1-s clips keep compile and run times small
 
@@ -113,6 +116,8 @@ def test_empty_ir_folder_is_a_clear_error(tmp_path):
             "parallel",
             "augment.vocoder_phase: must be one of auto, scan, cumulative .*vocoder_phase=auto",
         ),
+        ("clips_per_pass", "some", "augment.clips_per_pass: must be 'auto', 'all' or a whole number"),
+        ("clips_per_pass", "0", "augment.clips_per_pass: .*clips_per_pass=16"),
     ],
 )
 def test_bad_values_name_the_key(key, value, match):
@@ -273,3 +278,29 @@ def test_each_device_augments_its_own_shard_only_when_it_holds_whole_strata(batc
     from types import SimpleNamespace
 
     assert shards_whole_strata(batch, SimpleNamespace(shape={"data": devices})) is sharded
+
+
+def test_passes_are_one_stratum_on_a_cpu_the_whole_batch_elsewhere_or_what_the_config_names():
+    assert [passes("auto", 64, p) for p in ("cpu", "gpu", "tpu")] == [16, 64, 64]
+    assert [passes("auto", 12, "cpu"), passes("auto", 8, "cpu")] == [12, 8]  # a small batch is one stratum
+    assert [passes("all", 64, "cpu"), passes("32", 64, "gpu"), passes("64", 64, "cpu")] == [64, 32, 64]
+    for setting, batch in (("24", 64), ("32", 48), ("8", 64)):  # not whole strata, or not dividing the batch
+        with pytest.raises(BadValueError, match=f"augment.clips_per_pass: {setting} clips a pass .*=auto"):
+            passes(setting, batch, "cpu")
+
+
+def test_in_passes_the_chain_makes_the_whole_batchs_views_and_transforms_a_pass_at_a_time():
+    """The same draws, so the same views up to float rounding (bit crush is off: it rounds to a grid, where a
+    last-bit difference can move a sample by a step); and every FFT of the compiled chain is one pass's."""
+    x = jnp.asarray(np.stack([harmonic_tone(110.0 * (1 + i % 5), seconds=1.0) for i in range(64)]))
+    config = all_ops(default_config())
+    config.bit_crush.p = 0.0
+    views, rows = {}, {}
+    for setting in ("all", "auto", "32"):
+        config.clips_per_pass = setting
+        chain = jax.jit(make_chain(config))
+        views[setting] = np.asarray(chain(x, jax.random.key(3)))
+        rows[setting] = fft_rows(chain.lower(x, jax.random.key(3)).compile())
+    np.testing.assert_allclose(views["auto"], views["all"], atol=1e-5)
+    np.testing.assert_allclose(views["32"], views["all"], atol=1e-5)
+    assert rows == {"all": 64, "auto": 16, "32": 32}

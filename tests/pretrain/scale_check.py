@@ -23,7 +23,6 @@ that uses per-device negatives only (what a loss that skips the all-gather compu
 from __future__ import annotations
 
 import json
-import re
 import sys
 
 import jax
@@ -39,6 +38,7 @@ from pretrain.state import create_state, model_graphdef, to_float64  # noqa: E40
 from pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
 from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_mesh, replicated  # noqa: E402
 from ssl_audio.losses import nt_xent  # noqa: E402
+from tests.compiled import fft_rows  # noqa: E402
 
 
 def batch_for(config, n: int | None = None) -> dict[str, np.ndarray]:
@@ -60,12 +60,6 @@ def augmented(config, devices, batch):
     keys = jax.random.split(jax.random.key(config.seed), 2)
     rows = fft_rows(chain.lower(b["view_a"], keys[0]).compile())
     return {v: np.asarray(chain(b[v], k)) for v, k in zip(("view_a", "view_b"), keys)}, rows
-
-
-def fft_rows(compiled) -> int:
-    """The most rows (leading extent) of any FFT in a compiled program: on N devices a device's share of the
-    batch, unless the partitioner gathered the batch and transforms all of it on every device."""
-    return max((int(n) for n in re.findall(r"= \w+\[(\d+)[^\]]*\]\S* fft\(", compiled.as_text())), default=0)
 
 
 def local_negatives(z_a, z_b, temperature, mesh):

@@ -63,7 +63,12 @@ def test_run_control_keys_may_change_on_resume_but_nothing_else():
     b = to_json(
         load_config(
             CONFIGS[0] + ":tiny",
-            ["--config.log_every_steps=1", "--config.data_dir=/elsewhere", "--config.augment.vocoder_phase=cumulative"],
+            [
+                "--config.log_every_steps=1",
+                "--config.data_dir=/elsewhere",
+                "--config.augment.vocoder_phase=cumulative",
+                "--config.augment.clips_per_pass=all",
+            ],
         )
     )
     c = to_json(load_config(CONFIGS[0] + ":tiny", ["--config.model.embedding_size=64"]))

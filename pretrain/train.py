@@ -31,9 +31,10 @@ from pretrain.step import (
     make_train_step,
     view_samples,
 )
+from ssl_audio.augment.chain import clips_a_pass
 from ssl_audio.data.pipeline import open_dataset, pretrain_loader
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
-from ssl_audio.errors import UsageError
+from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.text import plural
 
 
@@ -126,6 +127,10 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         cpu_augment = AudiomentationsViews(config.augment, view_samples(config))
     else:
         make_augment(config)  # loads the IR folder, if any: its errors come before anything is written
+        try:  # a pass size that does not fit each device's batch, too
+            clips_a_pass(config.augment, config.batch_size, mesh)
+        except BadValueError as err:
+            raise ConfigError(f"config.{err}") from None
         make_band_views(config)  # band-domain views on a model without log bands: named before anything is written
     loader = pretrain_loader(
         handle,

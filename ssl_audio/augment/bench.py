@@ -337,7 +337,7 @@ def run(
     import jax
     import ml_collections
 
-    from ssl_audio.augment.chain import make_chain, passes, shards_whole_strata, stratum_size
+    from ssl_audio.augment.chain import clips_a_pass, make_chain, shards_whole_strata, stratum_size
     from ssl_audio.augment.config import all_ops, default_config
     from ssl_audio.augment.reference import build_compose
     from ssl_audio.distributed import batch_sharding, make_mesh, replicated
@@ -377,7 +377,7 @@ def run(
         )
 
     chain = sharded_chain(config)
-    per_pass = passes(config.clips_per_pass, batch // devices, jax.default_backend())
+    per_pass = clips_a_pass(config, batch, mesh)
     yield f"JAX: {per_pass} clips a pass on each device (augment.clips_per_pass={config.clips_per_pass})"
     x = jax.device_put(clips, batch_sharding(mesh))
     ffts = chain_ffts(config, *clips.shape)

@@ -204,6 +204,13 @@ def passes(setting: str, batch: int, platform: str) -> int:
     return n
 
 
+def clips_a_pass(config: ml_collections.ConfigDict, batch: int, mesh: jax.sharding.Mesh | None = None) -> int:
+    """Clips per pass of the chain for `config` over a global batch of `batch` on `mesh` (each device's shard
+    when it augments its own: `shards_whole_strata`), on this process's backend."""
+    per_device = batch // mesh.shape[DATA_AXIS] if mesh is not None and shards_whole_strata(batch, mesh) else batch
+    return passes(str(config.get("clips_per_pass", "all")), per_device, jax.default_backend())
+
+
 def in_passes(augment: Callable, per_pass: int) -> Callable:
     """augment(batch, draws) run on `per_pass` clips at a time (`jax.lax.map`), each pass with its clips'
     draws. Why: on a CPU the chain is bound by memory, not arithmetic (docs/benchmarks.md, the FFT floor):
@@ -251,7 +258,6 @@ def make_chain(
     sr = int(c.sample_rate)
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
     phase = vocoder_form(c.get("vocoder_phase", "scan"), jax.default_backend())
-    per_pass = str(c.get("clips_per_pass", "all"))
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 
@@ -291,12 +297,11 @@ def make_chain(
         # Drawn for the global batch, so a device count changes no draw; then sizes of each stratum's subset.
         p = sample_parameters(c, key, b, 0 if ir_bank is None else ir_bank.shape[0])
         size = {op: subset_size(probability(c, op), b) for op in SUBSET_OPS}
-        augment = functools.partial(apply, length=length, size=size)
+        augment = in_passes(functools.partial(apply, length=length, size=size), clips_a_pass(c, b, mesh))
         if mesh is None or not shards_whole_strata(b, mesh):
-            return in_passes(augment, passes(per_pass, b, jax.default_backend()))(batch, p)
+            return augment(batch, p)
         spec = jax.sharding.PartitionSpec(DATA_AXIS)
-        shard = in_passes(augment, passes(per_pass, b // mesh.shape[DATA_AXIS], jax.default_backend()))
-        return jax.shard_map(shard, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(batch, p)
+        return jax.shard_map(augment, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(batch, p)
 
     def apply(batch: jax.Array, p: dict, length: int, size: dict) -> jax.Array:
         """The ops on a batch (or one device's shard of it) and its examples' draws."""

@@ -136,6 +136,7 @@ def _pretrain_in_process(capsys, workdir, dataset, *overrides) -> str:
         ("--config.augment.reverb.ir_dir=/nonexistent", "config.augment.reverb.ir_dir"),
         ("--config.model.channels=abc", "config.model.channels"),
         ("--config.split=nosuch", "config.split"),
+        ("--config.augment.clips_per_pass=3", "config.augment.clips_per_pass: 3 clips a pass"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it_and_leaves_no_workdir(prepared, tmp_path, capsys, bad, key):

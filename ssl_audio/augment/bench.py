@@ -41,16 +41,21 @@ def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> 
     return np.stack(clips)
 
 
-def jax_op_timings(clips: np.ndarray, config, repeats: int, rounds: int = 1) -> dict[str, float]:
-    """Seconds per batch for each op alone (vmapped, jitted), with mid-range parameters; the ops take turns
-    for `rounds` rounds and each keeps its fastest (ssl_audio.timing.fastest)."""
+def jax_op_timings(
+    clips: np.ndarray, config, repeats: int, rounds: int = 1, per_pass: int | None = None
+) -> dict[str, float]:
+    """Seconds per batch for each op alone (vmapped, jitted, over `per_pass` clips at a time), with mid-range
+    parameters; the ops take turns for `rounds` rounds and each keeps its fastest (ssl_audio.timing.fastest)."""
     import jax
     import jax.numpy as jnp
 
     from ssl_audio.augment import ops
+    from ssl_audio.augment.chain import in_passes
 
+    per_pass = per_pass or len(clips)
     x = jnp.asarray(clips)
-    b, t = x.shape
+    t = x.shape[1]
+    b = min(per_pass, x.shape[0])  # the parameters of one pass (every pass has the same)
     sr = config.sample_rate
     keys = jax.random.split(jax.random.key(0), b)
     ir_len = int(math.ceil((config.reverb.max_rt60 + config.reverb.max_pre_delay_ms / 1000) * sr))
@@ -73,24 +78,26 @@ def jax_op_timings(clips: np.ndarray, config, repeats: int, rounds: int = 1) -> 
         "lowpass": lambda x: jax.vmap(lambda v: ops.lowpass(v, 4000.0, config.lowpass.order, sr))(x),
         "bit_crush": lambda x: jax.vmap(lambda v: ops.bit_crush(v, 8))(x),
     }
-    turns = {name: {"run": lambda jitted=jax.jit(fn): jitted(x)} for name, fn in fns.items()}
+    turns = {name: {"run": lambda jitted=jax.jit(in_passes(fn, per_pass)): jitted(x)} for name, fn in fns.items()}
     return fastest(turns, repeats, rounds)
 
 
-def vocoder_timings(clips: np.ndarray, repeats: int, rounds: int = 1) -> dict[str, float]:
-    """Seconds per batch of the phase vocoder alone: the chain's scan over frames, and the parallel form
-    (taking turns for `rounds` rounds, each keeping its fastest)."""
+def vocoder_timings(clips: np.ndarray, repeats: int, rounds: int = 1, per_pass: int | None = None) -> dict[str, float]:
+    """Seconds per batch of the phase vocoder alone, over `per_pass` clips at a time: the chain's scan over
+    frames, and the parallel form (taking turns for `rounds` rounds, each keeping its fastest)."""
     import jax
     import jax.numpy as jnp
 
     from ssl_audio.augment import ops
+    from ssl_audio.augment.chain import in_passes
 
     spec = jax.jit(jax.vmap(ops.stft))(jnp.asarray(clips))
     n_out = int(math.ceil(clips.shape[1] * 2 ** (4 / 12) / ops.HOP)) + 4
     factor = jnp.full((clips.shape[0],), 1.1)
     turns = {}
     for name, form in (("scan", "scan"), ("parallel", "cumulative")):  # augment.vocoder_phase's two forms
-        jitted = jax.jit(jax.vmap(lambda s, f, form=form: ops.phase_vocoder(s, f, n_out, form)))
+        vocoder = jax.vmap(lambda s, f, form=form: ops.phase_vocoder(s, f, n_out, form))
+        jitted = jax.jit(in_passes(vocoder, per_pass or len(clips)))
         turns[name] = {"run": lambda jitted=jitted: jitted(spec, factor)}
     return fastest(turns, repeats, rounds)
 
@@ -359,10 +366,11 @@ def run(
     workers = workers or default_workers()
     clips = music_clips(batch, seconds, sr)
     which = "the training chain's probabilities" if training_p else "every op at p=1"
+    per_pass = clips_a_pass(config, batch, mesh)
     yield (
         f"bench augment: {batch} music clips of {seconds:g} s at {sr} Hz, {which}; "
-        f"JAX on {jax.devices()[0].platform} ({devices} device(s){', each augmenting its shard' * (devices > 1)}); "
-        "audiomentations in "
+        f"JAX on {jax.devices()[0].platform} ({devices} device(s){', each augmenting its shard' * (devices > 1)}, "
+        f"{per_pass} clips a pass: augment.clips_per_pass={config.clips_per_pass}); audiomentations in "
         f"{workers} process(es)"
     )
 
@@ -377,8 +385,6 @@ def run(
         )
 
     chain = sharded_chain(config)
-    per_pass = clips_a_pass(config, batch, mesh)
-    yield f"JAX: {per_pass} clips a pass on each device (augment.clips_per_pass={config.clips_per_pass})"
     x = jax.device_put(clips, batch_sharding(mesh))
     ffts = chain_ffts(config, *clips.shape)
     counter = iter(range(10**9))
@@ -433,13 +439,13 @@ def run(
     am_rate, pedalboard = rates["audiomentations"], rates.get("pedalboard")
 
     yield "per op, JAX (ms per clip, batched):           " + ", ".join(
-        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats, rounds).items()
+        f"{k} {1000 * v / batch:.2f}" for k, v in jax_op_timings(clips, config, repeats, rounds, per_pass).items()
     )
     per_op = audiomentations_op_timings(build_compose(config), clips[:16], config)
     yield "per op, audiomentations (ms per clip, 1 core): " + ", ".join(
         f"{k} {1000 * v:.2f}" for k, v in per_op.items()
     )
-    vocoder = vocoder_timings(clips, repeats, rounds)
+    vocoder = vocoder_timings(clips, repeats, rounds, per_pass)
     yield (
         f"phase vocoder alone (ms per clip, batched): scan over frames {1000 * vocoder['scan'] / batch:.2f}, "
         f"parallel over frames {1000 * vocoder['parallel'] / batch:.2f}"

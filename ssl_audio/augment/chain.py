@@ -211,19 +211,21 @@ def clips_a_pass(config: ml_collections.ConfigDict, batch: int, mesh: jax.shardi
     return passes(str(config.get("clips_per_pass", "all")), per_device, jax.default_backend())
 
 
-def in_passes(augment: Callable, per_pass: int) -> Callable:
-    """augment(batch, draws) run on `per_pass` clips at a time (`jax.lax.map`), each pass with its clips'
-    draws. Why: on a CPU the chain is bound by memory, not arithmetic (docs/benchmarks.md, the FFT floor):
-    a batch of 64 3-s clips has 63 MB of complex frames, which every elementwise step streams from RAM; 16
-    clips' frames (16 MB) largely stay in cache from one step to the next."""
+def in_passes(fn: Callable, per_pass: int) -> Callable:
+    """fn(*args), args arrays or pytrees of them with a leading batch axis, run on `per_pass` clips at a time
+    (`jax.lax.map`), each pass with its own rows of every argument. Why: on a CPU the chain is bound by
+    memory, not arithmetic (docs/benchmarks.md, the FFT floor): a batch of 64 3-s clips has 63 MB of complex
+    frames, which every elementwise step streams from RAM; 16 clips' frames (16 MB) largely stay in cache
+    from one step to the next."""
 
-    def run(batch: jax.Array, p: dict) -> jax.Array:
-        n = batch.shape[0] // per_pass
+    def run(*args):
+        batch = jax.tree.leaves(args)[0].shape[0]
+        n = batch // per_pass
         if n <= 1:
-            return augment(batch, p)
+            return fn(*args)
         split = lambda a: a.reshape(n, per_pass, *a.shape[1:])  # noqa: E731
-        out = jax.lax.map(lambda args: augment(*args), (split(batch), jax.tree.map(split, p)))
-        return out.reshape(batch.shape[0], *out.shape[2:])
+        out = jax.lax.map(lambda xs: fn(*xs), jax.tree.map(split, args))
+        return jax.tree.map(lambda a: a.reshape(batch, *a.shape[2:]), out)
 
     return run
 

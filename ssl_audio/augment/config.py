@@ -59,7 +59,7 @@ def default_config() -> ml_collections.ConfigDict:
     # docs/benchmarks.md). Both are held to the same pitch, timing and transient figures.
     c.vocoder_phase = "auto"
     # How many clips the chain augments at a time (chain.py: `passes`): "auto" is one stratum of 16 on a CPU,
-    # where each pass's frames then stay in a core's cache (the chain 1.35-1.4x as fast on 2 cores;
+    # where each pass's frames then stay in a core's cache (the chain 1.2-1.5x as fast on 2 cores;
     # docs/benchmarks.md), and the whole batch on an accelerator, whose lanes want all of it; "all" is the
     # whole batch; a whole number, that many (a multiple of 16 that divides each device's batch). The views
     # are the same either way up to float rounding: every draw is made for the whole batch first.

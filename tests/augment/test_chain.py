@@ -292,15 +292,15 @@ def test_passes_are_one_stratum_on_a_cpu_the_whole_batch_elsewhere_or_what_the_c
 def test_in_passes_the_chain_makes_the_whole_batchs_views_and_transforms_a_pass_at_a_time():
     """The same draws, so the same views up to float rounding (bit crush is off: it rounds to a grid, where a
     last-bit difference can move a sample by a step); and every FFT of the compiled chain is one pass's."""
-    x = jnp.asarray(np.stack([harmonic_tone(110.0 * (1 + i % 5), seconds=1.0) for i in range(64)]))
+    x = jnp.asarray(np.stack([harmonic_tone(110.0 * (1 + i % 5), seconds=0.5) for i in range(32)]))
     config = all_ops(default_config())
     config.bit_crush.p = 0.0
     views, rows = {}, {}
-    for setting in ("all", "auto", "32"):
+    for setting in ("all", "16"):
         config.clips_per_pass = setting
-        chain = jax.jit(make_chain(config))
-        views[setting] = np.asarray(chain(x, jax.random.key(3)))
-        rows[setting] = fft_rows(chain.lower(x, jax.random.key(3)).compile())
-    np.testing.assert_allclose(views["auto"], views["all"], atol=1e-5)
-    np.testing.assert_allclose(views["32"], views["all"], atol=1e-5)
-    assert rows == {"all": 64, "auto": 16, "32": 32}
+        compiled = jax.jit(make_chain(config)).lower(x, jax.random.key(3)).compile()
+        views[setting] = np.asarray(compiled(x, jax.random.key(3)))
+        rows[setting] = fft_rows(compiled)
+    np.testing.assert_allclose(views["16"], views["all"], atol=1e-5)
+    assert not np.allclose(views["16"], np.asarray(x)[:, : views["16"].shape[1]], atol=1e-3)  # the ops ran
+    assert rows == {"all": 32, "16": 16}

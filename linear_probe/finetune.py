@@ -25,7 +25,7 @@ from linear_probe.features import pool_windows
 from linear_probe.fit import loss_fn, to_scores
 from linear_probe.heads import HEADS
 from pretrain.checkpointing import Checkpoints, check_workdir
-from ssl_audio.data.pipeline import DatasetHandle, labelled_loader
+from ssl_audio.data.pipeline import DatasetHandle, label_values, labelled_loader
 from ssl_audio.errors import BadValueError
 from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import other_variables, split_model
@@ -117,6 +117,12 @@ def finetune(
         )  # noqa: E501
     kind = handle.columns[column]
     n_out = len(names) if names else 1
+    # A value column is learnt standardised on train, as fit_head does; outputs are read in its units.
+    shift, scale = 0.0, 1.0
+    if kind == "value":
+        train_values = np.asarray(label_values(handle, "train", [column])[column], np.float64)
+        shift, scale = float(train_values.mean()), float(train_values.std()) or 1.0
+    unscale = (lambda outputs: outputs * scale + shift) if kind == "value" else (lambda outputs: outputs)
     config = finetune_config(encoder, column, head, steps, batch_size, lr_encoder, lr_head, eval_every, seed)
     check_workdir(workdir, config)
 
@@ -140,7 +146,8 @@ def finetune(
 
         def objective(p):
             m = nnx.merge(graphdef, p, state["batch_stats"])
-            loss = loss_fn(kind, m(audio, rngs=nnx.Rngs(dropout=key)), label)
+            target = (label - shift) / scale if kind == "value" else label
+            loss = loss_fn(kind, m(audio, rngs=nnx.Rngs(dropout=key)), target)
             return loss, other_variables(m)
 
         (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
@@ -201,7 +208,7 @@ def finetune(
                 encoder.window_seconds,
                 batch_size,
             )
-            value = metrics.score(kind, labels, to_scores(kind, outputs), names)[main]
+            value = metrics.score(kind, labels, to_scores(kind, unscale(outputs)), names)[main]
             history.append({"step": step, "train_loss": float(loss), f"validation_{main}": float(value)})
             history_file.write_text(json.dumps(history))
             say(f"finetune {column}: step {step}/{steps} train loss {float(loss):.3f}, validation {main} {value:.3f}")
@@ -223,6 +230,6 @@ def finetune(
         validation=best["validation"],
         best_step=best["step"],
         history=history,
-        test_scores=to_scores(kind, outputs),
+        test_scores=to_scores(kind, unscale(outputs)),
         test_labels=labels,
     )

@@ -3,7 +3,9 @@ validation split, early stopping on the validation metric, the best head kept.
 
 Losses by the kind of label: one label -> softmax cross-entropy (decision by argmax); several labels ->
 sigmoid binary cross-entropy; a value -> squared error. Features are standardised with the training
-split's mean and standard deviation (stored with the head).
+split's mean and standard deviation (stored with the head), and so are value targets: a column in dB,
+BPM or years is far from the zero a fresh head predicts, and early stopping ended such a fit long before
+it reached the targets' scale (R^2 -46 on a dB column). Predictions are returned in the targets' units.
 """
 
 from __future__ import annotations
@@ -58,11 +60,14 @@ class FittedHead:
     best_step: int
     validation: float  # the main metric on validation, at best_step
     search: list[dict]  # every (lr, wd) tried and its best validation metric
+    target_mean: float = 0.0  # value heads: trained on (y - target_mean) / target_std
+    target_std: float = 1.0
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         model = nnx.merge(self.graphdef, self.params)
         model.eval()
-        return np.asarray(model(jnp.asarray((x - self.mean) / self.std)))
+        out = np.asarray(model(jnp.asarray((x - self.mean) / self.std)))
+        return out * self.target_std + self.target_mean if self.kind == "value" else out
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return to_scores(self.kind, self.outputs(x))
@@ -90,6 +95,11 @@ def fit_head(
     # value it takes on test.
     std = np.where(std > 1e-6 * max(float(std.max()), 1e-12), std, 1.0).astype(np.float32)
     xs, vs = jnp.asarray((train_x - mean) / std), jnp.asarray((val_x - mean) / std)
+    target_mean, target_std = 0.0, 1.0
+    if kind == "value":
+        target_mean = float(np.mean(train_y))
+        target_std = float(np.std(train_y)) or 1.0  # a constant target: shifted, not scaled
+        train_y = (np.asarray(train_y, np.float32) - target_mean) / target_std
     ys = jnp.asarray(train_y)
     model = HEADS[head](train_x.shape[1], n_outputs, rngs=nnx.Rngs(seed))
     graphdef, init_params = nnx.split(model, nnx.Param)
@@ -130,7 +140,10 @@ def fit_head(
         run_best, run_best_step, run_params, waited = -np.inf, 0, params, 0
         for step in range(eval_every, max_steps + 1, eval_every):  # steps first..step, then a validation
             params, opt_state, val_scores = train_then_score(params, opt_state, key, step - eval_every + 1)
-            value = metrics.main_value(kind, val_y, np.asarray(val_scores))
+            val_scores = np.asarray(val_scores)
+            if kind == "value":  # scored in the targets' own units
+                val_scores = val_scores * target_std + target_mean
+            value = metrics.main_value(kind, val_y, val_scores)
             if np.isfinite(value) and value > run_best:
                 run_best, run_best_step, run_params, waited = value, step, params, 0
             else:
@@ -155,4 +168,6 @@ def fit_head(
         best_step=step,
         validation=float(value),
         search=search,
+        target_mean=target_mean,
+        target_std=target_std,
     )

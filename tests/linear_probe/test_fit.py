@@ -68,3 +68,20 @@ def test_search_reports_every_setting_tried_and_keeps_the_best():
     fitted = fit_head("class", 4, tx, ty, vx, vy, learning_rates=(1e-4, 1e-2), weight_decays=(0.0,))
     assert [s["learning_rate"] for s in fitted.search] == [1e-4, 1e-2]
     assert fitted.validation == max(s["validation"] for s in fitted.search)
+
+
+def test_a_value_far_from_zero_is_regressed_in_its_own_units():
+    """A dB column (about -15, spread 3) or BPM: targets are standardised on train, predictions come back
+    in the column's units (unscaled targets gave R² -46 on a real folder's dB column)."""
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal(8)
+
+    def make(n):
+        x = rng.standard_normal((n, 8)).astype(np.float32)
+        return x, (-15.0 + 3.0 * (x @ w) / np.linalg.norm(w) + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    (tx, ty), (vx, vy) = make(300), make(100)
+    fitted = fit_head("value", 1, tx, ty, vx, vy)
+    assert fitted.validation >= 0.9  # R² on validation, in dB
+    predicted = fitted.scores(vx)[:, 0]
+    assert abs(predicted.mean() - vy.mean()) < 0.5 and np.corrcoef(predicted, vy)[0, 1] > 0.95

@@ -3,9 +3,9 @@
 A name need not be valid UTF-8: old music folders and Samba shares hold Latin-1 names such as
 b"caf\\xe9.wav". Python keeps such bytes as lone surrogates (os.fsdecode's 'surrogateescape'), which
 every UTF-8 writer (TSV, JSON, Parquet, TFDS text features) refuses. `printable` writes each undecodable
-byte as the four characters "\\xNN" instead: valid UTF-8, one line, and the same for every job, so a
-resumed embed recognises the files it did and a report names the file the user can find. A name that is
-valid UTF-8 (nearly all) is returned unchanged.
+byte as the four characters "\\xNN" instead, and a backslash as two, so that no two names print alike:
+valid UTF-8, one line, and the same for every job, so a resumed embed recognises the files it did and a
+report names the file the user can find. A valid UTF-8 name without a backslash (nearly all) is unchanged.
 """
 
 from __future__ import annotations
@@ -14,20 +14,27 @@ import os
 
 
 def printable(path: str | os.PathLike) -> str:
-    """The path as valid UTF-8 text; undecodable bytes become \\xNN (reversible with `os_path`)."""
+    """The path as valid UTF-8 text; undecodable bytes become \\xNN and a backslash becomes two, so that two
+    different names never print alike (b"caf\\xe9" and a name holding the text "caf\\xe9"); `os_path` inverts it."""
     text = os.fspath(path)
     if isinstance(text, bytes):
         text = os.fsdecode(text)
+    text = text.replace("\\", "\\\\")
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def os_path(text: str) -> str:
-    """The inverse of `printable` for a name written by it: the path to open on this machine."""
-    if "\\x" not in text:
+    """The inverse of `printable`: the path to open on this machine. "\\\\" is one backslash, "\\xNN" one
+    byte; any other backslash is kept as it is."""
+    if "\\" not in text:
         return text
-    raw = text.encode("utf-8")
+    raw = text.encode("utf-8", "surrogateescape")
     out, i = bytearray(), 0
     while i < len(raw):
+        if raw[i : i + 2] == b"\\\\":
+            out.append(raw[i])
+            i += 2
+            continue
         if raw[i : i + 2] == b"\\x" and i + 4 <= len(raw):
             try:
                 out.append(int(raw[i + 2 : i + 4], 16))
@@ -38,6 +45,20 @@ def os_path(text: str) -> str:
         out.append(raw[i])
         i += 1
     return os.fsdecode(bytes(out))
+
+
+def as_written(text: str, base: str | os.PathLike) -> str:
+    """A path as a user wrote it in a list or a CSV, as the name to open: as written (the raw bytes of a Latin-1
+    name included), or, when no such file exists, read as the printable form reports show (`caf\\xe9.wav`).
+    Relative paths are looked up under `base` but returned relative."""
+
+    def exists(p: str) -> bool:
+        return os.path.lexists(os.path.join(os.fspath(base), os.path.expanduser(p)))
+
+    if "\\" not in text or exists(text):
+        return text
+    decoded = os_path(text)
+    return decoded if exists(decoded) else text
 
 
 def to_wire(path: str | os.PathLike) -> str:

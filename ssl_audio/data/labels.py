@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ssl_audio.audio.paths import as_written, printable
 from ssl_audio.errors import UsageError
 
 # column -> kind. class: one label per clip; multilabel: ';'-separated; value: a float;
@@ -134,7 +135,9 @@ def read_labels_csv(
     csv_path = Path(csv_path)
     root = csv_path.parent
     kinds = column_map.kinds()
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+    # surrogateescape: a Latin-1 file name written into the CSV as raw bytes (as `ls > labels.csv` does) reads
+    # as the same string os.listdir gives for it; every other cell must still be UTF-8 text.
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.reader(f)
         try:
             raw_header = [h.strip() for h in next(reader)]
@@ -160,18 +163,25 @@ def read_labels_csv(
                     "quote fields that contain commas"
                 )
             cells = {c: v.strip() for c, v in zip(header, row) if c is not None}
-            rel = cells["path"]
-            where = f"{csv_path}:{line_no} ({rel or 'no path'})"
+            where = f"{printable(csv_path)}:{line_no} ({printable(cells['path']) or 'no path'})"
             for column, value in cells.items():
                 if value == "":
                     raise LabelsError(f"{where}: empty {column!r}; fill it in or delete the row")
-            if rel in seen:
-                raise LabelsError(f"{where}: the same path is already on line {seen[rel]}; keep one row per file")
-            seen[rel] = line_no
-            full = (root / rel).resolve() if not os.path.isabs(rel) else Path(rel)
-            if check_files and not full.exists():
-                raise LabelsError(f"{where}: the file does not exist under {root}; fix the path or delete the row")
-            record = Record(path=str(full), key=rel)
+                if column != "path" and _undecodable(value):
+                    raise LabelsError(f"{where}: {column!r} is not UTF-8 text; save the CSV as UTF-8")
+            # The path as written (raw bytes of a Latin-1 name) or as reports print it (caf\xe9.wav).
+            rel = as_written(cells["path"], root)
+            key = printable(rel)
+            if key in seen:
+                raise LabelsError(f"{where}: the same path is already on line {seen[key]}; keep one row per file")
+            seen[key] = line_no
+            # abspath, not resolve: a link stays the file the folder lists (and a looping one raises nothing here)
+            full = Path(os.path.abspath(os.path.join(root, os.path.expanduser(rel))))
+            if check_files and not os.path.lexists(full):
+                raise LabelsError(
+                    f"{where}: the file does not exist under {printable(root)}; fix the path or delete the row"
+                )
+            record = Record(path=str(full), key=key)
             for column, value in cells.items():
                 kind = kinds[column]
                 if kind == "split":
@@ -204,6 +214,11 @@ def read_labels_csv(
             "give every row a split or remove the column"
         )
     return records, label_columns(header, kinds)
+
+
+def _undecodable(text: str) -> bool:
+    """Whether a cell held bytes that are not UTF-8 (read as lone surrogates)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def class_names(records: list[Record], column: str) -> list[str]:

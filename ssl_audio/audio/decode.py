@@ -11,7 +11,10 @@ wants a row per file), and `decode_file` then returns a note that the job lists 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -100,34 +103,77 @@ def is_audio_file(path: str | os.PathLike) -> bool:
     return os.path.splitext(os.fspath(path))[1].lower() in AUDIO_EXTENSIONS
 
 
-def read_native(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Reads a file as float32 [frames, channels] at its own rate, or raises DecodeError."""
-    path = Path(path)
-    if not path.exists():
-        raise DecodeError(path, "file does not exist", "fix the path or remove it from the list")
-    if path.is_dir():
-        raise DecodeError(path, "is a directory, not an audio file")
+def file_size(path: str | os.PathLike) -> int:
+    """The size of a regular file, or DecodeError saying in one line why the path is not one: missing, a broken
+    or looping symbolic link, a folder, a FIFO, socket or device (never opened: opening a FIFO blocks)."""
     try:
-        size = path.stat().st_size
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            target = printable(os.readlink(path))
+            reason = f"broken symbolic link (to {target}, which does not exist)"
+            raise DecodeError(path, reason, "fix or delete the link") from None
+        raise DecodeError(path, "file does not exist", "fix the path, or leave it out of the input") from None
     except OSError as err:
-        raise DecodeError(path, f"unreadable ({err.strerror})", "check its permissions") from err
-    if size == 0:
+        if err.errno == errno.ELOOP:
+            raise DecodeError(path, "symbolic link loop", "fix or delete the link") from None
+        raise DecodeError(path, f"unreadable ({err.strerror})", "check its permissions") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DecodeError(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "a device"
+        raise DecodeError(path, f"not a regular file ({kind})", "copy the audio into a regular file, or delete it")
+    return st.st_size
+
+
+def file_stamp(path: str | os.PathLike) -> tuple[int, int]:
+    """(size, mtime in ns) of what `path` points to, or (-1, -1) where it cannot be stat'ed (a broken link):
+    what tells a changed file from the one a job saw before, without reading it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, -1
+    return st.st_size, st.st_mtime_ns
+
+
+def read_native(path: str | os.PathLike) -> tuple[np.ndarray, int, str]:
+    """Reads a file as float32 [frames, channels] at its own rate, with a note ("" when none) when the file is
+    cut short (what it holds is decoded); or raises DecodeError."""
+    path = Path(path)
+    if file_size(path) == 0:
         raise DecodeError(path, "empty file (0 bytes)", "re-copy or delete it")
     try:
         # Through a Python file object: soundfile encodes a str name as strict UTF-8 and fails on a
         # Latin-1 name (b"caf\xe9.wav"), which the operating system opens without trouble.
-        with open(path, "rb") as f:
-            data, rate = sf.read(f, dtype="float32", always_2d=True)
+        with open(path, "rb") as f, sf.SoundFile(f) as sound:
+            data = sound.read(dtype="float32", always_2d=True)
+            rate, log = sound.samplerate, sound.extra_info
     except PermissionError as err:
         raise DecodeError(path, "unreadable (permission denied)", "check its permissions") from err
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DecodeError(
-            path, f"corrupt or unsupported audio ({detail})", "re-encode it as WAV or FLAC, or delete it"
-        ) from err
+        # soundfile names the file object it was given ("Error opening <_io.BufferedReader name=...>: "):
+        # the report names the file already, so only libsndfile's reason stays.
+        detail = re.sub(r"^Error opening <[^>]*>:\s*", "", str(err).splitlines()[0]) if str(err) else ""
+        hint = "re-encode it as WAV or FLAC, or delete it"
+        if "lost sync" in detail:
+            raise DecodeError(path, f"truncated or corrupt ({detail.strip()})", "re-copy it, or delete it") from err
+        raise DecodeError(path, f"corrupt or unsupported audio ({detail or type(err).__name__})", hint) from err
     if data.shape[0] == 0:
         raise DecodeError(path, "no audio frames", "re-copy or delete it")
-    return data, int(rate)
+    return data, int(rate), truncation_note(log, data.shape[0] / rate)
+
+
+def truncation_note(log: str, seconds: float) -> str:
+    """What libsndfile's log says of a file cut short (a copy that stopped early), as a note; "" if nothing.
+    WAV/AIFF: a data chunk declared longer than the file ("data : 2560000 (should be 511964)"); Ogg: no
+    end-of-stream mark on the last page."""
+    declared = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", log, re.MULTILINE)
+    if declared and int(declared.group(1)) > int(declared.group(2)) > 0:
+        whole = seconds * int(declared.group(1)) / int(declared.group(2))
+        return f"truncated: {seconds:.1f} s decoded of the {whole:.1f} s its header declares (re-copy it for the rest)"
+    if "lacks an end-of-stream bit" in log:
+        return f"truncated: {seconds:.1f} s decoded, the stream has no end mark (re-copy it for the rest)"
+    return ""
 
 
 def load_audio(path: str | os.PathLike, options: DecodeOptions = DecodeOptions()) -> np.ndarray:
@@ -139,9 +185,11 @@ def load_audio(path: str | os.PathLike, options: DecodeOptions = DecodeOptions()
 
 
 def decode_file(path: str | os.PathLike, options: DecodeOptions = DecodeOptions()) -> tuple[np.ndarray, str]:
-    """`load_audio`, plus a note ("" when none) about a file kept in spite of a check (options.keep_short)."""
-    data, rate = read_native(path)
-    return conform_checked(data, rate, options, source=path)
+    """`load_audio`, plus a note ("" when none): a file kept in spite of a check (options.keep_short), or one
+    cut short (truncated) whose remaining audio is decoded."""
+    data, rate, truncated = read_native(path)
+    audio, note = conform_checked(data, rate, options, source=path)
+    return audio, "; ".join(n for n in (truncated, note) if n)
 
 
 def conform(data: np.ndarray, rate: int, options: DecodeOptions, source: str | os.PathLike = "<array>") -> np.ndarray:
@@ -162,6 +210,12 @@ def conform_checked(
     if rate != options.sample_rate:
         # soxr's HQ preset: the quality music resampling needs, at several hundred x real time.
         mono = soxr.resample(mono, rate, options.sample_rate, quality="HQ").astype(np.float32)
+    if mono.shape[0] == 0:  # e.g. one sample at 44.1 kHz: nothing is left at 16 kHz, not even to pad
+        raise DecodeError(
+            source,
+            f"too short ({data.shape[0]} sample(s) at {rate} Hz, none at {options.sample_rate} Hz)",
+            "drop the file",
+        )
     seconds = mono.shape[0] / options.sample_rate
     if seconds < options.min_seconds:
         short = f"too short ({seconds:.2f} s < minimum {options.min_seconds:g} s)"

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ssl_audio.audio.decode import DecodeError, DecodeOptions, is_audio_file, load_audio
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_size, is_audio_file
 from ssl_audio.audio.paths import printable
 from ssl_audio.errors import MissingInputError
+from ssl_audio.flags import positive_int
 from ssl_audio.parallel import parallel_map
 from ssl_audio.text import plural
 
@@ -32,6 +33,7 @@ class FileReport:
     channels: int = 0
     seconds: float = 0.0
     format: str = ""
+    note: str = ""  # usable, but worth a look (truncated: what is there was decoded)
 
 
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
@@ -59,7 +61,11 @@ def iter_audio_files(root: str | os.PathLike) -> Iterator[str]:
                     if e.name.startswith("."):
                         continue
                     subfolder = e.is_dir(follow_symlinks=False)
-                    if subfolder or (not e.is_dir() and is_audio_file(e.name)):
+                    try:
+                        linked_folder = not subfolder and e.is_dir()
+                    except OSError:  # a looping link: listed (and reported bad by the decoder), not fatal
+                        linked_folder = False
+                    if subfolder or (not linked_folder and is_audio_file(e.name)):
                         entries.append((e.name + "/" if subfolder else e.name, e.path))
         except OSError:
             return  # unreadable folder: skipped, as os.walk skips it
@@ -77,13 +83,18 @@ def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     path, options = args
     report = FileReport(path=printable(path), ok=False)
     try:
+        file_size(path)  # a FIFO is never opened (sf.info would block on it), a broken link is named as such
+    except DecodeError as err:
+        report.reason = err.detail
+        return report
+    try:
         with open(path, "rb") as f:  # a file object: soundfile cannot encode a non-UTF-8 name itself
             info = sf.info(f)
         report.native_rate, report.channels, report.format = int(info.samplerate), int(info.channels), info.format
     except Exception:  # load_audio below gives the precise reason
         pass
     try:
-        audio = load_audio(path, options)
+        audio, report.note = decode_file(path, options)
     except DecodeError as err:
         report.reason = err.detail
         return report
@@ -103,6 +114,7 @@ class ScanSummary:
     formats: dict[str, int]
     below_target_rate: int
     bad: list[dict]
+    notes: list[dict] = dataclasses.field(default_factory=list)
 
     def lines(self, target_rate: int) -> list[str]:
         out = [
@@ -117,6 +129,7 @@ class ScanSummary:
                 f"  note: {plural(self.below_target_rate, 'file')} are below {target_rate} Hz and will be "
                 "upsampled (no content above their Nyquist frequency)"
             )
+        out += [f"  note: {item['path']}: {item['reason']}" for item in self.notes[:SHOWN_BAD_FILES]]
         out += bad_lines(self.bad)
         return out
 
@@ -149,6 +162,7 @@ def summarize(root: str, reports: list[FileReport], options: DecodeOptions) -> S
         formats=dict(collections.Counter(r.format for r in reports if r.format)),
         below_target_rate=sum(1 for r in good if 0 < r.native_rate < options.sample_rate),
         bad=[{"path": r.path, "reason": r.reason} for r in reports if not r.ok],
+        notes=[{"path": r.path, "reason": r.note} for r in reports if r.ok and r.note],
     )
 
 
@@ -191,15 +205,19 @@ def add_arguments(p) -> None:
     p.add_argument("input", help="folder of audio (searched recursively)")
     add_decode_arguments(p)
     p.add_argument("--json", help="also write the full report to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--strict", action="store_true", help="exit with status 1 if any file is bad")
-    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes to decode with (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
     from ssl_audio.audio.decode import decode_options
+    from ssl_audio.errors import refuse_existing
 
     options = decode_options(args)
+    if args.json and not args.overwrite:  # refused before the folder is read, not after
+        refuse_existing(args.json, "--json")
     summary = scan_folder(args.input, options, workers=args.workers, progress=not args.quiet)
     for line in summary.lines(options.sample_rate):
         print(line)

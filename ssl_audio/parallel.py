@@ -10,6 +10,8 @@ import collections
 import itertools
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,9 +38,24 @@ def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
     global _THREAD_LIMITS
     from threadpoolctl import threadpool_limits
 
+    _exit_with_parent(os.getppid())
+
     _THREAD_LIMITS = threadpool_limits(limits=1)
     if initializer is not None:
         initializer(*initargs)
+
+
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """A worker whose parent was killed (SIGKILL leaves no chance to stop it) ends within a second instead of
+    idling on: a daemon thread watches for the worker being handed to another parent. (PR_SET_PDEATHSIG
+    fires when the *thread* that started the worker ends, which is not the parent's death.)"""
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_chunk(args: tuple[Callable, list]) -> list:

@@ -38,6 +38,7 @@ class AudioFolderConfig(tfds.core.BuilderConfig):
     # Set by `prepare --runner`: the splits are built by Beam (TFDS's own path), and the workers write their
     # bad files and sample counts as JSON lines here for `collect_beam_side` to read once the build is done.
     beam_side: str | None = None
+    progress: bool = True  # our bar per split (files, rate, ETA) in place of TFDS's, which has no total
 
 
 def _decode_pcm16(job: tuple[str, DecodeOptions]) -> tuple[np.ndarray | None, str]:
@@ -97,36 +98,43 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
             description=cfg.description,
         )
 
+    # TFDS prints "Downloading and preparing dataset Unknown size ..." and a closing line about downloads;
+    # nothing is downloaded here, and prepare prints what it built.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _split_generators(self, dl_manager):
         del dl_manager  # everything is local
         cfg: AudioFolderConfig = self.builder_config
         if isinstance(cfg.records, RecordSpool):
             return {
-                split: self._generate_examples(cfg.records.split(split), split)
+                split: self._generate_examples(cfg.records.split(split), split, cfg.records.counts[split])
                 for split in SPLITS
                 if cfg.records.counts.get(split)
             }
-        return {
-            split: self._generate_examples([r for r in cfg.records if r.split == split], split)
-            for split in SPLITS
-            if any(r.split == split for r in cfg.records)
-        }
+        held = {split: [r for r in cfg.records if r.split == split] for split in SPLITS}
+        return {split: self._generate_examples(rs, split, len(rs)) for split, rs in held.items() if rs}
 
-    def _generate_examples(self, records: Iterable[Record], split: str):
+    def _generate_examples(self, records: Iterable[Record], split: str, count: int | None = None):
         cfg: AudioFolderConfig = self.builder_config
         if cfg.beam_side is not None:
             return _BeamSplit(records, split, cfg)
-        return self._examples_here(records)
+        return self._examples_here(records, split, count)
 
-    def _examples_here(self, records: Iterable[Record]):
+    def _examples_here(self, records: Iterable[Record], split: str = "", count: int | None = None):
         cfg: AudioFolderConfig = self.builder_config
         # A stream stays a stream: parallel_map reads the jobs only a window ahead, and tee holds that window.
         decoding, pairing = itertools.tee(records)
         jobs = ((r.path, cfg.decode) for r in decoding)
-        # TFDS shows its own per-split progress bar, so ours stays quiet here.
-        for record, (pcm, reason) in zip(
-            pairing, parallel_map(_decode_pcm16, jobs, workers=cfg.workers, progress=False)
-        ):
+        decoded = parallel_map(
+            _decode_pcm16, jobs, workers=cfg.workers, progress=cfg.progress, total=count, desc=f"prepare {split}",
+            unit="file",
+        )  # fmt: skip
+        for pcm, reason in decoded:  # driven by `decoded`, so that it runs to its end and closes its bar
+            record = next(pairing)
             if pcm is None:
                 self.bad_files.append({"path": printable(record.path), "reason": reason})
                 continue

@@ -21,7 +21,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ssl_audio.audio.decode import DecodeOptions
+from ssl_audio.audio.decode import DecodeOptions, file_stamp
 from ssl_audio.audio.scan import bad_lines, write_bad_list
 from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
@@ -29,6 +29,7 @@ from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data
 from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.errors import BadValueError, OutputExistsError
+from ssl_audio.flags import positive_int
 from ssl_audio.text import plural
 
 STAGING = ".ssl_audio_staging"
@@ -55,6 +56,7 @@ class PrepareOptions:
     # the same dataset (what a file becomes does not depend on the engine, so neither does the fingerprint).
     runner: str | None = None
     beam_options: tuple[str, ...] = ()
+    progress: bool = True
 
 
 @dataclasses.dataclass
@@ -100,10 +102,8 @@ class _Fingerprint:
         self.hash.update(json.dumps(settings, sort_keys=True).encode())
 
     def add(self, r: Record) -> Record:
-        st = os.stat(r.path)
-        self.hash.update(
-            json.dumps([r.key, st.st_size, st.st_mtime_ns, r.split, sorted(r.labels.items())], default=list).encode()
-        )
+        size, mtime = file_stamp(r.path)  # (-1, -1) for a broken link: the build lists it as bad
+        self.hash.update(json.dumps([r.key, size, mtime, r.split, sorted(r.labels.items())], default=list).encode())
         return r
 
     def hexdigest(self) -> str:
@@ -147,7 +147,9 @@ def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str
     """Splits: as given by a split column (validation carved out of train by group if --splits asks), or
     made by group."""
     given = {r.split for r in records}
-    stratify = "genre" if "genre" in catalog.columns else None
+    class_columns = [c for c in catalog.columns if catalog.kinds.get(c) == "class"]
+    # genre when there is one, else the first class column: a split without a class cannot score that task
+    stratify = "genre" if "genre" in class_columns else next(iter(class_columns), None)
     if None not in given:
         if opt.fractions is not None:
             if "validation" in given:
@@ -176,6 +178,7 @@ def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str
                 f"the given splits put {len(leaks)} {opt.group_by} value(s) in more than one split "
                 f"(e.g. {first!r} in {', '.join(leaks[first])}); kept as given"
             )
+        notes += missing_class_notes(records, class_columns)
         return
     fractions = opt.fractions or ((0.8, 0.1, 0.1) if catalog.labelled else (1.0, 0.0, 0.0))
     if opt.group_by not in catalog.columns and fractions != (1.0, 0.0, 0.0):
@@ -184,6 +187,25 @@ def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str
             "(add one, or pass --group-by COLUMN, to keep an artist out of two splits)"
         )
     assign_splits(records, group_by=opt.group_by, fractions=fractions, seed=opt.split_seed, stratify_by=stratify)
+    notes += missing_class_notes(records, class_columns)
+
+
+def missing_class_notes(records: list[Record], columns: list[str]) -> list[str]:
+    """A note per split that lacks some class of a class column: a probe's metric on it then means little
+    (too few groups to spread every class over every split)."""
+    notes = []
+    for column in columns:
+        everywhere = sorted({str(r.labels[column]) for r in records if column in r.labels})
+        for split in SPLITS:
+            present = {str(r.labels[column]) for r in records if r.split == split and column in r.labels}
+            missing = [c for c in everywhere if c not in present]
+            if present and missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                notes.append(
+                    f"warning: the {split} split has no {column} {shown} ({len(present)} of {len(everywhere)} "
+                    f"classes): too few groups to spread every class; add files, or set --splits or a split column"
+                )
+    return notes
 
 
 def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: bool = False) -> PrepareResult:
@@ -200,6 +222,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
     made_data_dir = not data_dir.exists()  # a run that ends in an error leaves no folder it made
     staging = data_dir / STAGING / f"{opt.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
+    remove_stale_staging(data_dir / STAGING)
     try:
         if streamable(catalog, opt):
             staging.mkdir(parents=True)
@@ -244,8 +267,10 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             decode=opt.decode,
             workers=opt.workers,
             beam_side=str(side) if side else None,
+            progress=opt.progress,
         )
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
+        tfds.disable_progress_bar()  # its bars have no total or ETA; ours (builder.py) have both
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(
                 download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
@@ -285,6 +310,28 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             except OSError:
                 pass  # another prepare is staging there too, or the build is in it
     return _result(path, False, summary, notes)
+
+
+def remove_stale_staging(folder: Path) -> list[Path]:
+    """Removes the staging folders (NAME-PID) of prepare runs whose process no longer exists: a run killed
+    with SIGKILL cannot clean up after itself. Returns what it removed."""
+    removed = []
+    for entry in folder.glob("*-*") if folder.is_dir() else ():
+        pid = entry.name.rpartition("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def stored_as_int_list(path: Path) -> bool:
@@ -360,7 +407,7 @@ def add_arguments(p) -> None:
         help="leave labels.csv column CSVNAME out (e.g. seconds); repeatable",
     )
     add_decode_arguments(p)
-    p.add_argument("--workers", type=int, default=None, help="processes to decode with (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes to decode with (default: all cores)")
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -369,6 +416,7 @@ def add_arguments(p) -> None:
     from ssl_audio.beam.runner import add_runner_arguments
 
     add_runner_arguments(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args) -> int:
@@ -389,6 +437,7 @@ def run(args) -> int:
         columns=ColumnMap.parse(args.column, args.ignore_column),
         runner=args.runner,
         beam_options=tuple(args.beam_option),
+        progress=not args.quiet,
     )
     result = prepare(args.input, opt, overwrite=args.overwrite)
     for line in result.lines():

@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/ssl-audio synth --out $(DEMO_DIR)/audio --clips $(DEMO_CLIPS) --seed 0
 	$(BIN)/ssl-audio scan $(DEMO_DIR)/audio --quiet
 	$(BIN)/ssl-audio prepare --input $(DEMO_DIR)/audio --name demo --data-dir $(DEMO_DIR)/tfds
-	$(BIN)/ssl-audio info --dataset demo --data-dir $(DEMO_DIR)/tfds --plot $(DEMO_DIR)/labels.png
+	$(BIN)/ssl-audio info --dataset demo --data-dir $(DEMO_DIR)/tfds --plot $(DEMO_DIR)/labels.png --overwrite
 	$(BIN)/ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo --workdir $(DEMO_RUN)/pretrain \
 	    --config.dataset=demo --config.data_dir=$(DEMO_DIR)/tfds
 	$(BIN)/ssl-audio probe --checkpoint $(DEMO_RUN)/pretrain --dataset demo --data-dir $(DEMO_DIR)/tfds \

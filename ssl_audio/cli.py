@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_audio.errors import UsageError
 
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at exit
+        return code
     except UsageError as err:
         if os.environ.get("SSL_AUDIO_DEBUG"):
             raise
@@ -77,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ssl-audio {args.command}: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `ssl-audio embed ... | head -1`: the reader left, which is not an error. Python would print a
+        # traceback (and another when it flushes stdout at exit), so stdout goes to /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command ended by a closed pipe
 
 
 if __name__ == "__main__":

@@ -22,3 +22,14 @@ class MissingInputError(UsageError, FileNotFoundError):
 
 class OutputExistsError(UsageError, FileExistsError):
     """An output would replace something the user made; refused without --overwrite."""
+
+
+def refuse_existing(path, flag: str) -> None:
+    """A file a command would write over: refused, naming the flag, unless the command was given --overwrite
+    (callers check that first)."""
+    import os
+
+    if os.path.lexists(path):
+        raise OutputExistsError(
+            f"{flag} {path}: the file exists; choose another name, or add --overwrite to replace it"
+        )

@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ssl_audio.errors import BadValueError
+from ssl_audio.flags import positive_int
 from ssl_audio.parallel import default_workers
 from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
@@ -473,7 +474,9 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=64, help="clips per batch (default 64)")
     p.add_argument("--seconds", type=float, default=3.0, help="clip length (default 3)")
-    p.add_argument("--workers", type=int, default=None, help="processes for audiomentations (default: all cores)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="processes for audiomentations (default: all cores)"
+    )
     p.add_argument(
         "--training-p",
         action="store_true",

@@ -139,12 +139,16 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--plot", default=None, help="also write a PNG of label counts per split to this path (default: none)"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
 
 
 def run(args) -> int:
+    from ssl_audio.errors import refuse_existing
     from ssl_audio.runtime import quiet_absl
 
     quiet_absl()
+    if args.plot and not args.overwrite:
+        refuse_existing(args.plot, "--plot")
     for line in describe(args.dataset, args.data_dir, plot=args.plot, crop_seconds=args.crop_seconds):
         print(line)
     return 0

@@ -17,6 +17,7 @@ from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.embed.export import decoded, embed_stream, list_inputs
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.errors import BadValueError
+from ssl_audio.flags import positive_int
 from ssl_audio.parallel import default_workers
 
 
@@ -143,7 +144,9 @@ def add_arguments(p) -> None:
     p.add_argument("--files", type=int, default=100, help="number of files from --input (default 100)")
     p.add_argument("--batch", type=int, default=64, help="windows per device batch (default 64)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats after warm-up (default 3)")
-    p.add_argument("--workers", type=int, default=None, help="processes for the descriptors (default: all cores)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="processes for the descriptors (default: all cores)"
+    )
     from ssl_audio.beam.runner import add_runner_arguments
 
     add_runner_arguments(p)  # with --runner: the embed job on Beam against the job in this process

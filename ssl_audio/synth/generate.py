@@ -26,6 +26,7 @@ from pathlib import Path
 import soundfile as sf
 
 from ssl_audio.errors import BadValueError, OutputExistsError
+from ssl_audio.flags import positive_int
 from ssl_audio.parallel import parallel_map
 from ssl_audio.synth.compose import compose, plan_clip
 from ssl_audio.synth.personas import Persona, make_personas
@@ -203,7 +204,7 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     d = SynthOptions(clips=1)
     p.add_argument("--out", required=True, help="output folder (created; refused if it holds other files)")
-    p.add_argument("--clips", type=int, required=True, help="number of clips to render")
+    p.add_argument("--clips", type=positive_int, required=True, help="number of clips to render")
     p.add_argument("--seed", type=int, default=d.seed, help=f"dataset seed (default {d.seed})")
     p.add_argument("--seconds", type=float, default=d.seconds, help=f"clip length in seconds (default {d.seconds:g})")
     p.add_argument(
@@ -218,7 +219,7 @@ def add_arguments(p) -> None:
         default=d.artists_per_genre,
         help=f"artist personas per genre (default {d.artists_per_genre})",
     )
-    p.add_argument("--workers", type=int, default=None, help="processes to render with (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes to render with (default: all cores)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing synth dataset in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeOptions
+from ssl_audio.audio.decode import DecodeOptions, file_stamp
 from ssl_audio.audio.paths import from_wire, to_wire
 from ssl_audio.beam.runner import import_beam, pipeline_options
 from ssl_audio.embed.export import (
@@ -41,13 +41,15 @@ from ssl_audio.embed.export import (
     ExportResult,
     _settings,
     decode_one,
+    find_changed,
     iter_inputs,
     output_tables,
     prepare_output,
     write_manifest,
+    write_vanished,
 )
 from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
-from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, _batch, _schema, open_store
+from ssl_audio.embed.store import JOURNAL_DIR, STAMP_COLUMNS, UNKNOWN_STAMP, NpzStore, _batch, _schema, open_store
 
 STAGING_PREFIX = ".beam-staging-"
 COMMITTING = ".beam-committing"  # present while parts are being moved in; a rerun then repairs
@@ -66,7 +68,7 @@ class DecodeAndCut:
         self.options = options
         self.window_samples, self.hop_samples, self.sample_rate = window_samples, hop_samples, sample_rate
 
-    def windows(self, key: str, path: str):
+    def windows(self, key: str, path: str, stamp=UNKNOWN_STAMP):
         from ssl_audio.audio.windows import timed_windows
 
         audio, error, note = decode_one(self.options, Path(from_wire(path)))
@@ -76,7 +78,13 @@ class DecodeAndCut:
         if note:
             yield "notes", (key, note)
         windows, starts, ends = timed_windows(audio, self.window_samples, self.hop_samples, self.sample_rate)
-        clip = {"n": len(starts), "starts": starts, "ends": ends, "duration": audio.shape[0] / self.sample_rate}
+        clip = {
+            "n": len(starts),
+            "starts": starts,
+            "ends": ends,
+            "duration": audio.shape[0] / self.sample_rate,
+            "stamp": tuple(stamp),
+        }
         yield "clips", (key, clip)
         for i, window in enumerate(windows):
             yield None, ((key, i), np.array(window))  # a copy: the view would keep the whole clip alive
@@ -96,7 +104,7 @@ def dofn(decoder: DecodeAndCut):
             decoder.start_bundle()
 
         def process(self, item):
-            for tag, value in decoder.windows(item["key"], item["path"]):
+            for tag, value in decoder.windows(item["key"], item["path"], item.get("stamp", UNKNOWN_STAMP)):
                 yield value if tag is None else beam.pvalue.TaggedOutput(tag, value)
 
         def finish_bundle(self):
@@ -137,8 +145,8 @@ def model_handler(checkpoint: str, settings: dict, batch_size: int):
 
 
 def assemble(item, pooling: str):
-    """(key, {'clips': [...], 'windows': [(index, vector), ...]}) -> (key, Embeddings); a window seen twice
-    (a retried bundle) counts once."""
+    """(key, {'clips': [...], 'windows': [(index, vector), ...]}) -> (key, Embeddings, stamp); a window seen
+    twice (a retried bundle) counts once."""
     key, grouped = item
     if not grouped["clips"]:
         return []  # no clip facts: the file failed to decode, and has no windows either
@@ -147,7 +155,8 @@ def assemble(item, pooling: str):
     if len(vectors) != clip["n"]:
         raise RuntimeError(f"{key}: {len(vectors)} of {clip['n']} window embeddings arrived")
     windows = np.stack([vectors[i] for i in range(clip["n"])]).astype(np.float32)
-    return [(key, Embeddings.of_windows(windows, clip["starts"], clip["ends"], clip["duration"], pooling))]
+    e = Embeddings.of_windows(windows, clip["starts"], clip["ends"], clip["duration"], pooling)
+    return [(key, e, clip.get("stamp", UNKNOWN_STAMP))]
 
 
 def _arrow_table(records, table: str, dim: int):
@@ -184,19 +193,35 @@ class Job:
 
 
 def _triage(item, npz: NpzStore | None):
-    """(key, {'listed': [paths], 'done': [...], 'failed': [...]}) -> the file to do, or a count of what is
-    skipped. Listed twice (a list file with a duplicate) is one file."""
+    """(key, {'listed': [(path, stamp)], 'done': [stamp], 'failed': [...]}) -> the file to do, or a count of
+    what is skipped. Listed twice (a list file with a duplicate) is one file. A done file whose stamp changed
+    is done again and reported as 'changed'; one no longer listed is reported as 'vanished'."""
     from apache_beam.pvalue import TaggedOutput  # per element: import_beam's logging guard is for start-up
 
     key, found = item
+    done = list(found.get("done", ()))
+    if npz is not None and npz.open([key]):
+        done.append(npz.stamp(key))
     if not found["listed"]:
-        pass  # done or failed before, and no longer listed
-    elif found.get("done") or (npz is not None and npz.open([key])):
+        if done:
+            yield TaggedOutput("vanished", key)  # done before, no longer listed: rows kept
+        return
+    path, stamp = found["listed"][0]
+    if done and find_changed({key: done[0]}, {key: tuple(stamp)}):
+        yield TaggedOutput("changed", key)
+    elif done:
         yield TaggedOutput("done_before", key)
+        return
     elif found.get("failed"):
         yield TaggedOutput("failed_before", key)
-    else:
-        yield {"key": key, "path": found["listed"][0]}
+        return
+    yield {"key": key, "path": path, "stamp": tuple(stamp)}
+
+
+def _listed(line: str):
+    """A line of STAGING/inputs.jsonl -> (key, (path, stamp))."""
+    key, path, *stamp = json.loads(line)
+    return key, (path, tuple(stamp) if stamp else UNKNOWN_STAMP)
 
 
 def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int, options: DecodeOptions, decoder=None):
@@ -212,16 +237,14 @@ def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int,
     # Which listed files are left to do is worked out by a join in the workers, not in the driver: the
     # driver never holds the listing or the set of done files (both grow with the catalogue).
     sources = {
-        "listed": p
-        | "ListFiles" >> beam.io.ReadFromText(str(staging / "inputs.jsonl"))
-        | "Parse" >> beam.Map(lambda line: tuple(json.loads(line)))
+        "listed": p | "ListFiles" >> beam.io.ReadFromText(str(staging / "inputs.jsonl")) | "Parse" >> beam.Map(_listed)
     }
     primary = job.out / job.tables[0]
     if job.fmt == "parquet" and any(primary.glob("part-*.parquet")):
         sources["done"] = (
             p
-            | "ReadDone" >> beam.io.ReadFromParquet(str(primary / "part-*.parquet"), columns=["path"])
-            | "DoneKeys" >> beam.Map(lambda row: (row["path"], True))
+            | "ReadDone" >> beam.io.ReadFromParquet(str(primary / "part-*.parquet"), columns=["path", *STAMP_COLUMNS])
+            | "DoneKeys" >> beam.Map(lambda row: (row["path"], tuple(row[c] for c in STAMP_COLUMNS)))
         )
     if job.failed_before:
         sources["failed"] = p | "FailedBefore" >> beam.Create([(k, True) for k in job.failed_before])
@@ -229,7 +252,8 @@ def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int,
     todo = (
         sources
         | "JoinWithOutput" >> beam.CoGroupByKey()
-        | "Triage" >> beam.FlatMap(_triage, npz).with_outputs("done_before", "failed_before", main="todo")
+        | "Triage"
+        >> beam.FlatMap(_triage, npz).with_outputs("done_before", "failed_before", "changed", "vanished", main="todo")
     )
     cut = todo.todo | "DecodeAndCut" >> beam.ParDo(dofn(decoder)).with_outputs(
         "clips", "errors", "notes", main="windows"
@@ -269,6 +293,12 @@ def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int,
         (
             getattr(cut, tag)
             | f"{tag}Lines" >> beam.Map(lambda kv: json.dumps({"key": kv[0], "reason": kv[1]}))
+            | f"Write{tag}" >> beam.io.WriteToText(str(staging / tag), file_name_suffix=".jsonl")
+        )
+    for tag in ("changed", "vanished"):
+        (
+            getattr(todo, tag)
+            | f"{tag}Lines" >> beam.Map(lambda key: json.dumps({"key": key, "reason": True}))
             | f"Write{tag}" >> beam.io.WriteToText(str(staging / tag), file_name_suffix=".jsonl")
         )
     for name in ("todo", "done_before", "failed_before"):
@@ -332,7 +362,9 @@ def export_beam(
     windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)
     settings = _settings(model, fmt, windows)
-    prepare_output(out, settings, overwrite)
+    prepare_output(out, settings, overwrite, inputs)
+    if fmt == "parquet":
+        store.upgrade()  # parts from before stamps were recorded: one schema for ReadDone
     if fmt == "parquet" and (out / JOURNAL_DIR).exists():
         store.open()  # an in-process run was killed: its journal becomes a part first
         store.close()
@@ -351,7 +383,7 @@ def export_beam(
     listed = 0
     with open(staging / "inputs.jsonl", "w", encoding="utf-8") as f:
         for key, path in listing:  # to_wire: Beam's coders refuse undecodable file names (surrogates)
-            f.write(json.dumps([key, to_wire(path)]) + "\n")
+            f.write(json.dumps([key, to_wire(path), *file_stamp(path)]) + "\n")
             listed += 1
     write_manifest(out, model, settings, inputs=str(inputs), counts={"listed": listed}, complete=False)
     with beam.Pipeline(options=options) as p:
@@ -359,11 +391,15 @@ def export_beam(
                        decode or model.decode_options, decoder)  # fmt: skip
 
     done = _lines(staging, "done")
+    changed = set(_lines(staging, "changed"))
     if fmt == "parquet":
         (out / COMMITTING).touch()
+        store.remove(changed)  # the old rows of changed files, before their new parts come in
         for table in store.write_order:  # the primary table last: a file is done once its row is in
             store.adopt(table, [f for f in sorted((staging / table).glob("part-*.parquet")) if _rows(f)])
         (out / COMMITTING).unlink()
+    if fmt == "npz":
+        store.remove(changed - done.keys())  # changed, and now bad: its old NPZ is stale (new ones overwrote)
     failed_now = {k: v for k, v in _lines(staging, "errors").items() if k not in done}
     for key, reason in failed_now.items():
         errors.add(key, str(reason))
@@ -371,6 +407,7 @@ def export_beam(
         notes.add(key, str(note))
     done_before, failed_before = _count(staging, "done_before"), _count(staging, "failed_before")
     inputs_total = done_before + failed_before + _count(staging, "todo")
+    vanished = write_vanished(out, set(_lines(staging, "vanished")))
     shutil.rmtree(staging, ignore_errors=True)
 
     counts = {"inputs": inputs_total, "done": done_before + len(done), "failed": len(errors.failed)}
@@ -387,4 +424,6 @@ def export_beam(
         audio_seconds=float(sum(done.values())),
         seconds=time.perf_counter() - start,
         noted=len(notes.failed) - noted_before,
+        changed=len(changed),
+        vanished=vanished,
     )

@@ -26,18 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, is_audio_file
-from ssl_audio.audio.paths import printable
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_stamp, is_audio_file
+from ssl_audio.audio.paths import as_written, printable
 from ssl_audio.audio.scan import find_audio_files, iter_audio_files, write_bad_list
 from ssl_audio.audio.windows import window_batches
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
-from ssl_audio.embed.store import OUTPUT_NAMES, open_store
+from ssl_audio.embed.store import OUTPUT_NAMES, UNKNOWN_STAMP, open_store
 from ssl_audio.errors import BadValueError, MissingInputError, OutputExistsError
+from ssl_audio.flags import positive_float, positive_int
 from ssl_audio.text import plural
 
 MANIFEST = "manifest.json"
 ERRORS = "errors.tsv"
 NOTES = "notes.tsv"  # files embedded in spite of a check (too short), one line each
+VANISHED = "vanished.tsv"  # files embedded by an earlier run that this run's --input no longer holds
 
 
 class ManifestMismatchError(OutputExistsError):
@@ -56,6 +58,8 @@ class ExportResult:
     audio_seconds: float
     seconds: float
     noted: int = 0
+    changed: int = 0  # done before, but the file changed since: its rows replaced
+    vanished: int = 0  # done before, but no longer among the inputs: rows kept
 
     @property
     def x_realtime(self) -> float:
@@ -72,6 +76,16 @@ class ExportResult:
             f"failed this run{before}; {plural(self.inputs, 'input')}, {plural(self.failed_total, 'bad file')} "
             f"listed in {self.out / ERRORS}"
         ]
+        if self.changed:
+            out.append(
+                f"  {plural(self.changed, 'file')} changed since they were embedded (size or modification time): "
+                "embedded again, their old rows replaced"
+            )
+        if self.vanished:
+            out.append(
+                f"  {plural(self.vanished, 'file')} embedded earlier are no longer under --input; their rows "
+                f"are kept and listed in {self.out / VANISHED}"
+            )
         if self.noted:
             out.append(
                 f"  {plural(self.noted, 'file')} shorter than --min-seconds embedded anyway, each listed with "
@@ -96,26 +110,13 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     spec = Path(spec).expanduser()
     if spec.is_dir():  # keys as printable text: a Latin-1 file name must not break the tables (paths.py)
         return [(printable(p.relative_to(spec).as_posix()), p) for p in find_audio_files(spec)]
-    if not spec.exists():
-        raise MissingInputError(f"--input {spec}: no such folder or list file")
-    if is_audio_file(spec):
-        return [(printable(spec.name), spec)]
-    try:
-        text = spec.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BadValueError(
-            f"--input {spec}: neither a folder, an audio file nor a text list of paths (one per line, UTF-8)"
-        ) from None
     seen, out = set(), []
-    for line in text.splitlines():
-        entry = line.strip()
-        if not entry or entry.startswith("#") or entry in seen:
-            continue
-        seen.add(entry)
-        path = Path(entry).expanduser()
-        out.append((entry, path if path.is_absolute() else spec.parent / path))
+    for key, path in iter_inputs(spec):
+        if key not in seen:
+            seen.add(key)
+            out.append((key, Path(path)))
     if not out:
-        raise BadValueError(f"--input {spec}: the list names no files (one audio path per line)")
+        raise BadValueError(f"--input {printable(spec)}: the list names no files (one audio path per line)")
     return out
 
 
@@ -124,26 +125,32 @@ def iter_inputs(spec: str | os.PathLike) -> Iterator[tuple[str, Path | str]]:
     list file read line by line. Duplicates are not removed here (that needs the whole list); the Beam job
     removes them when it joins the listing with what is done."""
     spec = Path(spec).expanduser()
-    if spec.is_dir():  # keys as list_inputs makes them, from strings (iter_audio_files says why)
+    if spec.is_dir():  # keys as printable text: a Latin-1 file name must not break the tables (paths.py)
         root = os.fspath(spec)
         return ((printable(os.path.relpath(p, root).replace(os.sep, "/")), p) for p in iter_audio_files(root))
-    if not spec.exists() or is_audio_file(spec):
-        return iter(list_inputs(spec))  # the checks and messages of list_inputs
+    if not spec.exists():
+        raise MissingInputError(f"--input {printable(spec)}: no such folder or list file")
+    if is_audio_file(spec):
+        return iter([(printable(spec.name), spec)])
+    with open(spec, "rb") as f:
+        if b"\0" in f.read(1 << 16):  # a binary file is refused now, not read as a list of odd names
+            raise BadValueError(
+                f"--input {printable(spec)}: neither a folder, an audio file nor a text list of paths (one per line)"
+            )
+    return _list_lines(spec)
 
-    def lines():
-        with open(spec, encoding="utf-8") as f:
-            for line in f:
-                entry = line.strip()
-                if entry and not entry.startswith("#"):
-                    path = os.path.expanduser(entry)
-                    yield entry, path if os.path.isabs(path) else os.path.join(spec.parent, path)
 
-    try:
-        with open(spec, encoding="utf-8") as f:
-            f.read(1 << 16)  # a binary file is refused now, with list_inputs' message
-    except UnicodeDecodeError:
-        return iter(list_inputs(spec))
-    return lines()
+def _list_lines(spec: Path) -> Iterator[tuple[str, str]]:
+    """(key, path) per line of a list file. A line may name a file by its raw bytes (a Latin-1 name as `find`
+    writes it) or in the printable form reports show; the key is the printable form either way."""
+    # surrogateescape: a Latin-1 line reads as the same string os.listdir gives for that file
+    with open(spec, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            entry = line.strip()
+            if entry and not entry.startswith("#"):
+                name = as_written(entry, spec.parent)
+                path = os.path.expanduser(name)
+                yield printable(name), path if os.path.isabs(path) else os.path.join(spec.parent, path)
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -195,20 +202,35 @@ def _settings(model: EmbeddingModel, fmt: str, windows: bool) -> dict:
     return {**model.settings(), "format": fmt, "window_embeddings": windows}
 
 
-def prepare_output(out: Path, settings: dict, overwrite: bool) -> None:
-    """Creates OUT, resumes into it when it was made with the same settings, refuses anything else."""
+def input_identity(inputs: str | os.PathLike) -> str:
+    """What names an embed's input in its manifest: the folder or list as an absolute, resolved path."""
+    return printable(Path(inputs).expanduser().resolve())
+
+
+def prepare_output(out: Path, settings: dict, overwrite: bool, inputs: str | os.PathLike | None = None) -> None:
+    """Creates OUT, resumes into it when it was made with the same settings from the same --input, refuses
+    anything else (another input's files would be skipped wherever a name matched, and the rows mixed)."""
     if out.exists() and not out.is_dir():
         raise OutputExistsError(f"--output {out}: is a file; give a folder")
     manifest = out / MANIFEST
     if overwrite:
-        for name in (*OUTPUT_NAMES, MANIFEST, ERRORS, NOTES):
+        for name in (*OUTPUT_NAMES, MANIFEST, ERRORS, NOTES, VANISHED):
             target = out / name
             if target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
     elif manifest.exists():
-        before = json.loads(manifest.read_text()).get("settings", {})
+        written = json.loads(manifest.read_text())
+        before = written.get("settings", {})
+        if inputs is not None:
+            made_from = written.get("input_path") or input_identity(written.get("input", ""))
+            if made_from != input_identity(inputs):
+                raise ManifestMismatchError(
+                    f"--output {printable(out)}: holds embeddings of --input {made_from}, not of "
+                    f"{input_identity(inputs)}; choose another --output for this input, or add --overwrite "
+                    "to replace them"
+                )
         changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
         if changed:
             what = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
@@ -233,6 +255,7 @@ def write_manifest(
         "checkpoint": {"source": e.source, "step": e.step, "checksum": e.checksum},
         "config": e.config.to_dict(),
         "input": inputs,
+        "input_path": input_identity(inputs),
         "counts": counts,
         "complete": complete,
         "updated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -311,10 +334,15 @@ class _InFlight:
 
 
 def embed_stream(
-    model: EmbeddingModel, clips: Iterator[tuple[str, np.ndarray | None, str | None]], on_error=None
+    model: EmbeddingModel,
+    clips: Iterator[tuple[str, np.ndarray | None, str | None]],
+    on_error=None,
+    on_progress=None,
 ) -> Iterator[list[tuple[str, Embeddings]]]:
     """Windows of consecutive clips packed into device batches (`window_batches`); after each batch,
-    yields the clips it completed (possibly none), in input order."""
+    yields the clips it completed (possibly none), in input order. `on_progress(files, seconds)`: after each
+    batch, the fraction of files and the seconds of audio its windows covered (a long file moves the bar
+    as its windows go, not only when it is done)."""
     inflight: dict[int, _InFlight] = {}
     order: collections.deque[int] = collections.deque()
 
@@ -337,10 +365,15 @@ def embed_stream(
 
     for batch in window_batches(windowed(), model.batch_size):
         h = model.embed_windows(batch["audio"][batch["valid"]])
+        files = seconds = 0.0
         for row, index in enumerate(batch["clip"][batch["valid"]]):
             clip = inflight[index]
             clip.out[clip.filled] = h[row]  # a clip's windows arrive in order
             clip.filled += 1
+            files += 1 / len(clip.starts)
+            seconds += clip.duration / len(clip.starts)
+        if on_progress is not None:
+            on_progress(files, seconds)
         done = []
         while order and inflight[order[0]].filled == len(inflight[order[0]].starts):
             c = inflight.pop(order.popleft())
@@ -370,20 +403,28 @@ def export(
     windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)  # checks the format before OUT is touched
     settings = _settings(model, fmt, windows)
-    prepare_output(out, settings, overwrite)
+    prepare_output(out, settings, overwrite, inputs)
 
     done = store.open([k for k, _ in items])
+    stamps = {k: file_stamp(p) for k, p in items}
+    changed = find_changed(store.stamps_of(k for k, _ in items if k in done), stamps)
+    if changed:  # their rows go now: a kill before they are embedded again leaves them to do, never stale
+        store.remove(changed)
+        done -= changed
+    vanished = write_vanished(out, done - stamps.keys())
     errors = ErrorsLog(out / ERRORS, retry=retry_errors)
     notes = ErrorsLog(out / NOTES, retry=False)
     noted_before = len(notes.failed)
-    todo = [(k, p) for k, p in items if k not in done and k not in errors.failed]
+    todo = [(k, p) for k, p in items if k not in done and (k in changed or k not in errors.failed)]
     done_before = sum(1 for k, _ in items if k in done)
-    failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done)
+    failed_before = sum(1 for k, _ in items if k in errors.failed and k not in done and k not in changed)
     counts = {"inputs": len(items), "done": done_before, "failed": len(errors.failed)}
     write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
 
     failed_now, embedded, audio_seconds = 0, 0, 0.0
+    # Files as the unit (a fraction of a long file as its windows go), audio seconds and speed beside them.
     bar = tqdm(total=len(todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
+    bar.bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} files [{elapsed}<{remaining}{postfix}]"
     start = time.perf_counter()
 
     def on_error(key: str, reason: str) -> None:
@@ -392,17 +433,24 @@ def export(
         failed_now += 1
         bar.update(1)
 
+    covered = 0.0
+
+    def on_progress(files: float, seconds: float) -> None:
+        nonlocal covered
+        covered += seconds
+        bar.update(files)
+        elapsed = time.perf_counter() - start
+        if elapsed > 0:
+            bar.set_postfix_str(f"{covered:.0f} s of audio, {covered / elapsed:.0f}x real time", refresh=False)
+
     try:
-        for finished in embed_stream(
-            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error
-        ):
-            store.append(finished)
+        stream = embed_stream(
+            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error, on_progress=on_progress
+        )
+        for finished in stream:
+            store.append([(k, e, stamps[k]) for k, e in finished])
             embedded += len(finished)
             audio_seconds += sum(e.duration for _, e in finished)
-            bar.update(len(finished))
-            elapsed = time.perf_counter() - start
-            if finished and elapsed > 0:
-                bar.set_postfix_str(f"{audio_seconds / elapsed:.0f}x real time", refresh=False)
     finally:
         bar.close()
         store.close()
@@ -427,7 +475,26 @@ def export(
         audio_seconds=audio_seconds,
         seconds=seconds,
         noted=len(notes.failed) - noted_before,
+        changed=len(changed),
+        vanished=vanished,
     )
+
+
+def find_changed(recorded: dict[str, tuple[int, int]], now: dict[str, tuple[int, int]]) -> set[str]:
+    """Done files whose stamp (size, mtime) differs from the one recorded when they were embedded; a row
+    without a recorded stamp (written by an older ssl_audio) is taken as unchanged."""
+    return {k for k, stamp in recorded.items() if tuple(stamp) != UNKNOWN_STAMP and tuple(stamp) != now.get(k)}
+
+
+def write_vanished(out: Path, keys: set[str]) -> int:
+    """OUT/vanished.tsv: the files done by an earlier run that this run's input no longer holds (their rows
+    stay; a user deletes them on purpose, we never do). Rewritten each run; removed when there are none."""
+    path = out / VANISHED
+    if keys:
+        write_bad_list([{"path": k, "reason": "no longer under --input; rows kept"} for k in sorted(keys)], path)
+    else:
+        path.unlink(missing_ok=True)
+    return len(keys)
 
 
 # ------------------------------------------------------------------------------------------ the command
@@ -472,9 +539,11 @@ def add_arguments(p) -> None:
         help="window embeddings -> one per file (default mean); none writes window embeddings only",
     )
     p.add_argument("--windows", action="store_true", help="also write every window's embedding with its times")
-    p.add_argument("--batch-size", type=int, default=64, help="windows per device batch, over all devices (default 64)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=64, help="windows per device batch, over all devices (default 64)"
+    )
     add_decode_arguments(p, sample_rate=False, keep_short=True)
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2; without --runner)")
+    p.add_argument("--workers", type=positive_int, default=2, help="decoding threads (default 2; without --runner)")
     p.add_argument("--retry-errors", action="store_true", help="retry files listed in OUT/errors.tsv by an earlier run")
     p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings (start over)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -485,11 +554,11 @@ def add_window_arguments(p) -> None:
     """--window-seconds and --hop-seconds, as embed and export-savedmodel take them."""
     p.add_argument(
         "--window-seconds",
-        type=float,
+        type=positive_float,
         default=None,
         help="window length (default: the model's training crop; CNN encoders accept others)",
     )
-    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+    p.add_argument("--hop-seconds", type=positive_float, default=None, help="hop between windows (default: the window)")
 
 
 def run(args) -> int:

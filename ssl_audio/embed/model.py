@@ -84,8 +84,9 @@ class EmbeddingModel:
         self.encoder = encoder
         self.pooling = pooling
         self.sample_rate = encoder.sample_rate
-        self.window_seconds = float(window_seconds or encoder.window_seconds)
-        self.hop_seconds = float(hop_seconds or self.window_seconds)
+        # None means the default; 0 is a value, refused below (it used to mean the default silently)
+        self.window_seconds = float(encoder.window_seconds if window_seconds is None else window_seconds)
+        self.hop_seconds = float(self.window_seconds if hop_seconds is None else hop_seconds)
         if self.window_seconds < MIN_WINDOW_SECONDS or self.hop_seconds <= 0:
             raise BadValueError(
                 f"--window-seconds must be at least {MIN_WINDOW_SECONDS:g} and --hop-seconds positive, "

@@ -87,6 +87,8 @@ def build_module(encoder, hop_samples: int):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="audio")])
     def embed_clip(audio):
         n = tf.shape(audio)[0]
+        # As the Python API (`embed_audio`: "audio has no samples"): no window of nothing, not an embedding.
+        tf.debugging.assert_positive(n, message="embed_clip: audio has no samples")
         padded = tf.pad(audio, [[0, tf.maximum(window - n, 0)]])  # a short clip is one zero-padded window
         m = tf.shape(padded)[0]
         starts = tf.range(0, m - window + 1, hop_samples)

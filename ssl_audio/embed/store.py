@@ -3,8 +3,10 @@ output is recovered.
 
 Parquet (the default): OUT/scene/part-NNNNN.parquet (one row per file: path, duration_s, n_windows,
 embedding) and, when window embeddings are asked for, OUT/windows/part-NNNNN.parquet (one row per window:
-path, window, start_s, end_s, embedding). `pandas.read_parquet("OUT/scene")`, pyarrow, polars, DuckDB and
-Spark read a folder of parts as one table. Rows are first appended to an Arrow IPC stream journal
+path, window, start_s, end_s, embedding). Every row also carries the input file's size_bytes and mtime_ns
+as they were when it was embedded, so that a rerun notices a changed file and replaces its rows.
+`pandas.read_parquet("OUT/scene")`, pyarrow, polars, DuckDB and Spark read a folder of parts as one table.
+Rows are first appended to an Arrow IPC stream journal
 (OUT/.journal/TABLE.arrows), flushed after every device batch: a kill loses at most the batch in flight,
 and the next run turns what the journal holds into a part before it goes on.
 
@@ -22,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ssl_audio.embed.model import Embeddings
 from ssl_audio.errors import BadValueError
 
 FORMATS = ("parquet", "npz")
@@ -30,11 +31,19 @@ JOURNAL_DIR = ".journal"
 ROWS_PER_PART = 50_000
 
 
+# What the input file was when it was embedded, (size in bytes, mtime in ns): a rerun re-embeds a file whose
+# stamp changed. (-1, -1): not known (rows written before stamps were recorded); such a row is kept as it is.
+UNKNOWN_STAMP = (-1, -1)
+STAMP_COLUMNS = ("size_bytes", "mtime_ns")
+
+
 def _schema(table: str, dim: int) -> pa.Schema:
     vector = pa.list_(pa.float32(), dim)
+    stamp = [(name, pa.int64()) for name in STAMP_COLUMNS]
     if table == "scene":
         return pa.schema(
             [("path", pa.string()), ("duration_s", pa.float64()), ("n_windows", pa.int32()), ("embedding", vector)]
+            + stamp
         )
     return pa.schema(
         [
@@ -44,6 +53,7 @@ def _schema(table: str, dim: int) -> pa.Schema:
             ("end_s", pa.float64()),
             ("embedding", vector),
         ]
+        + stamp
     )
 
 
@@ -51,21 +61,34 @@ def _vectors(rows: np.ndarray, dim: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(rows, np.float32).reshape(-1)), dim)
 
 
-def _batch(table: str, dim: int, records: list[tuple[str, Embeddings]]) -> pa.RecordBatch:
+def record_stamp(record: tuple) -> tuple[int, int]:
+    """A record is (key, Embeddings) or (key, Embeddings, stamp): the input file's stamp, or UNKNOWN_STAMP."""
+    return tuple(record[2]) if len(record) > 2 else UNKNOWN_STAMP
+
+
+def _stamp_arrays(stamps: list[tuple[int, int]]) -> list[pa.Array]:
+    cols = np.asarray(stamps, np.int64).reshape(-1, 2)
+    return [pa.array(cols[:, 0]), pa.array(cols[:, 1])]
+
+
+def _batch(table: str, dim: int, records: list[tuple]) -> pa.RecordBatch:
     schema = _schema(table, dim)
     if table == "scene":
         return pa.RecordBatch.from_arrays(
             [
-                pa.array([k for k, _ in records], pa.string()),
-                pa.array([e.duration for _, e in records], pa.float64()),
-                pa.array([len(e.windows) for _, e in records], pa.int32()),
-                _vectors(np.stack([e.scene for _, e in records]) if records else np.zeros((0, dim)), dim),
+                pa.array([r[0] for r in records], pa.string()),
+                pa.array([r[1].duration for r in records], pa.float64()),
+                pa.array([len(r[1].windows) for r in records], pa.int32()),
+                _vectors(np.stack([r[1].scene for r in records]) if records else np.zeros((0, dim)), dim),
+                *_stamp_arrays([record_stamp(r) for r in records]),
             ],
             schema=schema,
         )
-    paths, index, starts, ends, vectors = [], [], [], [], []
-    for key, e in records:
+    paths, index, starts, ends, vectors, stamps = [], [], [], [], [], []
+    for record in records:
+        key, e = record[0], record[1]
         paths += [key] * len(e.windows)
+        stamps += [record_stamp(record)] * len(e.windows)
         index.append(np.arange(len(e.windows), dtype=np.int32))
         starts.append(e.starts)
         ends.append(e.ends)
@@ -78,6 +101,7 @@ def _batch(table: str, dim: int, records: list[tuple[str, Embeddings]]) -> pa.Re
             pa.array(cat(starts, np.float64)),
             pa.array(cat(ends, np.float64)),
             _vectors(np.concatenate(vectors) if vectors else np.zeros((0, dim)), dim),
+            *_stamp_arrays(stamps),
         ],
         schema=schema,
     )
@@ -101,6 +125,14 @@ def _read_journal(path: Path) -> list[pa.RecordBatch]:
     return batches
 
 
+def _with_stamps(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A journal batch written before stamps were recorded, with UNKNOWN_STAMP columns."""
+    for name, value in zip(STAMP_COLUMNS, UNKNOWN_STAMP):
+        if name not in batch.schema.names:
+            batch = batch.append_column(name, pa.array(np.full(batch.num_rows, value, np.int64)))
+    return batch
+
+
 class ParquetStore:
     """Tables of parts plus journals; `primary` is the table whose rows mark a file as done."""
 
@@ -121,16 +153,68 @@ class ParquetStore:
     def _journal(self, table: str) -> Path:
         return self.out / JOURNAL_DIR / f"{table}.arrows"
 
+    def stamps_of(self, keys) -> dict[str, tuple[int, int]]:
+        """The recorded stamps of these done files."""
+        keys = set(keys)
+        return {k: v for k, v in self.stamps().items() if k in keys}
+
     def _paths_in_parts(self, table: str) -> set[str]:
         done: set[str] = set()
         for part in self._parts(table):
             done.update(pq.read_table(part, columns=["path"]).column("path").to_pylist())
         return done
 
+    def upgrade(self) -> int:
+        """Parts written before stamps were recorded get the stamp columns, filled with UNKNOWN_STAMP, so every
+        part of a table has one schema (readers of the folder see one table). Returns the parts rewritten."""
+        rewritten = 0
+        for table in self.tables:
+            for part in self._parts(table):
+                if set(STAMP_COLUMNS) <= set(pq.read_schema(part).names):
+                    continue
+                data = pq.read_table(part)
+                for name, value in zip(STAMP_COLUMNS, UNKNOWN_STAMP):
+                    data = data.append_column(name, pa.array(np.full(data.num_rows, value, np.int64)))
+                self._rewrite_part(part, data.select(_schema(table, self.dim).names))
+                rewritten += 1
+        return rewritten
+
+    def stamps(self) -> dict[str, tuple[int, int]]:
+        """Each done file's stamp as recorded in the primary table."""
+        out = {}
+        for part in self._parts(self.primary):
+            data = pq.read_table(part, columns=["path", *STAMP_COLUMNS]).to_pydict()
+            out.update(zip(data["path"], zip(data[STAMP_COLUMNS[0]], data[STAMP_COLUMNS[1]])))
+        return out
+
+    def remove(self, keys: set[str]) -> int:
+        """Drops every row of these files from every table (the primary first: a kill in between leaves a file
+        not done, whose other rows `drop_orphans` clears). Returns the rows dropped."""
+        dropped = 0
+        for table in (self.primary, *[t for t in self.tables if t != self.primary]):
+            dropped += self._filter_parts(table, lambda path: path not in keys)
+        return dropped
+
+    def _filter_parts(self, table: str, keep_path) -> int:
+        dropped = 0
+        for part in self._parts(table):
+            data = pq.read_table(part)
+            kept = data.filter(pa.array([keep_path(p) for p in data.column("path").to_pylist()], pa.bool_()))
+            if kept.num_rows < data.num_rows:
+                dropped += data.num_rows - kept.num_rows
+                self._rewrite_part(part, kept)
+        return dropped
+
+    def _rewrite_part(self, part: Path, data: pa.Table) -> None:
+        tmp = part.with_name("." + part.name + ".tmp")
+        pq.write_table(data, tmp)
+        tmp.replace(part)
+
     def open(self, keys: list[str] | None = None) -> set[str]:
         """Recovers what a killed run left in the journals; returns the paths already done."""
+        self.upgrade()
         done = self._paths_in_parts(self.primary)
-        journals = {table: _read_journal(self._journal(table)) for table in self.tables}
+        journals = {table: [_with_stamps(b) for b in _read_journal(self._journal(table))] for table in self.tables}
         # Done by the killed run: in its primary journal and not already in a part (a compaction cut short).
         keep = {p for batch in journals[self.primary] for p in batch.column("path").to_pylist()} - done
         recovered: dict[str, list[pa.RecordBatch]] = {}
@@ -145,7 +229,8 @@ class ParquetStore:
         self._journals_to_parts(recovered)
         return done | keep
 
-    def append(self, records: list[tuple[str, Embeddings]]) -> None:
+    def append(self, records: list[tuple]) -> None:
+        """Records of (key, Embeddings) or (key, Embeddings, stamp), flushed to the journal before returning."""
         if not records:
             return
         for table in self.write_order:
@@ -194,10 +279,7 @@ class ParquetStore:
         return folder / f"part-{number:05d}.parquet"
 
     def _write_part(self, table: str, data: pa.Table) -> None:
-        final = self._next_part(table)
-        tmp = final.with_name("." + final.name + ".tmp")
-        pq.write_table(data, tmp)
-        tmp.replace(final)  # a part exists only when complete
+        self._rewrite_part(self._next_part(table), data)  # a part exists only when complete
 
     def adopt(self, table: str, files: list[Path]) -> None:
         """Moves complete Parquet files written elsewhere (a Beam run's staging folder, on the same
@@ -211,20 +293,7 @@ class ParquetStore:
         between adopting one table's parts and the primary's. Those files are embedded again, so keeping
         the rows would list them twice. Returns the number of rows dropped."""
         done = self._paths_in_parts(self.primary)
-        dropped = 0
-        for table in self.tables:
-            if table == self.primary:
-                continue
-            for part in self._parts(table):
-                data = pq.read_table(part)
-                keep = pa.array([p in done for p in data.column("path").to_pylist()])
-                kept = data.filter(keep)
-                if kept.num_rows < data.num_rows:
-                    dropped += data.num_rows - kept.num_rows
-                    tmp = part.with_name("." + part.name + ".tmp")
-                    pq.write_table(kept, tmp)
-                    tmp.replace(part)
-        return dropped
+        return sum(self._filter_parts(t, done.__contains__) for t in self.tables if t != self.primary)
 
     def close(self) -> None:
         self._compact()
@@ -246,9 +315,24 @@ class NpzStore:
     def open(self, keys: list[str] | None = None) -> set[str]:
         return {k for k in (keys or []) if self._file(k).exists()}
 
-    def append(self, records: list[tuple[str, Embeddings]]) -> None:
-        for key, e in records:
+    def stamp(self, key: str) -> tuple[int, int]:
+        """The stamp recorded in a done file's NPZ (reads only that entry), UNKNOWN_STAMP if it has none."""
+        with np.load(self._file(key)) as data:
+            return tuple(int(x) for x in data["stamp"]) if "stamp" in data.files else UNKNOWN_STAMP
+
+    def stamps_of(self, keys) -> dict[str, tuple[int, int]]:
+        return {k: self.stamp(k) for k in keys}
+
+    def remove(self, keys: set[str]) -> int:
+        for key in keys:
+            self._file(key).unlink(missing_ok=True)
+        return len(keys)
+
+    def append(self, records: list[tuple]) -> None:
+        for record in records:
+            key, e = record[0], record[1]
             arrays = {"path": np.array(key), "duration_s": np.float64(e.duration)}
+            arrays["stamp"] = np.array(record_stamp(record), np.int64)  # [size_bytes, mtime_ns] of the input
             if "scene" in self.tables:
                 arrays["embedding"] = e.scene
             if "windows" in self.tables:

@@ -87,7 +87,7 @@ class FailsFirstTime(DecodeAndCut):
     def start_bundle(self):
         self.first_attempts = []
 
-    def windows(self, key, path):
+    def windows(self, key, path, *stamp):
         from pathlib import Path
 
         mark = Path(self.marks) / key.replace("/", "__")
@@ -95,7 +95,7 @@ class FailsFirstTime(DecodeAndCut):
         mark.write_text(str(attempts + 1))
         if attempts == 0:
             self.first_attempts.append(key)
-        yield from super().windows(key, path)
+        yield from super().windows(key, path, *stamp)
 
     def finish_bundle(self):
         if self.first_attempts:
@@ -123,10 +123,10 @@ def test_retried_bundles_leave_every_file_exactly_once(checkpoint, folder, tmp_p
 
 
 class AlwaysFails(DecodeAndCut):
-    def windows(self, key, path):
+    def windows(self, key, path, *stamp):
         if key == "a.wav":
             raise RuntimeError("injected failure that does not go away")
-        yield from super().windows(key, path)
+        yield from super().windows(key, path, *stamp)
 
 
 def test_failed_run_leaves_nothing_that_blocks_the_rerun(checkpoint, folder, tmp_path):

@@ -123,6 +123,7 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
                 )
         lines.append("")
     lines += ["## Plots", "", *[f"![{p}]({p})" for p in plots], ""]
+    lines += [f"- {note}" for note in results.get("plot_notes", [])]
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -205,8 +206,10 @@ def plot_embedding_map(
         x = StandardScaler().fit_transform(np.asarray(test_features[kind], np.float64))
         n = len(x)
         maps = {"PCA": PCA(n_components=2, random_state=seed).fit_transform(x)}
+        if n < 3:  # PCA needs 2 points per component's worth of spread, t-SNE a perplexity below n
+            raise ValueError(f"{n} test clips are too few for a 2-D map")
         maps["t-SNE"] = TSNE(
-            n_components=2, perplexity=min(30.0, max(2.0, (n - 1) / 3)), init="pca", random_state=seed
+            n_components=2, perplexity=min(30.0, max(1.0, (n - 1) / 3)), init="pca", random_state=seed
         ).fit_transform(x)
         for col, (method, column) in enumerate(panels):
             ax = axes[row, col]

@@ -29,6 +29,7 @@ from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
 from ssl_audio.data.splits import find_leaks
 from ssl_audio.embed.pooling import POOLINGS
 from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
+from ssl_audio.flags import positive_float, positive_int
 from ssl_audio.models.registry import READOUTS, UnknownModelError
 from ssl_audio.pretrained import load_encoder, random_encoder
 
@@ -199,7 +200,7 @@ def probe(
         "features": described,
         "tasks": {},
     }
-    plots = []
+    plots: list[tuple[str, object]] = []  # (file name, a call that draws it): drawn once the results are written
     saved_outputs: dict[str, np.ndarray] = {}  # test scores per task and feature kind (test_outputs.npz)
     for column in columns:
         kind = handle.columns[column]
@@ -254,14 +255,16 @@ def probe(
             saved_outputs[f"{column}.{fkind}"] = test_outputs[fkind]
             saved_outputs[f"{column}.labels"] = test_labels
             if fkind == "pretrained" or (fkind == next(iter(feats)) and "pretrained" not in feats):
+                title = f"{column}, {fkind} features (test)"
                 if kind == "class":
                     name = f"confusion_{column}.png"
-                    plot_confusion(test_metrics["confusion"], names, f"{column}, {fkind} features (test)", out / name)
-                    plots.append(name)
+                    confusion = test_metrics["confusion"]
+                    plots.append((name, lambda c=confusion, n=names, t=title, f=out / name: plot_confusion(c, n, t, f)))
                 elif kind == "multilabel":
                     name = f"pr_curves_{column}.png"
-                    plot_pr_curves(labels, scores, names, f"{column}, {fkind} features (test)", out / name)
-                    plots.append(name)
+                    plots.append(
+                        (name, lambda y=labels, s=scores, n=names, t=title, f=out / name: plot_pr_curves(y, s, n, t, f))
+                    )
         # Which differences the test split can tell apart: paired bootstrap intervals (bootstrap.py).
         results["tasks"][column]["comparisons"] = compare_all(kind, main, test_labels, test_outputs)
     frozen = {k: v["test"].x for k, v in feats.items() if v is not None}
@@ -270,10 +273,10 @@ def probe(
         labels = next(v for v in feats.values() if v is not None)["test"].labels
         colourings = {c: (v, handle.class_names[c]) for c, v in labels.items() if handle.columns.get(c) == "class"}
     if frozen and colourings:
-        plot_embedding_map(
-            frozen, colourings, f"{handle.name}: test clips, each feature kind", out / "embedding_map.png"
+        title = f"{handle.name}: test clips, each feature kind"
+        plots.append(
+            ("embedding_map.png", lambda: plot_embedding_map(frozen, colourings, title, out / "embedding_map.png"))
         )
-        plots.append("embedding_map.png")
     if frozen:
         saved_outputs["keys"] = next(v for v in feats.values() if v is not None)["test"].keys
     # Every head's test scores, so that runs can be compared clip by clip later (several pretraining seeds
@@ -281,8 +284,26 @@ def probe(
     np.savez(out / TEST_OUTPUTS, **saved_outputs)
     results["test_outputs"] = TEST_OUTPUTS
     write_json(results, out)
-    write_markdown(results, out, plots)
+    write_markdown(results, out, [])  # the results are on disk before any plot is tried
+    drawn = draw_plots(plots, results, say)
+    write_json(results, out)
+    write_markdown(results, out, drawn)
     return results
+
+
+def draw_plots(plots: list[tuple[str, object]], results: dict, say=print) -> list[str]:
+    """Draws each plot; one that cannot be drawn (a split too small for t-SNE, a matplotlib failure) is a line
+    in results['plot_notes'] and on the screen, never a lost result. Returns the plots drawn."""
+    drawn = []
+    for name, draw in plots:
+        try:
+            draw()
+            drawn.append(name)
+        except Exception as err:  # a plot is a view of the results, not a result: it must never cost them
+            note = f"{name} not drawn ({type(err).__name__}: {' '.join(str(err).split())})"
+            results.setdefault("plot_notes", []).append(note)
+            say(f"probe: note: {note}")
+    return drawn
 
 
 # ------------------------------------------------------------------------------------------ the command
@@ -307,7 +328,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--task",
         default="all",
-        help="a label column (genre, mood, instruments, tags, valence, or one of the dataset's own) "
+        help="a label column (genre, mood, instruments, tags, valence, arousal, or one of the dataset's own) "
         "or all (default all)",
     )
     p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the features (default linear)")
@@ -321,13 +342,13 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--finetune-steps",
-        type=int,
+        type=positive_int,
         default=FINETUNE_STEPS,
         help=f"finetune: training steps per task (default {FINETUNE_STEPS})",
     )
     p.add_argument(
         "--finetune-batch-size",
-        type=int,
+        type=positive_int,
         default=FINETUNE_BATCH_SIZE,
         help=f"finetune: clips per step (default {FINETUNE_BATCH_SIZE})",
     )
@@ -345,7 +366,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
     p.add_argument("--cache-dir", default=None, help=f"feature cache (default {default_cache_dir()})")
-    p.add_argument("--hop-seconds", type=float, default=None, help="hop between windows (default: the window)")
+    p.add_argument("--hop-seconds", type=positive_float, default=None, help="hop between windows (default: the window)")
     p.add_argument(
         "--pooling",
         choices=POOLINGS,
@@ -367,7 +388,9 @@ def add_arguments(p) -> None:
         action="store_true",
         help="probe even if a group (artist) is in test and another split (e.g. MagnaTagATune's split)",
     )
-    p.add_argument("--workers", type=int, default=None, help="processes for MFCC extraction (default: all cores)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="processes for MFCC extraction (default: all cores)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from ssl_audio.augment.config import default_config as default_augment_config
+from ssl_audio.data.location import default_data_dir
 from ssl_audio.errors import BadValueError
 
 VARIANTS = ("", "demo", "tiny")
@@ -19,9 +20,10 @@ def parse_variant(arg: str | None) -> str:
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    # Data: a dataset built by `ssl-audio prepare`; the embedded default is `make demo`'s.
+    # Data: a dataset built by `ssl-audio prepare`. data_dir's default is prepare's, probe's and info's too
+    # ($TFDS_DATA_DIR or ~/tensorflow_datasets); `make demo` passes its own.
     c.dataset = "demo"
-    c.data_dir = "data/demo/tfds"
+    c.data_dir = default_data_dir()
     c.split = "train"
     c.sample_rate = 16_000
     c.crop_seconds = 3.0  # each view is an independent crop of this length from the same clip

@@ -114,7 +114,9 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
     began = time.perf_counter()
     mesh = make_mesh()
     check_batch_divides(config.batch_size, mesh)
-    handle = open_dataset(config.dataset, config.data_dir, sample_rate=config.sample_rate)
+    handle = open_dataset(
+        config.dataset, config.data_dir, sample_rate=config.sample_rate, data_dir_flag="--config.data_dir"
+    )
     if config.split not in handle.splits:
         raise ConfigError(
             f"config.split: dataset {config.dataset!r} has no split {config.split!r}; it has "
@@ -159,8 +161,6 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
     if start:
         state = checkpoints.restore(start, state, data)
         log.message(f"pretrain: resuming from the checkpoint at step {start} in {checkpoints.directory}")
-    if start >= config.total_steps:
-        log.message(f"pretrain: already trained to step {start} of {config.total_steps}; nothing to do")
 
     step_fn = jit_train_step(make_train_step(config, model_graphdef(config), tx, mesh), shardings, mesh)
     saved = start or None
@@ -327,7 +327,13 @@ def run(args) -> int:
             else ""
         )
         how = f" (stopped by {result.stopped_by})" if result.stopped_by else ""
-        print(f"pretrain: step {result.final_step}/{result.total_steps}{how} in {result.seconds:.0f} s{curve}")
+        if result.start_step >= result.total_steps:  # a rerun of a finished run: say so, not "step 40/40"
+            print(
+                f"pretrain: nothing left to do; the run was already at step {result.final_step} of "
+                f"{result.total_steps} (raise --config.total_steps to train further){curve}"
+            )
+        else:
+            print(f"pretrain: step {result.final_step}/{result.total_steps}{how} in {result.seconds:.0f} s{curve}")
         print(
             f"  checkpoint: {result.workdir / CHECKPOINT_DIR / str(result.checkpoint_step)}; metrics: "
             f"{result.workdir / METRICS_FILE}; loss curve: {result.workdir / PLOT_FILE}; "

@@ -59,13 +59,17 @@ class DatasetHandle:
         return self.builder.as_data_source(split)
 
 
-def open_dataset(name: str, data_dir: str | os.PathLike, *, sample_rate: int | None = None) -> DatasetHandle:
-    """Opens a dataset built by `ssl-audio prepare`; checks its sample rate against the caller's."""
+def open_dataset(
+    name: str, data_dir: str | os.PathLike, *, sample_rate: int | None = None, data_dir_flag: str = "--data-dir"
+) -> DatasetHandle:
+    """Opens a dataset built by `ssl-audio prepare`; checks its sample rate against the caller's.
+    `data_dir_flag`: how the calling command is told another data dir (pretrain: --config.data_dir)."""
     path = dataset_path(name, data_dir)
     if not (path / "dataset_info.json").exists():
         raise DatasetNotFoundError(
-            f"dataset {name!r} not found under {data_dir} (looked in {path}); "
-            f"build it with `ssl-audio prepare --input DIR --name {name} --data-dir {data_dir}`"
+            f"dataset {name!r} not found under {data_dir} (looked in {path}); point {data_dir_flag} at the "
+            f"folder it was prepared into, or build it with `ssl-audio prepare --input DIR --name {name} "
+            f"--data-dir {data_dir}`"
         )
     if not (path / SIDECAR).exists():
         raise DatasetNotFoundError(

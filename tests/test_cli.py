@@ -59,6 +59,8 @@ def test_demo_chain_synth_prepare_info(tmp_path):
     assert "none shared between splits" in info.stdout and "genre (class, 10)" in info.stdout
     assert "pretraining view: view_a/view_b (4, 16000) float32" in info.stdout
     assert (tmp_path / "labels.png").stat().st_size > 10_000
+    again = run("info", "--dataset", "demo", "--data-dir", str(tfds_dir), "--plot", str(tmp_path / "labels.png"))
+    assert again.returncode == 2 and "--plot" in again.stderr and "--overwrite" in again.stderr
 
 
 def _subparsers(parser):

@@ -64,6 +64,10 @@ def test_savedmodel_reloads_and_matches_jax(checkpoint, tmp_path):
         np.testing.assert_allclose(tf_out["ends"].numpy(), expected.ends, atol=1e-9)
         assert_float32_close(tf_out["windows"].numpy(), expected.windows)
         assert_float32_close(tf_out["scene"].numpy(), expected.scene)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio has no samples"):  # as the Python API
+        loaded.embed_clip(tf.constant(np.zeros(0, np.float32)))
+    with pytest.raises(ValueError, match="audio has no samples"):
+        jax_model.embed(np.zeros(0, np.float32), jax_model.sample_rate)
 
     # The README's SavedModel snippet, as written, on this export.
     from tests.test_readme import block_with

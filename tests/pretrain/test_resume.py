@@ -142,5 +142,6 @@ def test_finished_run_rerun_does_nothing(prepared, reference_run):
     workdir, _ = reference_run
     result = helpers.run(workdir, prepared, *EVERY_STEP)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "already trained to step 40 of 40; nothing to do" in result.stdout
+    assert "nothing left to do; the run was already at step 40 of 40" in result.stdout
+    assert "step 40/40 in" not in result.stdout  # as if it had trained
     assert sorted(helpers.losses(workdir)) == list(range(1, 41))

@@ -30,7 +30,7 @@ def default_workers() -> int:
 _THREAD_LIMITS = None  # in each worker process: kept so the limit lasts as long as the worker
 
 
-def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+def _start_worker(initializer: Callable | None, initargs: tuple, parent: int) -> None:
     """Each worker is one of `workers` processes sharing the cores, so its BLAS and OpenMP pools get one
     thread: numpy's default of one thread per core in every worker oversubscribed 2 cores 2x and made the
     MFCC baseline over 2 workers take 37.6 s for 670 clips, against 17.6 s with this and 19.2 s in one
@@ -38,7 +38,7 @@ def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
     global _THREAD_LIMITS
     from threadpoolctl import threadpool_limits
 
-    _exit_with_parent(os.getppid())
+    _exit_with_parent(parent)
 
     _THREAD_LIMITS = threadpool_limits(limits=1)
     if initializer is not None:
@@ -47,8 +47,9 @@ def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
 
 def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     """A worker whose parent was killed (SIGKILL leaves no chance to stop it) ends within a second instead of
-    idling on: a daemon thread watches for the worker being handed to another parent. (PR_SET_PDEATHSIG
-    fires when the *thread* that started the worker ends, which is not the parent's death.)"""
+    idling on: a daemon thread watches for the worker being handed to another parent. `parent` comes from the
+    parent itself: one killed while this worker was still starting is already gone. (PR_SET_PDEATHSIG fires
+    when the *thread* that started the worker ends, which is not the parent's death.)"""
 
     def watch():
         while os.getppid() == parent:
@@ -102,7 +103,7 @@ def parallel_map(
         # An executor, not multiprocessing.Pool: when a worker dies (a crash in native code) the Pool waits
         # forever for its task, while the executor raises BrokenProcessPool.
         with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs)
+            workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs, os.getpid())
         ) as pool:
             in_flight: collections.deque = collections.deque()
             try:

@@ -233,7 +233,7 @@ def test_a_killed_prepare_leaves_no_workers_and_its_rerun_clears_the_staging(tmp
     assert len(workers) >= 2 and job.poll() is None
     job.send_signal(signal.SIGKILL)
     job.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    gone, alive = psutil.wait_procs(workers, timeout=60)  # a worker still starting up ends once it has started
     assert not alive, f"workers outlived their killed parent: {[p.cmdline()[-2:] for p in alive]}"
     stale = data_dir / ".ssl_audio_staging" / f"many-{job.pid}"
     assert stale.exists()  # SIGKILL gave the run no chance to clean up

@@ -98,8 +98,8 @@ def test_a_prepare_that_fails_leaves_no_dataset_and_can_be_rerun(odd_folder, tmp
     opt = prepare.PrepareOptions(name="odd", data_dir=str(data_dir), workers=1)
     original = builder.SslAudioFolder._generate_examples
 
-    def dies_halfway(self, records, split):
-        for i, example in enumerate(original(self, records, split)):
+    def dies_halfway(self, records, split, *count):
+        for i, example in enumerate(original(self, records, split, *count)):
             if i == 2:
                 raise RuntimeError("the machine went away")
             yield example

@@ -18,6 +18,7 @@ import soundfile as sf
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_size, is_audio_file
 from ssl_audio.audio.paths import printable
+from ssl_audio.audio.stream import is_long, open_stream
 from ssl_audio.errors import MissingInputError
 from ssl_audio.flags import positive_int
 from ssl_audio.parallel import parallel_map
@@ -94,12 +95,18 @@ def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     except Exception:  # load_audio below gives the precise reason
         pass
     try:
-        audio, report.note = decode_file(path, options)
+        if is_long(path):  # read in blocks: a two-hour file costs no more memory than a short one
+            stream = open_stream(path, options)
+            samples = sum(block.shape[0] for block in stream.blocks())
+            report.note = stream.note
+        else:
+            audio, report.note = decode_file(path, options)
+            samples = audio.shape[0]
     except DecodeError as err:
         report.reason = err.detail
         return report
     report.ok = True
-    report.seconds = audio.shape[0] / options.sample_rate
+    report.seconds = samples / options.sample_rate
     return report
 
 

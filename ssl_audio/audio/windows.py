@@ -48,6 +48,34 @@ def timed_windows(
     return windows, starts / sample_rate, ends / sample_rate
 
 
+class StreamWindows:
+    """The windows of a clip that arrives in blocks (`ssl_audio.audio.stream`), by the same convention as
+    `window_starts`, holding at most a block and a window: iterate for (start sample, window [W] copy);
+    `samples` is the clip's length once the iteration has ended."""
+
+    def __init__(self, blocks: Iterable[np.ndarray], window: int, hop: int):
+        if window <= 0 or hop <= 0:
+            raise ValueError(f"window and hop must be positive, got window={window} hop={hop}")
+        self.blocks, self.window, self.hop = blocks, window, hop
+        self.samples = 0
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        window, hop = self.window, self.hop
+        buf, offset, start, last = np.zeros(0, np.float32), 0, 0, None
+        for block in self.blocks:
+            buf = np.concatenate([buf, np.asarray(block, np.float32)])
+            self.samples += len(block)
+            while start + window <= self.samples:
+                yield start, buf[start - offset : start - offset + window].copy()
+                last, start = start, start + hop
+            keep_from = max(offset, min(start, self.samples - window))  # the next window, or the final one
+            buf, offset = buf[keep_from - offset :], keep_from
+        if last is None:  # shorter than a window: one window, zero-padded
+            yield 0, np.pad(buf, (0, window - len(buf)))
+        elif last + window < self.samples:  # one more window ends at the clip's end
+            yield self.samples - window, buf[len(buf) - window :].copy()
+
+
 def window_batches(clips: Iterable[dict], batch_size: int) -> Iterator[dict]:
     """Packs windows of consecutive clips into fixed-size batches, so the device always sees one shape.
 

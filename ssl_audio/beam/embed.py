@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeOptions, file_stamp
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, file_stamp
 from ssl_audio.audio.paths import from_wire, to_wire
+from ssl_audio.audio.stream import AudioStream
 from ssl_audio.beam.runner import import_beam, pipeline_options
 from ssl_audio.embed.export import (
     ERRORS,
@@ -77,6 +78,9 @@ class DecodeAndCut:
             return
         if note:
             yield "notes", (key, note)
+        if isinstance(audio, AudioStream):  # a long file: windows go out as its blocks are decoded
+            yield from self._streamed(key, audio, stamp)
+            return
         windows, starts, ends = timed_windows(audio, self.window_samples, self.hop_samples, self.sample_rate)
         clip = {
             "n": len(starts),
@@ -88,6 +92,33 @@ class DecodeAndCut:
         yield "clips", (key, clip)
         for i, window in enumerate(windows):
             yield None, ((key, i), np.array(window))  # a copy: the view would keep the whole clip alive
+
+    def _streamed(self, key: str, stream: AudioStream, stamp):
+        """A long file's windows, then its clip facts (known at the end). A file bad part-way yields an error
+        and no clip facts, so `assemble` drops the windows it sent."""
+        from ssl_audio.audio.windows import StreamWindows
+
+        cut = StreamWindows(stream.blocks(), self.window_samples, self.hop_samples)
+        starts = []
+        try:
+            for i, (start, window) in enumerate(cut):
+                starts.append(start)
+                yield None, ((key, i), window)
+        except DecodeError as err:
+            yield "errors", (key, err.detail)
+            return
+        if stream.note:
+            yield "notes", (key, stream.note)
+        starts = np.asarray(starts, np.int64)
+        ends = np.minimum(starts + self.window_samples, cut.samples)
+        clip = {
+            "n": len(starts),
+            "starts": starts / self.sample_rate,
+            "ends": ends / self.sample_rate,
+            "duration": cut.samples / self.sample_rate,
+            "stamp": tuple(stamp),
+        }
+        yield "clips", (key, clip)
 
     def start_bundle(self) -> None:
         """Bundle boundaries, for decoders that keep per-bundle state (the retry test's fault injector)."""

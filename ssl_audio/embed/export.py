@@ -29,7 +29,8 @@ import numpy as np
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_stamp, is_audio_file
 from ssl_audio.audio.paths import as_written, printable
 from ssl_audio.audio.scan import find_audio_files, iter_audio_files, write_bad_list
-from ssl_audio.audio.windows import window_batches
+from ssl_audio.audio.stream import AudioStream, is_long, open_stream
+from ssl_audio.audio.windows import StreamWindows, window_batches, window_starts
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
 from ssl_audio.embed.store import OUTPUT_NAMES, UNKNOWN_STAMP, open_store
 from ssl_audio.errors import BadValueError, MissingInputError, OutputExistsError
@@ -286,8 +287,11 @@ def _how_to_load(settings: dict) -> str:
 
 
 def decode_one(options: DecodeOptions, path: Path):
-    """(audio or None, error or None, note)."""
+    """(audio or None, error or None, note). A file longer than LONG_SECONDS comes back as an AudioStream
+    to be read block by block (ssl_audio/audio/stream.py), not decoded here."""
     try:
+        if is_long(path):
+            return open_stream(path, options), None, ""
         audio, note = decode_file(path, options)
         return audio, None, note
     except DecodeError as err:
@@ -327,24 +331,54 @@ def decoded(
 class _InFlight:
     key: str
     duration: float
-    starts: np.ndarray
-    ends: np.ndarray
-    out: np.ndarray
-    filled: int = 0
+    starts: list  # [T] seconds; a streamed file's grow as its windows are cut
+    ends: list
+    expected: int  # windows it will have (a stream: by its header's length; for the progress bar)
+    out: list = dataclasses.field(default_factory=list)  # [D] per window embedded, in order
+    complete: bool = True  # every window cut (a stream: once it has ended)
+    failed: bool = False  # a stream that turned out bad part-way: its windows are dropped
+
+    @property
+    def done(self) -> bool:
+        return self.complete and len(self.out) == len(self.starts)
 
 
 def embed_stream(
     model: EmbeddingModel,
-    clips: Iterator[tuple[str, np.ndarray | None, str | None]],
+    clips: Iterator[tuple[str, np.ndarray | AudioStream | None, str | None]],
     on_error=None,
     on_progress=None,
+    on_note=None,
 ) -> Iterator[list[tuple[str, Embeddings]]]:
     """Windows of consecutive clips packed into device batches (`window_batches`); after each batch,
-    yields the clips it completed (possibly none), in input order. `on_progress(files, seconds)`: after each
-    batch, the fraction of files and the seconds of audio its windows covered (a long file moves the bar
+    yields the clips it completed (possibly none), in input order. A long file (an AudioStream) is cut into
+    windows as its blocks are decoded, so it never sits in memory whole. `on_progress(files, seconds)`: after
+    each batch, the fraction of files and the seconds of audio its windows covered (a long file moves the bar
     as its windows go, not only when it is done)."""
     inflight: dict[int, _InFlight] = {}
     order: collections.deque[int] = collections.deque()
+    rate, window = model.sample_rate, model.window_samples
+
+    def streamed(clip: _InFlight, stream: AudioStream):
+        cut = StreamWindows(stream.blocks(), window, model.hop_samples)
+        try:
+            for start, w in cut:
+                clip.starts.append(start / rate)
+                clip.ends.append(start / rate + window / rate)
+                yield w
+            clip.duration = cut.samples / rate
+            clip.ends = [min(e, clip.duration) for e in clip.ends]
+            if stream.note and on_note is not None:
+                on_note(clip.key, stream.note)
+        except Exception as err:  # bad part-way (NaN at 40 min, silent, cut short): the file fails, the job not
+            clip.failed = True
+            reason = (
+                err.detail if isinstance(err, DecodeError) else f"could not be decoded ({type(err).__name__}: {err})"
+            )
+            if on_error is not None:
+                on_error(clip.key, reason)
+        finally:
+            clip.complete = True
 
     def windowed():
         for index, (key, audio, error) in enumerate(clips):
@@ -352,14 +386,15 @@ def embed_stream(
                 if on_error is not None:
                     on_error(key, error)
                 continue
+            if isinstance(audio, AudioStream):
+                expected = len(window_starts(int(audio.seconds * rate), window, model.hop_samples))
+                clip = _InFlight(key, audio.seconds, [], [], expected, complete=False)
+                inflight[index] = clip
+                order.append(index)
+                yield {"index": index, "windows": streamed(clip, audio)}
+                continue
             windows, starts, ends = model.windows_of(audio)
-            inflight[index] = _InFlight(
-                key=key,
-                duration=audio.shape[0] / model.sample_rate,
-                starts=starts,
-                ends=ends,
-                out=np.zeros((len(starts), model.embedding_size), np.float32),
-            )
+            inflight[index] = _InFlight(key, audio.shape[0] / rate, list(starts), list(ends), len(starts))
             order.append(index)
             yield {"index": index, "windows": windows}
 
@@ -368,17 +403,24 @@ def embed_stream(
         files = seconds = 0.0
         for row, index in enumerate(batch["clip"][batch["valid"]]):
             clip = inflight[index]
-            clip.out[clip.filled] = h[row]  # a clip's windows arrive in order
-            clip.filled += 1
-            files += 1 / len(clip.starts)
-            seconds += clip.duration / len(clip.starts)
+            clip.out.append(h[row])  # a clip's windows arrive in order
+            files += 1 / max(clip.expected, 1)
+            seconds += clip.duration / max(clip.expected, 1)
         if on_progress is not None:
             on_progress(files, seconds)
         done = []
-        while order and inflight[order[0]].filled == len(inflight[order[0]].starts):
+        while order and inflight[order[0]].done:
             c = inflight.pop(order.popleft())
-            done.append((c.key, Embeddings.of_windows(c.out, c.starts, c.ends, c.duration, model.pooling)))
+            if c.failed:
+                continue
+            windows = np.stack(c.out).astype(np.float32)
+            starts, ends = np.asarray(c.starts, np.float64), np.asarray(c.ends, np.float64)
+            done.append((c.key, Embeddings.of_windows(windows, starts, ends, c.duration, model.pooling)))
         yield done
+    # a stream that failed after its last batch: nothing of it is left to embed
+    leftover = [c for c in (inflight.pop(i) for i in order) if not c.failed]
+    if leftover:
+        raise RuntimeError(f"windows of {leftover[0].key} never came back from the device batches")
 
 
 def export(
@@ -445,7 +487,11 @@ def export(
 
     try:
         stream = embed_stream(
-            model, decoded(model, todo, workers, decode, on_note=notes.add), on_error=on_error, on_progress=on_progress
+            model,
+            decoded(model, todo, workers, decode, on_note=notes.add),
+            on_error=on_error,
+            on_progress=on_progress,
+            on_note=notes.add,
         )
         for finished in stream:
             store.append([(k, e, stamps[k]) for k, e in finished])

@@ -17,10 +17,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import tensorflow_datasets as tfds
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.audio.paths import from_wire, printable, to_wire
+from ssl_audio.audio.stream import read_segment
 from ssl_audio.data.labels import SPLITS, Record, class_names
 from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
 from ssl_audio.data.spool import RecordSpool
@@ -41,13 +43,30 @@ class AudioFolderConfig(tfds.core.BuilderConfig):
     progress: bool = True  # our bar per split (files, rate, ETA) in place of TFDS's, which has no total
 
 
-def _decode_pcm16(job: tuple[str, DecodeOptions]) -> tuple[np.ndarray | None, str]:
-    path, options = job
+def _decode_pcm16(job: tuple) -> tuple[np.ndarray | None, str]:
+    """(path, options) or (path, options, (index, start, end)) -> 16-bit PCM, or None and the reason. A
+    segment reads only its own frames (ssl_audio/audio/stream.py), so a two-hour file costs a segment."""
+    path, options, segment = (*job, None)[:3]
     try:
-        audio = load_audio(path, options)
+        if segment is None:
+            audio = load_audio(path, options)
+        else:
+            audio = read_segment(path, segment[1], segment[2], options)
+            peak = float(np.abs(audio).max(initial=0.0))
+            if peak == 0 or 20 * np.log10(peak) < options.silence_dbfs:
+                return (
+                    None,
+                    f"segment {segment[1]:.0f}-{segment[2]:.0f} s is silent (below {options.silence_dbfs:g} dBFS)",
+                )
     except DecodeError as err:
         return None, err.detail
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:  # a segment past a cut-short end
+        return None, f"segment {segment[1]:.0f}-{segment[2]:.0f} s could not be read ({type(err).__name__}: {err})"
     return np.round(np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16), ""
+
+
+def _job(record: Record, options: DecodeOptions) -> tuple:
+    return (record.path, options) if record.segment is None else (record.path, options, record.segment)
 
 
 def audio_feature(sample_rate: int) -> tfds.features.Tensor:
@@ -128,7 +147,7 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         cfg: AudioFolderConfig = self.builder_config
         # A stream stays a stream: parallel_map reads the jobs only a window ahead, and tee holds that window.
         decoding, pairing = itertools.tee(records)
-        jobs = ((r.path, cfg.decode) for r in decoding)
+        jobs = (_job(r, cfg.decode) for r in decoding)
         decoded = parallel_map(
             _decode_pcm16, jobs, workers=cfg.workers, progress=cfg.progress, total=count, desc=f"prepare {split}",
             unit="file",
@@ -139,7 +158,7 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
                 self.bad_files.append({"path": printable(record.path), "reason": reason})
                 continue
             self.samples_written += pcm.shape[0]
-            yield record.key, _example(record.key, record.labels, pcm, cfg.columns)
+            yield record.example_key, _example(record.key, record.labels, pcm, cfg.columns)
 
     def collect_beam_side(self) -> None:
         """After a Beam build: bad files (in the in-process order: split, then input order) and the samples
@@ -170,7 +189,8 @@ def _write_records(records: Iterable[Record], path: Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for index, r in enumerate(records):  # to_wire: Beam's coders refuse undecodable file names (surrogates)
             labels = {k: list(v) if isinstance(v, tuple) else v for k, v in r.labels.items()}
-            f.write(json.dumps({"index": index, "path": to_wire(r.path), "key": r.key, "labels": labels}) + "\n")
+            row = {"index": index, "path": to_wire(r.path), "key": r.key, "labels": labels, "segment": r.segment}
+            f.write(json.dumps(row) + "\n")
 
 
 def _beam_split_class():
@@ -217,14 +237,16 @@ def _beam_split_class():
 
         def process(self, row):
             path = from_wire(row["path"])
-            pcm, reason = _decode_pcm16((path, self.options))
+            pcm, reason = _decode_pcm16((path, self.options, row.get("segment")))
             if pcm is None:
                 yield beam.pvalue.TaggedOutput(
                     "bad", {"index": row["index"], "path": printable(path), "reason": reason}
                 )
                 return
             yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
-            yield row["key"], _example(row["key"], row["labels"], pcm, self.columns)
+            segment = row.get("segment")
+            example_key = row["key"] if segment is None else f"{row['key']}#{segment[0]:05d}"
+            yield example_key, _example(row["key"], row["labels"], pcm, self.columns)
 
     return BeamSplit
 

@@ -52,6 +52,14 @@ class Record:
     key: str
     labels: dict[str, Any] = dataclasses.field(default_factory=dict)
     split: str | None = None
+    # A long file is stored as several records of bounded length (prepare's --segment-seconds), each with
+    # (index, start s, end s) here and the file's key and labels, so splits and groups still see one file.
+    segment: tuple[int, float, float] | None = None
+
+    @property
+    def example_key(self) -> str:
+        """The record's unique key in the dataset: the file's key, with '#index' for a segment."""
+        return self.key if self.segment is None else f"{self.key}#{self.segment[0]:05d}"
 
     def group(self, column: str) -> str:
         value = self.labels.get(column)

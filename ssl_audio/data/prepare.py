@@ -23,16 +23,18 @@ from pathlib import Path
 
 from ssl_audio.audio.decode import DecodeOptions, file_stamp
 from ssl_audio.audio.scan import bad_lines, write_bad_list
+from ssl_audio.audio.stream import native_info, segment_bounds
 from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
 from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data_dir_argument, dataset_path
 from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.errors import BadValueError, OutputExistsError
-from ssl_audio.flags import positive_int
+from ssl_audio.flags import positive_float, positive_int
 from ssl_audio.text import plural
 
 STAGING = ".ssl_audio_staging"
+DEFAULT_SEGMENT_SECONDS = 60.0
 
 
 def validate_name(name: str) -> str:
@@ -57,6 +59,10 @@ class PrepareOptions:
     runner: str | None = None
     beam_options: tuple[str, ...] = ()
     progress: bool = True
+    # Files longer than this are stored as records of at most this length (equal segments): a record, and so
+    # a pretraining batch, stays bounded whatever a file's length, and crops are drawn in proportion to
+    # duration. Each segment keeps its file's key, labels and split.
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
 
 
 @dataclasses.dataclass
@@ -99,6 +105,8 @@ class _Fingerprint:
             "version": DATASET_VERSION,
             "columns": dataclasses.asdict(opt.columns),
         }
+        if opt.segment_seconds != DEFAULT_SEGMENT_SECONDS:  # at the default, datasets built before keep theirs
+            settings["segment_seconds"] = opt.segment_seconds
         self.hash.update(json.dumps(settings, sort_keys=True).encode())
 
     def add(self, r: Record) -> Record:
@@ -123,7 +131,7 @@ def streamable(catalog, opt: PrepareOptions) -> bool:
     return catalog.records is None and (opt.fractions is None or opt.fractions == (1.0, 0.0, 0.0))
 
 
-def spool_catalog(catalog, opt: PrepareOptions, spool_path: Path) -> tuple[RecordSpool, str]:
+def spool_catalog(catalog, opt: PrepareOptions, spool_path: Path, tally: dict | None = None) -> tuple[RecordSpool, str]:
     """Streams an unlabelled catalogue into a spool on disk, all in train, fingerprinting each file on the way:
     the driver's memory does not grow with the number of files (`ssl-audio bench listing`). The stream comes
     in key order, so the fingerprint is the one `_fingerprint` gives the same files held in a list."""
@@ -132,10 +140,27 @@ def spool_catalog(catalog, opt: PrepareOptions, spool_path: Path) -> tuple[Recor
     def records():
         for r in catalog.stream():
             r.split = "train"
-            yield fingerprint.add(r)
+            yield from segmented([fingerprint.add(r)], opt.segment_seconds, tally)
 
     spool = RecordSpool.write(records(), spool_path)
     return spool, fingerprint.hexdigest()
+
+
+def segmented(records, segment_seconds: float, tally: dict | None = None):
+    """Each record, or for a file longer than `segment_seconds` (by its header; no audio is read) its
+    segments, in order. `tally` counts the files split and their segments."""
+    for r in records:
+        info = native_info(r.path)
+        seconds = info.frames / info.samplerate if info is not None and info.samplerate > 0 else 0.0
+        if seconds <= segment_seconds:
+            yield r
+            continue
+        bounds = segment_bounds(seconds, segment_seconds)
+        if tally is not None:
+            tally["files"] = tally.get("files", 0) + 1
+            tally["segments"] = tally.get("segments", 0) + len(bounds)
+        for index, (start, end) in enumerate(bounds):
+            yield dataclasses.replace(r, segment=(index, start, end))
 
 
 def held_records(catalog, opt: PrepareOptions) -> list[Record]:
@@ -223,14 +248,16 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
     staging = data_dir / STAGING / f"{opt.name}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     remove_stale_staging(data_dir / STAGING)
+    tally: dict[str, int] = {}
     try:
         if streamable(catalog, opt):
             staging.mkdir(parents=True)
-            records, fingerprint = spool_catalog(catalog, opt, staging / "records.jsonl")
+            records, fingerprint = spool_catalog(catalog, opt, staging / "records.jsonl", tally)
         else:
             records = held_records(catalog, opt)
             _assign(records, catalog, opt, notes)
             fingerprint = _fingerprint(records, opt, catalog.layout)
+            records = list(segmented(records, opt.segment_seconds, tally))
         path = dataset_path(opt.name, opt.data_dir)
         sidecar = path / SIDECAR
         if path.exists():
@@ -271,6 +298,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         )
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
         tfds.disable_progress_bar()  # its bars have no total or ETA; ours (builder.py) have both
+        bound_writer_memory()
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(
                 download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
@@ -279,6 +307,11 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         if side is not None:
             builder.collect_beam_side()
         built = dataset_path(opt.name, staging)
+        if tally:
+            notes.append(
+                f"{plural(tally['files'], 'file')} longer than --segment-seconds {opt.segment_seconds:g} stored "
+                f"as {tally['segments']} segments (each keeps its file's key, labels and split)"
+            )
         bad = catalog.unlisted + builder.bad_files
         write_bad_list(bad, built / BAD_LIST)
         splits = {s: builder.info.splits[s].num_examples for s in SPLITS if s in builder.info.splits}
@@ -295,6 +328,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             "bad": bad,
             "group_by": opt.group_by,
             "split_seed": opt.split_seed,
+            "segment_seconds": opt.segment_seconds,
             "notes": notes,
         }
         (built / SIDECAR).write_text(json.dumps(summary, indent=2) + "\n")
@@ -310,6 +344,18 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             except OSError:
                 pass  # another prepare is staging there too, or the build is in it
     return _result(path, False, summary, notes)
+
+
+# TFDS's writer holds every example in memory until 1 GB, then spills to sorted buckets on disk (the file it
+# writes is the same either way: examples sorted by their hashed key). Spilling imports TensorFlow, about
+# 600 MB of its own, so prepare spills at half that 1 GB: its peak is then bounded whatever the dataset's size.
+WRITER_MEMORY_BYTES = 512 << 20
+
+
+def bound_writer_memory() -> None:
+    from tensorflow_datasets.core import shuffle
+
+    shuffle.MAX_MEM_BUFFER_SIZE = min(shuffle.MAX_MEM_BUFFER_SIZE, WRITER_MEMORY_BYTES)
 
 
 def remove_stale_staging(folder: Path) -> list[Path]:
@@ -407,6 +453,13 @@ def add_arguments(p) -> None:
         help="leave labels.csv column CSVNAME out (e.g. seconds); repeatable",
     )
     add_decode_arguments(p)
+    p.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=d.segment_seconds,
+        help="files longer than this are stored as equal segments of at most this length, each keeping its "
+        f"file's key, labels and split (default {d.segment_seconds:g})",
+    )
     p.add_argument("--workers", type=positive_int, default=None, help="processes to decode with (default: all cores)")
     p.add_argument(
         "--overwrite",
@@ -438,6 +491,7 @@ def run(args) -> int:
         runner=args.runner,
         beam_options=tuple(args.beam_option),
         progress=not args.quiet,
+        segment_seconds=args.segment_seconds,
     )
     result = prepare(args.input, opt, overwrite=args.overwrite)
     for line in result.lines():

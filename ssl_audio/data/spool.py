@@ -20,13 +20,16 @@ from ssl_audio.data.labels import Record
 def record_to_json(record: Record, **extra) -> str:
     labels = {k: list(v) if isinstance(v, tuple) else v for k, v in record.labels.items()}
     row = {**extra, "path": to_wire(record.path), "key": record.key, "labels": labels, "split": record.split}
+    if record.segment is not None:
+        row["segment"] = list(record.segment)
     return json.dumps(row, ensure_ascii=False)
 
 
 def record_from_json(line: str) -> Record:
     row = json.loads(line)
     labels = {k: tuple(v) if isinstance(v, list) else v for k, v in row["labels"].items()}
-    return Record(path=from_wire(row["path"]), key=row["key"], labels=labels, split=row.get("split"))
+    segment = tuple(row["segment"]) if row.get("segment") else None
+    return Record(path=from_wire(row["path"]), key=row["key"], labels=labels, split=row.get("split"), segment=segment)
 
 
 class RecordSpool:

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "decode": "ssl_audio.audio.bench",
     "embed": "ssl_audio.embed.bench",
     "listing": "ssl_audio.beam.bench",
+    "memory": "ssl_audio.audio.memory_bench",
 }
 
 DESCRIPTION = (
@@ -23,7 +24,8 @@ DESCRIPTION = (
     "pretraining step and the augmentation's share of it. bench conv: that step with XLA's convolutions "
     "against patches + matmul. bench embed: `ssl-audio embed` against "
     "librosa descriptors (with --runner: on Beam against in-process). bench listing: the driver's memory "
-    "for listing a catalogue. bench decode: one core's decode rate per format. Each prints its figure "
+    "for listing a catalogue. bench decode: one core's decode rate per format. bench memory: each "
+    "job's peak memory on a long file against a short one. Each prints its figure "
     "last; `ssl-audio bench WHAT --help` for its flags."
 )
 

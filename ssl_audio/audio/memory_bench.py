@@ -1,0 +1,129 @@
+"""`ssl-audio bench memory`: peak memory of each job on a long file against a short one, in one run.
+
+Two FLAC files of music-like audio at 44.1 kHz stereo (what real catalogues hold) are written block by
+block: a long one (--long-minutes, default 120) and a short one (--short-minutes, default 3), each alone in
+its folder. Each job then runs as its own process on each folder, and its peak resident memory is read
+from the kernel (os.wait4's ru_maxrss): `scan`, `prepare`, `embed` (given --checkpoint) and the pretraining
+loader (grain over the prepared dataset, --batches batches of two crops per clip). Prints per job
+`memory JOB long_mb=... short_mb=... ratio=...`, and last `memory max_ratio=...`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+RATE = 44_100
+LOADER = """
+import sys
+from ssl_audio.data.pipeline import open_dataset, pretrain_loader
+handle = open_dataset(sys.argv[1], sys.argv[2])
+loader = pretrain_loader(handle, global_batch_size=int(sys.argv[3]), crop_seconds=3.0, seed=0, shard_index=0,
+                         shard_count=1)
+for _, batch in zip(range(int(sys.argv[4])), loader):
+    assert batch["view_a"].shape[0] == int(sys.argv[3])
+"""
+
+
+def write_music(path: Path, minutes: float, seed: int = 0, block_seconds: float = 30.0) -> Path:
+    """A FLAC of decaying partials and a little noise, written a block at a time (the bench's own memory
+    stays small), different every block so that nothing compresses away."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    frames = int(minutes * 60 * RATE)
+    block = int(block_seconds * RATE)
+    with sf.SoundFile(path, "w", RATE, 2, format="FLAC", subtype="PCM_16") as f:
+        for start in range(0, frames, block):
+            n = min(block, frames - start)
+            t = (start + np.arange(n)) / RATE
+            x = sum(
+                0.08 * np.sin(2 * np.pi * rng.uniform(80, 3000) * t) * np.exp(-(t % 0.5) * rng.uniform(1, 8))
+                for _ in range(6)
+            )
+            x = x + 0.01 * rng.standard_normal(n)
+            f.write(np.stack([x, 0.7 * x], axis=1).astype(np.float32))
+    return path
+
+
+def peak_mb(args: list[str], env: dict | None = None) -> float:
+    """Runs a command and returns its peak resident memory in MB (its own and its children's, as the kernel
+    counted them); a failure is an error with the command's last lines."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        tail = output.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(map(str, args[:4]))} failed ({process.returncode}):\n{tail}")
+    return usage.ru_maxrss / 1024  # Linux: kilobytes
+
+
+def run(
+    work: Path, long_minutes: float, short_minutes: float, checkpoint: str | None, batches: int, batch: int
+) -> list[str]:
+    cli = [sys.executable, "-m", "ssl_audio.cli"]
+    folders = {"long": work / "long", "short": work / "short"}
+    for name, minutes, seed in (("long", long_minutes, 1), ("short", short_minutes, 2)):
+        target = folders[name] / f"{name}.flac"
+        if not target.exists():
+            write_music(target, minutes, seed)
+    jobs = {
+        "scan": lambda name: [*cli, "scan", str(folders[name]), "--quiet", "--workers", "1"],
+        "prepare": lambda name: [*cli, "prepare", "--input", str(folders[name]), "--name", f"bench_{name}",
+                                 "--data-dir", str(work / "tfds"), "--quiet", "--workers", "1", "--overwrite"],
+        "loader": lambda name: [sys.executable, "-c", LOADER, f"bench_{name}", str(work / "tfds"), str(batch),
+                                str(batches)],
+    }  # fmt: skip
+    if checkpoint:
+        jobs["embed"] = lambda name: [
+            *cli, "embed", "--checkpoint", checkpoint, "--input", str(folders[name]), "--output",
+            str(work / f"embed_{name}"), "--windows", "--quiet", "--overwrite",
+        ]  # fmt: skip
+    lines, ratios = [], []
+    print(f"memory: the loader reads batches of {batch} clips (two 3-s crops each), {batches} batches", flush=True)
+    for job, command in jobs.items():
+        peaks = {name: peak_mb(command(name)) for name in ("long", "short")}
+        ratio = peaks["long"] / peaks["short"]
+        ratios.append(ratio)
+        lines.append(f"memory {job} long_mb={peaks['long']:.0f} short_mb={peaks['short']:.0f} ratio={ratio:.2f}")
+        print(lines[-1], flush=True)
+    if not checkpoint:
+        lines.append("memory embed: skipped (give --checkpoint to measure it)")
+    lines.append(f"memory max_ratio={max(ratios):.2f} ({long_minutes:g} min against {short_minutes:g} min)")
+    return lines
+
+
+HELP = "peak memory of scan, prepare, embed and the pretraining loader on a long file against a short one"
+DESCRIPTION = __doc__.split("\n\n", 1)[1].replace("\n", " ")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--checkpoint", default=None, help="a pretraining workdir, to measure embed too")
+    p.add_argument("--long-minutes", type=float, default=120.0, help="the long file's length (default 120)")
+    p.add_argument("--short-minutes", type=float, default=3.0, help="the short file's length (default 3)")
+    p.add_argument("--batches", type=int, default=40, help="loader batches (default 40)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=3,
+        help="clips per loader batch, on both files (default 3: the short file's "
+        "segments at the default --segment-seconds)",
+    )
+    p.add_argument("--dir", default=None, help="where the files and outputs go, reused if there (default: temp)")
+
+
+def main(args) -> int:
+    if args.dir:
+        lines = run(Path(args.dir), args.long_minutes, args.short_minutes, args.checkpoint, args.batches, args.batch)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+            lines = run(Path(tmp), args.long_minutes, args.short_minutes, args.checkpoint, args.batches, args.batch)
+    print(lines[-1])
+    return 0

@@ -11,6 +11,7 @@ loader (grain over the prepared dataset, --batches batches of two crops per clip
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -77,8 +78,8 @@ def run(
     jobs = {
         "scan": lambda name: [*cli, "scan", str(folders[name]), "--quiet", "--workers", "1"],
         "prepare": lambda name: [*cli, "prepare", "--input", str(folders[name]), "--name", f"bench_{name}",
-                                 "--data-dir", str(work / "tfds"), "--quiet", "--workers", "1", "--overwrite"],
-        "loader": lambda name: [sys.executable, "-c", LOADER, f"bench_{name}", str(work / "tfds"), str(batch),
+                                 "--data-dir", str(work / f"tfds_{name}"), "--quiet", "--workers", "1"],
+        "loader": lambda name: [sys.executable, "-c", LOADER, f"bench_{name}", str(work / f"tfds_{name}"), str(batch),
                                 str(batches)],
     }  # fmt: skip
     if checkpoint:
@@ -89,6 +90,9 @@ def run(
     lines, ratios = [], []
     print(f"memory: the loader reads batches of {batch} clips (two 3-s crops each), {batches} batches", flush=True)
     for job, command in jobs.items():
+        if job == "prepare":  # built afresh each run, not reused
+            for name in ("long", "short"):
+                shutil.rmtree(work / f"tfds_{name}", ignore_errors=True)
         peaks = {name: peak_mb(command(name)) for name in ("long", "short")}
         ratio = peaks["long"] / peaks["short"]
         ratios.append(ratio)

@@ -73,10 +73,34 @@ def cached(
     """(features, whether they came from the cache)."""
     path = Path(cache_dir) / f"{handle.name}-{dataset_fingerprint(handle)}" / feature_id / f"{split}.npz"
     if path.exists():
-        return ClipFeatures.load(path), True
+        return merge_segments(ClipFeatures.load(path)), True
     features = compute()
     features.save(path)
-    return features, False
+    return merge_segments(features), False
+
+
+def merge_segments(features: ClipFeatures) -> ClipFeatures:
+    """One row per file. `prepare` stores a file longer than --segment-seconds as segments that share its
+    key; the probe scores files, so a file's segment rows are averaged (its segments are equally long, so
+    for encoder features this is the mean over its windows to within a window per segment; for MFCC the mean
+    of the segments' statistics) and the paired bootstrap resamples files, not parts of one. Rows stay in
+    the order each file first appears, the same for every feature kind; unique keys return it unchanged."""
+    unique, first, inverse = np.unique(features.keys, return_index=True, return_inverse=True)
+    if len(unique) == len(features.keys):
+        return features
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    row = rank[inverse]  # each segment's file, numbered by first appearance
+    x = np.zeros((len(first), features.x.shape[1]), np.float64)
+    np.add.at(x, row, features.x)
+    x /= np.bincount(row, minlength=len(first))[:, None]
+    keep = np.sort(first)  # a file's labels and groups: its first segment's (all its segments carry the same)
+    return ClipFeatures(
+        x=x.astype(np.float32),
+        labels={k: v[keep] for k, v in features.labels.items()},
+        groups={k: v[keep] for k, v in features.groups.items()},
+        keys=features.keys[keep],
+    )
 
 
 def _labels_and_groups(handle: DatasetHandle, encoded: list[dict]) -> tuple[dict, dict]:

@@ -106,3 +106,21 @@ def test_over_runs_one_run_is_the_paired_bootstrap_and_seed_spread_widens_the_in
 
     with pytest.raises(ValueError, match="pair one to one"):
         bootstrap_over_runs("class", "accuracy", y, [a, a], [b], resamples=10)
+
+
+def test_segments_of_one_file_are_one_row_for_every_feature_kind():
+    import numpy as np
+
+    from linear_probe.features import ClipFeatures, merge_segments
+
+    keys = np.array(["b.wav", "a.wav", "b.wav", "c.wav", "b.wav"])
+    x = np.arange(10, dtype=np.float32).reshape(5, 2)
+    f = ClipFeatures(
+        x=x, labels={"genre": np.array([1, 0, 1, 2, 1])}, groups={"artist": np.array(list("pqpsp"))}, keys=keys
+    )
+    merged = merge_segments(f)
+    assert list(merged.keys) == ["b.wav", "a.wav", "c.wav"]  # in the order files first appear
+    np.testing.assert_allclose(merged.x, [x[[0, 2, 4]].mean(0), x[1], x[3]])
+    assert list(merged.labels["genre"]) == [1, 0, 2] and list(merged.groups["artist"]) == ["p", "q", "s"]
+    unique = ClipFeatures(x=x[:2], labels={}, groups={}, keys=keys[:2])
+    assert merge_segments(unique) is unique

@@ -3,14 +3,14 @@
 Two FLAC files of music-like audio at 44.1 kHz stereo (what real catalogues hold) are written block by
 block: a long one (--long-minutes, default 120) and a short one (--short-minutes, default 3), each alone in
 its folder. Each job then runs as its own process on each folder, and its peak resident memory is read
-from the kernel (os.wait4's ru_maxrss): `scan`, `prepare`, `embed` (given --checkpoint) and the pretraining
-loader (grain over the prepared dataset, --batches batches of two crops per clip). Prints per job
+from the kernel (getrusage of a small parent that starts only the job): `scan`, `prepare`, `embed` (given
+--checkpoint) and the pretraining loader (grain over the prepared dataset, --batches batches of two crops
+per clip). Prints per job
 `memory JOB long_mb=... short_mb=... ratio=...`, and last `memory max_ratio=...`.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -53,17 +53,27 @@ def write_music(path: Path, minutes: float, seed: int = 0, block_seconds: float 
     return path
 
 
+# Started by a small Python (-S: no site imports), the job's peak is its own: a process started by vfork or
+# fork inherits its parent's resident pages into its peak until exec, so a job started straight from a big
+# parent (a test worker holding JAX) would report that parent's size instead.
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.stdout.buffer.write(code.stdout[-4000:])
+sys.exit(code.returncode)
+"""
+
+
 def peak_mb(args: list[str], env: dict | None = None) -> float:
     """Runs a command and returns its peak resident memory in MB (its own and its children's, as the kernel
     counted them); a failure is an error with the command's last lines."""
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        tail = output.decode(errors="replace")[-2000:]
-        raise RuntimeError(f"{' '.join(map(str, args[:4]))} failed ({process.returncode}):\n{tail}")
-    return usage.ru_maxrss / 1024  # Linux: kilobytes
+    with tempfile.NamedTemporaryFile(prefix="peak-", suffix=".txt") as peak:
+        done = subprocess.run([sys.executable, "-S", "-c", MEASURE, peak.name, *args], capture_output=True, env=env)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(map(str, args[:4]))} failed ({done.returncode}):\n{tail}")
+        return int(Path(peak.name).read_text()) / 1024  # Linux: kilobytes
 
 
 def run(

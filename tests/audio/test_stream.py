@@ -81,3 +81,15 @@ def test_only_files_longer_than_the_threshold_are_streamed(tmp_path, monkeypatch
     assert not stream_lib.is_long(tmp_path / "a.wav")
     monkeypatch.setattr(stream_lib, "LONG_SECONDS", 2.0)
     assert stream_lib.is_long(tmp_path / "a.wav") and not stream_lib.is_long(tmp_path / "missing.wav")
+
+
+def test_bench_memory_reads_a_processs_own_peak(tmp_path):
+    import sys
+
+    from ssl_audio.audio.memory_bench import peak_mb, write_music
+
+    grown = peak_mb([sys.executable, "-c", "import numpy as np; x = np.ones(200 * 2**20 // 8); print(x.sum())"])
+    small = peak_mb([sys.executable, "-c", "import numpy"])
+    assert grown - small > 150  # 200 MB of ones, counted by the kernel for that process alone
+    path = write_music(tmp_path / "m.flac", minutes=0.05)
+    assert sf.info(str(path)).duration == pytest.approx(3.0) and sf.info(str(path)).channels == 2

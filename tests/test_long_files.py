@@ -82,3 +82,32 @@ def test_prepare_stores_a_long_file_as_segments_of_one_file(tmp_path):
 
     again = prepare(root, opt)  # the same inputs and segment length: reused
     assert again.reused
+
+
+def test_the_writer_spills_without_tensorflow_to_the_same_dataset(tmp_path, monkeypatch):
+    """Past WRITER_MEMORY_BYTES TFDS's shuffler spills to local bucket files (not through tf.io.gfile, whose
+    import alone costs ~600 MB); the array_record files are byte for byte those of an in-memory build."""
+    import subprocess
+    import sys
+
+    import ssl_audio.data.prepare as prepare_lib
+    from ssl_audio.data.prepare import PrepareOptions, prepare
+    from ssl_audio.data.spill import bound_writer_memory
+
+    for i in range(6):
+        write(tmp_path / "in" / f"{i}.wav", 1.5, seed=i)
+    monkeypatch.setattr(prepare_lib, "bound_writer_memory", lambda: bound_writer_memory(10**12))
+    prepare(tmp_path / "in", PrepareOptions(name="held", data_dir=str(tmp_path / "tfds"), workers=1, progress=False))
+    monkeypatch.setattr(prepare_lib, "bound_writer_memory", lambda: bound_writer_memory(1))  # every example spills
+    prepare(tmp_path / "in", PrepareOptions(name="spilt", data_dir=str(tmp_path / "tfds"), workers=1, progress=False))
+    held = sorted((tmp_path / "tfds" / "ssl_audio_folder" / "held").rglob("*.array_record*"))
+    spilt = sorted((tmp_path / "tfds" / "ssl_audio_folder" / "spilt").rglob("*.array_record*"))
+    assert held and [p.read_bytes() for p in held] == [p.read_bytes() for p in spilt]
+    code = (
+        "import sys; from ssl_audio.data.spill import bound_writer_memory; bound_writer_memory(1); "
+        "from ssl_audio.data.prepare import prepare, PrepareOptions; "
+        f"prepare({str(tmp_path / 'in')!r}, PrepareOptions(name='alone', data_dir={str(tmp_path / 'tfds')!r}, "
+        "workers=1, progress=False)); print('tensorflow' in sys.modules and hasattr(sys.modules['tensorflow'], 'io'))"
+    )
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0 and alone.stdout.strip().splitlines()[-1] == "False", alone.stderr[-2000:]

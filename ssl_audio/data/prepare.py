@@ -27,6 +27,7 @@ from ssl_audio.audio.stream import native_info, segment_bounds
 from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
 from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data_dir_argument, dataset_path
+from ssl_audio.data.spill import bound_writer_memory
 from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.errors import BadValueError, OutputExistsError
@@ -298,7 +299,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         )
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
         tfds.disable_progress_bar()  # its bars have no total or ETA; ours (builder.py) have both
-        bound_writer_memory()
+        bound_writer_memory()  # spilled past 16 MB, without TensorFlow: memory bounded by neither data nor file
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(
                 download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
@@ -344,18 +345,6 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             except OSError:
                 pass  # another prepare is staging there too, or the build is in it
     return _result(path, False, summary, notes)
-
-
-# TFDS's writer holds every example in memory until 1 GB, then spills to sorted buckets on disk (the file it
-# writes is the same either way: examples sorted by their hashed key). Spilling imports TensorFlow, about
-# 600 MB of its own, so prepare spills at half that 1 GB: its peak is then bounded whatever the dataset's size.
-WRITER_MEMORY_BYTES = 512 << 20
-
-
-def bound_writer_memory() -> None:
-    from tensorflow_datasets.core import shuffle
-
-    shuffle.MAX_MEM_BUFFER_SIZE = min(shuffle.MAX_MEM_BUFFER_SIZE, WRITER_MEMORY_BYTES)
 
 
 def remove_stale_staging(folder: Path) -> list[Path]:

@@ -188,12 +188,10 @@ class ParquetStore:
         return out
 
     def remove(self, keys: set[str]) -> int:
-        """Drops every row of these files from every table (the primary first: a kill in between leaves a file
-        not done, whose other rows `drop_orphans` clears). Returns the rows dropped."""
-        dropped = 0
-        for table in (self.primary, *[t for t in self.tables if t != self.primary]):
-            dropped += self._filter_parts(table, lambda path: path not in keys)
-        return dropped
+        """Drops every row of these files from every table, the primary last: a kill in between leaves each
+        file done with its old stamp, so the next run finds it changed again and finishes the removal (the
+        other order would leave window rows beside the new ones). Returns the rows dropped."""
+        return sum(self._filter_parts(t, lambda path: path not in keys) for t in self.write_order)
 
     def _filter_parts(self, table: str, keep_path) -> int:
         dropped = 0

@@ -139,3 +139,44 @@ def test_the_streamed_listing_is_the_held_one(tmp_path):
     held = {(k, str(p)) for k, p in list_inputs(tmp_path / "music")}
     assert {(k, str(p)) for k, p in iter_inputs(tmp_path / "music")} == held
     assert {k for k, _ in held} == {"a.wav", "B dir/c.FLAC", "b/x.mp3", "caf\\xe9.wav"}
+
+
+def test_stamps_are_recorded_and_a_removal_killed_half_way_is_finished_by_the_next_run(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path, D, ("scene", "windows"))
+    store.open()
+    store.append([(*record("a"), (10, 1)), (*record("b"), (20, 2)), record("c")])
+    store.close()
+    assert store.stamps_of(["a", "b", "c"]) == {"a": (10, 1), "b": (20, 2), "c": (-1, -1)}
+    assert set(table(tmp_path, "windows")) >= {"size_bytes", "mtime_ns"}
+
+    real, calls = ParquetStore._filter_parts, []
+
+    def killed_at_the_second_table(self, name, keep):
+        calls.append(name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, name, keep)
+
+    monkeypatch.setattr(ParquetStore, "_filter_parts", killed_at_the_second_table)
+    with pytest.raises(KeyboardInterrupt):
+        ParquetStore(tmp_path, D, ("scene", "windows")).remove({"a"})
+    monkeypatch.setattr(ParquetStore, "_filter_parts", real)
+    again = ParquetStore(tmp_path, D, ("scene", "windows"))
+    assert "a" in again.open() and again.stamps_of(["a"]) == {"a": (10, 1)}  # still done, with its old stamp
+    again.remove({"a"})  # the next run finds it changed again and finishes
+    assert "a" not in table(tmp_path, "scene")["path"] and "a" not in table(tmp_path, "windows")["path"]
+
+
+def test_parts_written_before_stamps_are_upgraded_to_one_schema(tmp_path):
+    import pyarrow as pa
+
+    old = pa.table({"path": ["x"], "duration_s": [1.0], "n_windows": pa.array([1], pa.int32()),
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(D, np.float32)), D)})  # fmt: skip
+    (tmp_path / "scene").mkdir()
+    pq.write_table(old, tmp_path / "scene" / "part-00000.parquet")
+    store = ParquetStore(tmp_path, D, ("scene",))
+    assert store.open() == {"x"} and store.stamps_of(["x"]) == {"x": (-1, -1)}
+    store.append([(*record("y"), (5, 6))])
+    store.close()
+    both = pq.read_table(tmp_path / "scene").to_pydict()  # one table: the old part has the columns too
+    assert dict(zip(both["path"], both["size_bytes"])) == {"x": -1, "y": 5}

@@ -56,12 +56,12 @@ def _decode_pcm16(job: tuple) -> tuple[np.ndarray | None, str]:
             if peak == 0 or 20 * np.log10(peak) < options.silence_dbfs:
                 return (
                     None,
-                    f"segment {segment[1]:.0f}-{segment[2]:.0f} s is silent (below {options.silence_dbfs:g} dBFS)",
+                    f"segment {segment[1]:.1f}-{segment[2]:.1f} s is silent (below {options.silence_dbfs:g} dBFS)",
                 )
     except DecodeError as err:
         return None, err.detail
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:  # a segment past a cut-short end
-        return None, f"segment {segment[1]:.0f}-{segment[2]:.0f} s could not be read ({type(err).__name__}: {err})"
+        return None, f"segment {segment[1]:.1f}-{segment[2]:.1f} s could not be read ({type(err).__name__}: {err})"
     return np.round(np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16), ""
 
 

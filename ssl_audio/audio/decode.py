@@ -192,6 +192,17 @@ def decode_file(path: str | os.PathLike, options: DecodeOptions = DecodeOptions(
     return audio, "; ".join(n for n in (truncated, note) if n)
 
 
+def check_audible(peak: float, options: DecodeOptions, source: str | os.PathLike = "<array>") -> None:
+    """The one definition of silent: a peak below options.silence_dbfs is a DecodeError naming `source`."""
+    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
+    if peak_dbfs < options.silence_dbfs:
+        raise DecodeError(
+            source,
+            f"silent (peak {peak_dbfs:.1f} dBFS < {options.silence_dbfs:g} dBFS)",
+            "drop the file or lower --silence-dbfs",
+        )
+
+
 def conform(data: np.ndarray, rate: int, options: DecodeOptions, source: str | os.PathLike = "<array>") -> np.ndarray:
     """Mono, target rate, finite, long enough, audible: the checks every clip passes."""
     return conform_checked(data, rate, options, source)[0]
@@ -223,13 +234,7 @@ def conform_checked(
             raise DecodeError(source, short, "lower --min-seconds or drop the file")
         note = f"{short}; embedded anyway, zero-padded to a whole window"
     peak = float(np.abs(mono).max())
-    peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
-    if peak_dbfs < options.silence_dbfs:
-        raise DecodeError(
-            source,
-            f"silent (peak {peak_dbfs:.1f} dBFS < {options.silence_dbfs:g} dBFS)",
-            "drop the file or lower --silence-dbfs",
-        )
+    check_audible(peak, options, source)
     if peak > 1.0:
         # Float files may exceed full scale; scale down rather than clip so the waveform keeps its shape.
         mono = mono / peak

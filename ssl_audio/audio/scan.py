@@ -88,6 +88,7 @@ def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     except DecodeError as err:
         report.reason = err.detail
         return report
+    info = None
     try:
         with open(path, "rb") as f:  # a file object: soundfile cannot encode a non-UTF-8 name itself
             info = sf.info(f)
@@ -95,7 +96,7 @@ def check_file(args: tuple[str, DecodeOptions]) -> FileReport:
     except Exception:  # load_audio below gives the precise reason
         pass
     try:
-        if is_long(path):  # read in blocks: a two-hour file costs no more memory than a short one
+        if is_long(path, info):  # read in blocks: a two-hour file costs no more memory than a short one
             stream = open_stream(path, options)
             samples = sum(block.shape[0] for block in stream.blocks())
             report.note = stream.note

@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ssl_audio.audio.decode import DecodeError, DecodeOptions, file_size, truncation_note
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, check_audible, file_size, truncation_note
 
 BLOCK_SECONDS = 30.0  # decoded at a time: about 2 MB of mono float32 at 16 kHz, 10 MB of stereo at 44.1 kHz
 # Files longer than this are streamed; shorter ones are decoded whole, as they always were.
@@ -42,10 +42,15 @@ def native_info(path: str | os.PathLike) -> sf._SoundFileInfo | None:
         return None
 
 
+def native_seconds(path: str | os.PathLike, info=None) -> float:
+    """The file's length by its header (reads no audio; `info`: its header, if already read); 0 if unreadable."""
+    info = info if info is not None else native_info(path)
+    return info.frames / info.samplerate if info is not None and info.samplerate > 0 else 0.0
+
+
 def is_long(path: str | os.PathLike, info=None) -> bool:
     """Whether the file is longer than LONG_SECONDS by its header (reads no audio)."""
-    info = info if info is not None else native_info(path)
-    return info is not None and info.samplerate > 0 and info.frames / info.samplerate > LONG_SECONDS
+    return native_seconds(path, info) > LONG_SECONDS
 
 
 @dataclasses.dataclass
@@ -116,13 +121,7 @@ class AudioStream:
             peak = max(peak, float(np.abs(tail).max(initial=0.0)))
             if tail.shape[0]:
                 yield tail
-        peak_dbfs = 20 * math.log10(peak) if peak > 0 else -math.inf
-        if peak_dbfs < self.options.silence_dbfs:
-            raise DecodeError(
-                self.path,
-                f"silent (peak {peak_dbfs:.1f} dBFS < {self.options.silence_dbfs:g} dBFS)",
-                "drop the file or lower --silence-dbfs",
-            )
+        check_audible(peak, self.options, self.path)
 
 
 def open_stream(path: str | os.PathLike, options: DecodeOptions) -> AudioStream:

@@ -20,10 +20,10 @@ import numpy as np
 import soundfile as sf
 import tensorflow_datasets as tfds
 
-from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
+from ssl_audio.audio.decode import DecodeError, DecodeOptions, check_audible, load_audio
 from ssl_audio.audio.paths import from_wire, printable, to_wire
 from ssl_audio.audio.stream import read_segment
-from ssl_audio.data.labels import SPLITS, Record, class_names
+from ssl_audio.data.labels import SPLITS, Record, class_names, example_key
 from ssl_audio.data.location import BUILDER_NAME, DATASET_VERSION  # noqa: F401  (the builder's name is its folder)
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.parallel import parallel_map
@@ -52,12 +52,10 @@ def _decode_pcm16(job: tuple) -> tuple[np.ndarray | None, str]:
             audio = load_audio(path, options)
         else:
             audio = read_segment(path, segment[1], segment[2], options)
-            peak = float(np.abs(audio).max(initial=0.0))
-            if peak == 0 or 20 * np.log10(peak) < options.silence_dbfs:
-                return (
-                    None,
-                    f"segment {segment[1]:.1f}-{segment[2]:.1f} s is silent (below {options.silence_dbfs:g} dBFS)",
-                )
+            try:
+                check_audible(float(np.abs(audio).max(initial=0.0)), options, path)
+            except DecodeError as err:  # a silent stretch of a long file is one bad segment, not a bad file
+                return None, f"segment {segment[1]:.1f}-{segment[2]:.1f} s is {err.detail}"
     except DecodeError as err:
         return None, err.detail
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as err:  # a segment past a cut-short end
@@ -244,9 +242,7 @@ def _beam_split_class():
                 )
                 return
             yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
-            segment = row.get("segment")
-            example_key = row["key"] if segment is None else f"{row['key']}#{segment[0]:05d}"
-            yield example_key, _example(row["key"], row["labels"], pcm, self.columns)
+            yield example_key(row["key"], row.get("segment")), _example(row["key"], row["labels"], pcm, self.columns)
 
     return BeamSplit
 

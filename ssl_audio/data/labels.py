@@ -58,8 +58,7 @@ class Record:
 
     @property
     def example_key(self) -> str:
-        """The record's unique key in the dataset: the file's key, with '#index' for a segment."""
-        return self.key if self.segment is None else f"{self.key}#{self.segment[0]:05d}"
+        return example_key(self.key, self.segment)
 
     def group(self, column: str) -> str:
         value = self.labels.get(column)
@@ -222,6 +221,11 @@ def read_labels_csv(
             "give every row a split or remove the column"
         )
     return records, label_columns(header, kinds)
+
+
+def example_key(key: str, segment=None) -> str:
+    """A record's unique key in the dataset: the file's key, with '#index' for a segment (index, start, end)."""
+    return key if segment is None else f"{key}#{segment[0]:05d}"
 
 
 def _undecodable(text: str) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ssl_audio.audio.decode import DecodeOptions, file_stamp
 from ssl_audio.audio.scan import bad_lines, write_bad_list
-from ssl_audio.audio.stream import native_info, segment_bounds
+from ssl_audio.audio.stream import native_seconds, segment_bounds
 from ssl_audio.data.labels import SPLITS, ColumnMap, Record
 from ssl_audio.data.layouts import load_catalog
 from ssl_audio.data.location import BAD_LIST, DATASET_VERSION, SIDECAR, add_data_dir_argument, dataset_path
@@ -151,8 +151,7 @@ def segmented(records, segment_seconds: float, tally: dict | None = None):
     """Each record, or for a file longer than `segment_seconds` (by its header; no audio is read) its
     segments, in order. `tally` counts the files split and their segments."""
     for r in records:
-        info = native_info(r.path)
-        seconds = info.frames / info.samplerate if info is not None and info.samplerate > 0 else 0.0
+        seconds = native_seconds(r.path)
         if seconds <= segment_seconds:
             yield r
             continue

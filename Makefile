@@ -34,16 +34,18 @@ demo: $(STAMP)
 	    --output $(DEMO_RUN)/embeddings --windows
 	$(BIN)/ssl-audio export-savedmodel --checkpoint $(DEMO_RUN)/pretrain --out $(DEMO_RUN)/savedmodel --overwrite
 
-# Lint and format first (seconds), then the suite; `make lint` alone, `make format` to fix what ruff can.
+# Lint, format and import contracts first (seconds), then the suite; `make lint` alone, `make format` to fix what ruff can.
 # --max-worker-restart=0: a worker that crashes fails the run at once, naming its test. pytest-xdist 3.8's
 # loadgroup scheduler hangs for good after replacing a crashed worker (pytest-dev/pytest-xdist#1323,
 # #1378; seen here when a Beam test aborted in a native thread), which would have held CI for 90 minutes.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --max-worker-restart=0 --durations=10
 
+# lint-imports: the layer and no-cycle contracts of pyproject.toml's [tool.importlinter].
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -3,7 +3,7 @@
 ssl-audio pretrain --config configs/simclr_logmel_cnn.py --workdir runs/logmel_cnn
 """
 
-from configs import common
+from ssl_audio_configs import common
 
 
 def get_config(arg: str | None = None):

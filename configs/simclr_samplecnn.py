@@ -5,7 +5,7 @@ CLMR's input is 59049 samples (3^10) at 22.05 kHz; at 16 kHz the same 3^10 sampl
     ssl-audio pretrain --config configs/simclr_samplecnn.py --workdir runs/samplecnn
 """
 
-from configs import common
+from ssl_audio_configs import common
 
 
 def get_config(arg: str | None = None):

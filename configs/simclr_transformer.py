@@ -3,7 +3,7 @@
 ssl-audio pretrain --config configs/simclr_transformer.py --workdir runs/transformer
 """
 
-from configs import common
+from ssl_audio_configs import common
 
 
 def get_config(arg: str | None = None):

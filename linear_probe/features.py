@@ -197,8 +197,8 @@ def mfcc_feature_id() -> str:
 def mfcc_features(
     handle: DatasetHandle, split: str, *, workers: int | None = None, progress: bool = True
 ) -> ClipFeatures:
-    from linear_probe.mfcc_worker import mfcc_of_index, open_split
     from ssl_audio.parallel import parallel_map
+    from ssl_audio_linear_probe.mfcc_worker import mfcc_of_index, open_split
 
     n = len(handle.source(split))  # checks the split
     x, records = [], []

@@ -20,17 +20,17 @@ import numpy as np
 import optax
 from flax import nnx
 
-from linear_probe import metrics
-from linear_probe.features import pool_windows
-from linear_probe.fit import loss_fn, to_scores
-from linear_probe.heads import HEADS
-from pretrain.checkpointing import Checkpoints, check_workdir
 from ssl_audio.data.pipeline import DatasetHandle, label_values, labelled_loader
 from ssl_audio.errors import BadValueError
 from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
 from ssl_audio.text import plural
+from ssl_audio_linear_probe import metrics
+from ssl_audio_linear_probe.features import pool_windows
+from ssl_audio_linear_probe.fit import loss_fn, to_scores
+from ssl_audio_linear_probe.heads import HEADS
+from ssl_audio_pretrain.checkpointing import Checkpoints, check_workdir
 
 
 class Classifier(nnx.Module):

@@ -19,8 +19,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from linear_probe import metrics
-from linear_probe.heads import HEADS
+from ssl_audio_linear_probe import metrics
+from ssl_audio_linear_probe.heads import HEADS
 
 LEARNING_RATES = (1e-3, 1e-2)
 WEIGHT_DECAYS = (1e-4, 1e-1)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-from linear_probe.bootstrap import metric_value
+from ssl_audio_linear_probe.bootstrap import metric_value
 
 MAIN_METRIC = {"class": "accuracy", "multilabel": "pr_auc_macro", "value": "r2"}
 

@@ -12,26 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from linear_probe import features as F
-from linear_probe import metrics
-from linear_probe.bootstrap import compare_all
-from linear_probe.finetune import finetune
-from linear_probe.fit import fit_head
-from linear_probe.report import (
+from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
+from ssl_audio.data.splits import find_leaks
+from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
+from ssl_audio.models.registry import READOUTS, UnknownModelError
+from ssl_audio.pretrained import load_encoder, random_encoder
+from ssl_audio_linear_probe import features as F
+from ssl_audio_linear_probe import metrics
+from ssl_audio_linear_probe.bootstrap import compare_all
+from ssl_audio_linear_probe.finetune import finetune
+from ssl_audio_linear_probe.fit import fit_head
+from ssl_audio_linear_probe.report import (
     plot_confusion,
     plot_embedding_map,
     plot_pr_curves,
-    summary_lines,
     write_json,
     write_markdown,
 )
-from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
-from ssl_audio.data.splits import find_leaks
-from ssl_audio.embed.pooling import POOLINGS
-from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
-from ssl_audio.flags import positive_float, positive_int
-from ssl_audio.models.registry import READOUTS, UnknownModelError
-from ssl_audio.pretrained import load_encoder, random_encoder
 
 FEATURE_KINDS = ("pretrained", "mfcc", "random")
 # Fine-tuning defaults: one definition, for probe() and its flags.
@@ -280,7 +277,7 @@ def probe(
     if frozen:
         saved_outputs["keys"] = next(v for v in feats.values() if v is not None)["test"].keys
     # Every head's test scores, so that runs can be compared clip by clip later (several pretraining seeds
-    # in one interval: linear_probe.seeds_table) without fitting the heads again.
+    # in one interval: studies.seeds_table) without fitting the heads again.
     np.savez(out / TEST_OUTPUTS, **saved_outputs)
     results["test_outputs"] = TEST_OUTPUTS
     write_json(results, out)
@@ -304,123 +301,3 @@ def draw_plots(plots: list[tuple[str, object]], results: dict, say=print) -> lis
             results.setdefault("plot_notes", []).append(note)
             say(f"probe: note: {note}")
     return drawn
-
-
-# ------------------------------------------------------------------------------------------ the command
-
-DESCRIPTION = (
-    "Embed every clip of a prepared dataset with a pretrained encoder (windows pooled per clip; "
-    "cached), fit heads on the train split, choose learning rate and weight decay and stop early on "
-    "validation, and score the test split. The same heads run on MFCC descriptors and on a randomly "
-    "initialised encoder, side by side. Writes results.json, report.md and plots to --out; prints one "
-    "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`, then per pair the test "
-    "difference with its paired-bootstrap 95% interval and verdict (`pretrained_vs_mfcc=+0.05[+0.01,+0.09]better`)."
-)
-
-
-def add_arguments(p) -> None:
-    from ssl_audio.data.location import add_data_dir_argument
-    from ssl_audio.pretrained import add_checkpoint_argument
-
-    add_checkpoint_argument(p)
-    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
-    add_data_dir_argument(p)
-    p.add_argument(
-        "--task",
-        default="all",
-        help="a label column (genre, mood, instruments, tags, valence, arousal, or one of the dataset's own) "
-        "or all (default all)",
-    )
-    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the features (default linear)")
-    p.add_argument(
-        "--mode",
-        choices=("frozen", "finetune"),
-        default="frozen",
-        help="frozen: heads on cached features; finetune: the encoder (pretrained and random-init) is "
-        "trained too, with its own smaller learning rate; checkpoints in OUT/finetune/ "
-        "(default frozen)",
-    )
-    p.add_argument(
-        "--finetune-steps",
-        type=positive_int,
-        default=FINETUNE_STEPS,
-        help=f"finetune: training steps per task (default {FINETUNE_STEPS})",
-    )
-    p.add_argument(
-        "--finetune-batch-size",
-        type=positive_int,
-        default=FINETUNE_BATCH_SIZE,
-        help=f"finetune: clips per step (default {FINETUNE_BATCH_SIZE})",
-    )
-    p.add_argument(
-        "--finetune-lr",
-        type=float,
-        default=FINETUNE_LR,
-        help=f"finetune: encoder learning rate; the head's is 10x (default {FINETUNE_LR:g})",
-    )
-    p.add_argument(
-        "--features",
-        default=",".join(FEATURE_KINDS),
-        help=f"comma list of {', '.join(FEATURE_KINDS)} (default all three)",
-    )
-    p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
-    p.add_argument("--cache-dir", default=None, help=f"feature cache (default {default_cache_dir()})")
-    p.add_argument("--hop-seconds", type=positive_float, default=None, help="hop between windows (default: the window)")
-    p.add_argument(
-        "--pooling",
-        choices=POOLINGS,
-        default="mean",
-        help="window embeddings -> clip (default mean; mean+std and mean+max concatenate two, 2D)",
-    )
-    p.add_argument(
-        "--readout",
-        choices=READOUTS,
-        default=None,
-        help="what the encoder hands out: embedding, or blocks (every block's map pooled, with the embedding); "
-        "default: the run's config.model.readout (embed, HEAR and the SavedModel use that one)",
-    )
-    p.add_argument(
-        "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"
-    )
-    p.add_argument(
-        "--allow-shared-groups",
-        action="store_true",
-        help="probe even if a group (artist) is in test and another split (e.g. MagnaTagATune's split)",
-    )
-    p.add_argument(
-        "--workers", type=positive_int, default=None, help="processes for MFCC extraction (default: all cores)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def run(args) -> int:
-    kinds = tuple(k.strip() for k in args.features.split(",") if k.strip())
-    results = probe(
-        args.checkpoint,
-        args.dataset,
-        args.data_dir,
-        out=args.out,
-        task=args.task,
-        head=args.head,
-        feature_kinds=kinds,
-        overwrite=args.overwrite,
-        cache_dir=args.cache_dir,
-        hop_seconds=args.hop_seconds,
-        pooling=args.pooling,
-        readout=args.readout,
-        group_by=args.group_by,
-        allow_shared=args.allow_shared_groups,
-        workers=args.workers,
-        mode=args.mode,
-        finetune_steps=args.finetune_steps,
-        finetune_lr=args.finetune_lr,
-        finetune_batch_size=args.finetune_batch_size,
-        progress=not args.quiet,
-    )
-    print(
-        f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in {os.path.join(args.out, 'results.json')}"
-    )
-    for line in summary_lines(results):
-        print(line)
-    return 0

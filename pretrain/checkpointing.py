@@ -18,10 +18,10 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from pretrain.config import differences, to_json
-from pretrain.state import State, abstract_state
 from ssl_audio.errors import UsageError
 from ssl_audio.pretrained import CHECKPOINT_DIR, CONFIG_FILE
+from ssl_audio_pretrain.config import differences, to_json
+from ssl_audio_pretrain.state import State, abstract_state
 
 
 class WorkdirMismatchError(UsageError):

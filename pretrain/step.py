@@ -21,14 +21,14 @@ import ml_collections
 import optax
 from flax import nnx
 
-from pretrain.config import batch_norm_of
-from pretrain.optimizer import learning_rate_schedule
-from pretrain.state import State
 from ssl_audio.augment.bands import BandViews, uses_bands, waveform_config
 from ssl_audio.augment.chain import input_samples, make_chain
 from ssl_audio.distributed import batch_sharding
 from ssl_audio.losses import OBJECTIVES, byol, ema_decay, objective_of
 from ssl_audio.models.variables import other_variables
+from ssl_audio_pretrain.config import batch_norm_of
+from ssl_audio_pretrain.optimizer import learning_rate_schedule
+from ssl_audio_pretrain.state import State
 
 Batch = dict[str, jax.Array]
 # A batch of views as the model takes them: waveforms [N, T], or with band-domain views (waveforms [N,

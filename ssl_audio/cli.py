@@ -1,9 +1,10 @@
 """`ssl-audio`: one command, one subcommand per job; this file is only the table of them.
 
-Each job's module owns its flags (`add_arguments(parser)`) and its work (`run(args)`), with `HELP` and
-`DESCRIPTION`. Only the module of the command being run is imported, so `ssl-audio --help` and a typo are
-instant. A `UsageError` (ssl_audio/errors.py) is printed as one line, exit 2; anything else is a bug and
-keeps its traceback.
+Each command is a module of ssl_audio/commands/ (benchmarks: ssl_audio/bench/) with its flags
+(`add_arguments(parser)`), `DESCRIPTION`, and `run(args)`, which turns the flags into one call of a job.
+Only the module of the command being run is imported, so `ssl-audio --help` and a typo are instant.
+A `UsageError` (ssl_audio/errors.py) is printed as one line, exit 2; anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -20,18 +21,23 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # command -> (module, one-line help): the order is the order of a project, data to embeddings.
 COMMANDS = {
-    "synth": ("ssl_audio.synth.generate", "render the embedded labelled music dataset (offline, from MIDI)"),
-    "scan": ("ssl_audio.audio.scan", "report a folder's audio and its bad files before training on it"),
-    "prepare": ("ssl_audio.data.prepare", "build a TFDS dataset (array_record) from a folder of audio"),
-    "info": ("ssl_audio.data.summary", "describe a prepared dataset: splits, labels, artists"),
-    "augment-preview": ("ssl_audio.augment.preview", "write augmented views of a file as WAV and a spectrogram PNG"),
-    "config": ("pretrain.config", "print a pretraining config's keys and values, as --config.KEY=VALUE lines"),
-    "pretrain": ("pretrain.train", "contrastive pretraining (SimCLR, NT-Xent over the global batch)"),
-    "probe": ("linear_probe.run", "linear / MLP probes of a checkpoint on a dataset's labels, beside baselines"),
-    "embed": ("ssl_audio.embed.export", "embed a folder (or list) of audio files into Parquet or NPZ files"),
-    "export-savedmodel": ("ssl_audio.embed.savedmodel", "write the encoder as a TensorFlow SavedModel"),
-    "bench": ("ssl_audio.bench", "speed benchmarks, as ratios against a reference run in the same process"),
+    "synth": "render the embedded labelled music dataset (offline, from MIDI)",
+    "scan": "report a folder's audio and its bad files before training on it",
+    "prepare": "build a TFDS dataset (array_record) from a folder of audio",
+    "info": "describe a prepared dataset: splits, labels, artists",
+    "augment-preview": "write augmented views of a file as WAV and a spectrogram PNG",
+    "config": "print a pretraining config's keys and values, as --config.KEY=VALUE lines",
+    "pretrain": "contrastive pretraining (SimCLR, NT-Xent over the global batch)",
+    "probe": "linear / MLP probes of a checkpoint on a dataset's labels, beside baselines",
+    "embed": "embed a folder (or list) of audio files into Parquet or NPZ files",
+    "export-savedmodel": "write the encoder as a TensorFlow SavedModel",
+    "bench": "speed benchmarks, as ratios against a reference run in the same process",
 }
+
+
+def command_module(name: str) -> str:
+    """`export-savedmodel` -> ssl_audio.commands.export_savedmodel; `bench` -> ssl_audio.bench (its own table)."""
+    return "ssl_audio.bench" if name == "bench" else "ssl_audio.commands." + name.replace("-", "_")
 
 
 def build_parser(command: str | None = None, *, every_command: bool = False) -> argparse.ArgumentParser:
@@ -46,10 +52,10 @@ def build_parser(command: str | None = None, *, every_command: bool = False) -> 
     )
     parser.add_argument("--version", action="version", version=f"ssl-audio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, help_text in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         if every_command or name == command:
-            job = importlib.import_module(module_name)
+            job = importlib.import_module(command_module(name))
             p.description, p.epilog = job.DESCRIPTION, getattr(job, "EPILOG", None)
             job.add_arguments(p)
             p.set_defaults(run=job.run, takes_overrides=getattr(job, "TAKES_OVERRIDES", False))

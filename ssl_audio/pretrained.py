@@ -181,13 +181,3 @@ def _fill(abstract: nnx.State, saved: dict, where: Path) -> dict:
 
 def _value(variable):
     return variable.get_value() if hasattr(variable, "get_value") else getattr(variable, "value", variable)
-
-
-def add_checkpoint_argument(parser, required: bool = True, only: str = "") -> None:
-    """--checkpoint, as every command that reads a pretrained encoder takes it."""
-    parser.add_argument(
-        "--checkpoint",
-        required=required,
-        default=None,
-        help=f"{only}a pretraining workdir (its latest checkpoint) or WORKDIR/checkpoints/STEP",
-    )

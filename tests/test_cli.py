@@ -103,7 +103,7 @@ def test_a_usage_error_is_one_line_and_a_bug_keeps_its_traceback(tmp_path, monke
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a directory" in err[0]
 
-    import ssl_audio.audio.scan as scan
+    import ssl_audio.commands.scan as scan  # where the command looks the job up
 
     def broken(*args, **kwargs):
         raise ValueError("an internal bug, not the user's fault")

@@ -274,7 +274,7 @@ def test_small_things_a_user_met(checkpoint, tmp_path):
     assert not (tmp_path / "never").exists()
     import argparse
 
-    from ssl_audio.flags import positive_float, positive_int
+    from ssl_audio.commands.flags import positive_float, positive_int
 
     for parse, text in ((positive_int, "0"), (positive_int, "-2"), (positive_int, "1.5"), (positive_float, "nan")):
         with pytest.raises(argparse.ArgumentTypeError):

@@ -143,10 +143,10 @@ def _rows(n: int = 12, **extra) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_users_own_columns_are_mapped_ignored_or_declared(tmp_path):
-    from linear_probe.run import task_columns
     from ssl_audio.data.labels import ColumnMap
     from ssl_audio.data.pipeline import open_dataset
     from ssl_audio.data.prepare import PrepareOptions, prepare
+    from ssl_audio_linear_probe.run import task_columns
 
     root = _labelled(tmp_path / "mine", _rows())
     data_dir = str(tmp_path / "tfds")

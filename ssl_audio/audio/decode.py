@@ -64,40 +64,6 @@ class DecodeOptions:
             raise BadValueError(f"--min-seconds must be >= 0, got {self.min_seconds}")
 
 
-def add_decode_arguments(parser, *, sample_rate: bool = True, keep_short: bool = False) -> None:
-    """The flags of every command that decodes files: the names DecodeError's hints refer to."""
-    d = DecodeOptions()
-    if sample_rate:
-        parser.add_argument(
-            "--sample-rate", type=int, default=d.sample_rate, help=f"target sample rate in Hz (default {d.sample_rate})"
-        )
-    what = (
-        "are kept, embedded as one zero-padded window, and listed in OUT/notes.tsv"
-        if keep_short
-        else "are skipped as bad"
-    )
-    parser.add_argument(
-        "--min-seconds",
-        type=float,
-        default=d.min_seconds,
-        help=f"files shorter than this {what} (default {d.min_seconds:g})",
-    )
-    parser.add_argument(
-        "--silence-dbfs",
-        type=float,
-        default=d.silence_dbfs,
-        help=f"files whose peak is below this level are skipped as silent (default {d.silence_dbfs:g})",
-    )
-
-
-def decode_options(args, *, sample_rate: int | None = None, keep_short: bool = False) -> DecodeOptions:
-    """DecodeOptions from the flags `add_decode_arguments` added (sample_rate: a model's, when it has none)."""
-    rate = sample_rate if sample_rate is not None else args.sample_rate
-    return DecodeOptions(
-        sample_rate=rate, min_seconds=args.min_seconds, silence_dbfs=args.silence_dbfs, keep_short=keep_short
-    )
-
-
 def is_audio_file(path: str | os.PathLike) -> bool:
     # os.path, not Path: pathlib interns each name it parses, which grows with a listing of millions.
     return os.path.splitext(os.fspath(path))[1].lower() in AUDIO_EXTENSIONS

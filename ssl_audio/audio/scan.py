@@ -20,7 +20,6 @@ from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file
 from ssl_audio.audio.paths import printable
 from ssl_audio.audio.stream import is_long, open_stream
 from ssl_audio.errors import MissingInputError
-from ssl_audio.flags import positive_int
 from ssl_audio.parallel import parallel_map
 from ssl_audio.text import plural
 
@@ -196,40 +195,3 @@ def write_bad_list(bad: list[dict], path: str | os.PathLike) -> None:
 
 def write_json(summary: ScanSummary, path: str | os.PathLike) -> None:
     Path(path).write_text(json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
-
-
-# ------------------------------------------------------------------------------------------ the command
-
-DESCRIPTION = (
-    "Decode every audio file under a folder and report count, hours, sample rates, channels, "
-    "formats and each bad file (corrupt, empty, NaN/inf, too short, silent) with its reason. "
-    "Nothing is written unless --json is given."
-)
-
-
-def add_arguments(p) -> None:
-    from ssl_audio.audio.decode import add_decode_arguments
-
-    p.add_argument("input", help="folder of audio (searched recursively)")
-    add_decode_arguments(p)
-    p.add_argument("--json", help="also write the full report to this JSON file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
-    p.add_argument("--strict", action="store_true", help="exit with status 1 if any file is bad")
-    p.add_argument("--workers", type=positive_int, default=None, help="processes to decode with (default: all cores)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run(args) -> int:
-    from ssl_audio.audio.decode import decode_options
-    from ssl_audio.errors import refuse_existing
-
-    options = decode_options(args)
-    if args.json and not args.overwrite:  # refused before the folder is read, not after
-        refuse_existing(args.json, "--json")
-    summary = scan_folder(args.input, options, workers=args.workers, progress=not args.quiet)
-    for line in summary.lines(options.sample_rate):
-        print(line)
-    if args.json:
-        write_json(summary, args.json)
-        print(f"  report written to {args.json}")
-    return 1 if (args.strict and summary.bad) else 0

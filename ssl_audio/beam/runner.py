@@ -20,25 +20,6 @@ from ssl_audio.parallel import default_workers
 RUNNERS = {"direct": "DirectRunner", "dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
 
 
-def add_runner_arguments(p) -> None:
-    """--runner and --beam-option, as prepare and embed take them."""
-    p.add_argument(
-        "--runner",
-        choices=tuple(RUNNERS),
-        default=None,
-        help="run as an Apache Beam pipeline on this runner (needs the beam extra: pip install 'ssl_audio[beam]'); "
-        "default: in this process",
-    )
-    p.add_argument(
-        "--beam-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a Beam pipeline option for --runner, e.g. direct_num_workers=4, project=P, region=R, "
-        "flink_master=HOST:PORT; repeatable",
-    )
-
-
 def parse_beam_options(items: list[str]) -> dict[str, str]:
     """KEY=VALUE strings -> {key: value}; the key may be written with or without leading dashes."""
     out = {}

@@ -30,11 +30,3 @@ def default_data_dir() -> str:
 def dataset_path(name: str, data_dir: str | os.PathLike) -> Path:
     # expanduser: the shell leaves `~` alone inside `--config.data_dir=~/tfds`.
     return Path(data_dir).expanduser() / BUILDER_NAME / name / DATASET_VERSION
-
-
-def add_data_dir_argument(parser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        default=default_data_dir(),
-        help=f"where TFDS datasets live (default $TFDS_DATA_DIR or ~/tensorflow_datasets, here {default_data_dir()})",
-    )

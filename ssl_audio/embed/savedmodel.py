@@ -183,36 +183,3 @@ def export_savedmodel(
         embedding_size=encoder.embedding_size,
         max_abs_diff=diff,
     )
-
-
-# ------------------------------------------------------------------------------------------ the command
-
-DESCRIPTION = (
-    "Convert the encoder with jax2tf into a TensorFlow SavedModel with two signatures: embed_windows "
-    "(audio [batch, window] -> [batch, D]; the default) and embed_clip (mono audio [samples] at the "
-    "model's rate -> scene [D], windows [T, D], starts and ends in seconds). Load it with "
-    "tf.saved_model.load(DIR)."
-)
-
-
-def add_arguments(p) -> None:
-    from ssl_audio.embed.export import add_window_arguments
-    from ssl_audio.pretrained import add_checkpoint_argument
-
-    add_checkpoint_argument(p)
-    p.add_argument("--out", required=True, help="SavedModel folder to write")
-    add_window_arguments(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel in --out")
-
-
-def run(args) -> int:
-    result = export_savedmodel(
-        args.checkpoint,
-        args.out,
-        window_seconds=args.window_seconds,
-        hop_seconds=args.hop_seconds,
-        overwrite=args.overwrite,
-    )
-    for line in result.lines():
-        print(line)
-    return 0

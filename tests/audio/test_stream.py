@@ -86,7 +86,7 @@ def test_only_files_longer_than_the_threshold_are_streamed(tmp_path, monkeypatch
 def test_bench_memory_reads_a_processs_own_peak(tmp_path):
     import sys
 
-    from ssl_audio.audio.memory_bench import peak_mb, write_music
+    from ssl_audio.bench.memory import peak_mb, write_music
 
     grown = peak_mb([sys.executable, "-c", "import numpy as np; x = np.ones(200 * 2**20 // 8); print(x.sum())"])
     small = peak_mb([sys.executable, "-c", "import numpy"])

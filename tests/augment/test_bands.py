@@ -190,7 +190,7 @@ def test_mixup_off_keeps_the_views_and_their_draws_and_on_mixes_views_on_their_c
 
 
 def test_mixup_on_the_waveform_path_is_refused_naming_the_key_and_the_flag():
-    from pretrain.config import ConfigError, load_config
+    from ssl_audio_pretrain.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"^config\.augment\.mixup: .*--config\.augment\.pitch_stretch=bands"):
         load_config(TINY, ["--config.augment.mixup.p=0.5"])
@@ -220,7 +220,7 @@ def test_views_on_a_model_without_semitone_bands_are_refused_naming_the_key_and_
 
 
 def test_config_errors_are_one_line_naming_the_key(tmp_path):
-    from pretrain.config import ConfigError, load_config
+    from ssl_audio_pretrain.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match=r"^config\.augment\.pitch_stretch: 'bands' needs .*scale='log'"):
         load_config(TINY, ["--config.augment.pitch_stretch=bands"])  # the tiny config has mel bands
@@ -238,11 +238,11 @@ WAVEFORM_OFF = tuple(f"--config.augment.{op}.p=0" for op in ("time_shift", "eq",
 def _step_loss(*overrides) -> float:
     """The tiny config's loss on one fixed batch, with band views (the waveform chain's own ops off);
     asserts loss and gradients finite."""
-    from pretrain.config import load_config
-    from pretrain.optimizer import make_optimizer
-    from pretrain.state import create_state, model_graphdef
-    from pretrain.step import crop_samples, make_loss_and_grads
     from ssl_audio.distributed import make_mesh
+    from ssl_audio_pretrain.config import load_config
+    from ssl_audio_pretrain.optimizer import make_optimizer
+    from ssl_audio_pretrain.state import create_state, model_graphdef
+    from ssl_audio_pretrain.step import crop_samples, make_loss_and_grads
 
     config = load_config(TINY, [*BANDS, *WAVEFORM_OFF, *overrides])
     state, _ = create_state(config, make_optimizer(config), make_mesh(jax.devices()[:1]))

@@ -139,9 +139,9 @@ def test_data_dir_with_a_tilde_is_the_home_folder(prepared, monkeypatch):
 def test_stored_samples_are_read_as_float_one_way_everywhere():
     """int16 PCM is scaled to [-1, 1), float samples are kept: the pretraining crop, the eval windows and
     the MFCC workers all read a record through location.as_float."""
-    from linear_probe import mfcc_worker
     from ssl_audio.data.location import as_float
     from ssl_audio.data.pipeline import random_crop
+    from ssl_audio_linear_probe import mfcc_worker
 
     pcm = np.array([-32768, 0, 16384, 32767], np.int16)
     np.testing.assert_allclose(as_float(pcm), [-1.0, 0.0, 0.5, 32767 / 32768])

@@ -67,9 +67,9 @@ def test_short_clip_max_pooling_and_bad_arrays(checkpoint, model):
 
 
 def test_a_fixed_length_encoder_refuses_other_window_lengths():
-    from configs.simclr_transformer import get_config
     from ssl_audio.embed.model import EmbeddingModel
     from ssl_audio.pretrained import random_encoder
+    from ssl_audio_configs.simclr_transformer import get_config
 
     encoder = random_encoder(get_config("tiny"))
     with pytest.raises(ValueError, match="takes windows of exactly"):
@@ -82,9 +82,9 @@ def test_a_fixed_length_encoder_refuses_other_window_lengths():
 
 
 def test_a_cnn_encoder_takes_longer_windows_than_it_was_trained_on():
-    from configs.simclr_logmel_cnn import get_config
     from ssl_audio.embed.model import EmbeddingModel
     from ssl_audio.pretrained import random_encoder
+    from ssl_audio_configs.simclr_logmel_cnn import get_config
 
     model = EmbeddingModel(random_encoder(get_config("tiny")), window_seconds=2.5, hop_seconds=1.0)
     e = model.embed(music(4.0, 16_000, seed=5), 16_000)

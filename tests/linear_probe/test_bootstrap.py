@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from linear_probe.bootstrap import compare_all, paired_bootstrap
+from ssl_audio_linear_probe.bootstrap import compare_all, paired_bootstrap
 
 
 def one_hot_scores(predicted, n_classes):
@@ -58,7 +58,7 @@ def test_tagging_and_values_and_every_pair():
 def test_the_vectorised_average_precision_is_sklearns_ties_included():
     from sklearn.metrics import average_precision_score
 
-    from linear_probe.bootstrap import weighted_metric
+    from ssl_audio_linear_probe.bootstrap import weighted_metric
 
     rng = np.random.default_rng(3)
     y = (rng.uniform(size=(60, 3)) < 0.4).astype(np.float32)
@@ -74,7 +74,7 @@ def test_the_vectorised_average_precision_is_sklearns_ties_included():
 
 
 def test_over_runs_one_run_is_the_paired_bootstrap_and_seed_spread_widens_the_interval():
-    from linear_probe.bootstrap import bootstrap_over_runs
+    from ssl_audio_linear_probe.bootstrap import bootstrap_over_runs
 
     rng = np.random.default_rng(4)
     n = 300
@@ -111,7 +111,7 @@ def test_over_runs_one_run_is_the_paired_bootstrap_and_seed_spread_widens_the_in
 def test_segments_of_one_file_are_one_row_for_every_feature_kind():
     import numpy as np
 
-    from linear_probe.features import ClipFeatures, merge_segments
+    from ssl_audio_linear_probe.features import ClipFeatures, merge_segments
 
     keys = np.array(["b.wav", "a.wav", "b.wav", "c.wav", "b.wav"])
     x = np.arange(10, dtype=np.float32).reshape(5, 2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linear_probe.fit import fit_head
+from ssl_audio_linear_probe.fit import fit_head
 
 
 def blobs(rng, n, classes=4, dim=16, spread=4.0):

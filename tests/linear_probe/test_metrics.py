@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linear_probe import metrics
-from linear_probe.fit import loss_fn
+from ssl_audio_linear_probe import metrics
+from ssl_audio_linear_probe.fit import loss_fn
 
 
 def test_binary_cross_entropy_matches_the_formula():

@@ -77,12 +77,12 @@ def test_probe_reports_every_feature_kind_side_by_side(checkpoint, prepared, tmp
     assert cached.stdout.count("read from the cache") == 3
     assert cached.stdout.strip().splitlines()[-1] == last  # same features, same heads
 
-    # Every head's test scores are kept, so runs can be pooled later (linear_probe.seeds_table): they give
+    # Every head's test scores are kept, so runs can be pooled later (studies.seeds_table): they give
     # back the reported metric, and two runs of the same seed give the one run's interval.
     import numpy as np
 
-    from linear_probe.bootstrap import metric_value
-    from linear_probe.seeds_table import seeds_table
+    from ssl_audio_linear_probe.bootstrap import metric_value
+    from studies.seeds_table import seeds_table
 
     with np.load(out / "test_outputs.npz") as z:
         assert len(z["keys"]) == len(z["genre.labels"]) == results["split_sizes"]["test"]

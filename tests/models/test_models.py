@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from pretrain.config import load_config
 from ssl_audio.models import ENCODERS, build_encoder, build_model
 from ssl_audio.models.frontend import log_mel
 from ssl_audio.models.registry import UnknownModelError
+from ssl_audio_pretrain.config import load_config
 
 
 @pytest.mark.parametrize("name", ["logmel_cnn", "samplecnn", "transformer"])

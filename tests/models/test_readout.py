@@ -12,11 +12,11 @@ import pytest
 from flax import nnx
 
 import ssl_audio
-from pretrain.config import load_config
 from ssl_audio.errors import UsageError
 from ssl_audio.models import build_model
 from ssl_audio.models.frontend import log_mel
 from ssl_audio.pretrained import load_encoder, with_readout
+from ssl_audio_pretrain.config import load_config
 from tests.pretrain.helpers import TINY
 from tests.tolerance import assert_float32_close
 
@@ -72,9 +72,9 @@ def test_blocks_read_out_is_each_blocks_pooled_map_then_the_embedding(embedding_
 def test_hear_and_probe_features_hand_out_the_same_read_out(blocks_checkpoint, prepared):
     import tensorflow as tf
 
-    from linear_probe import features as F
     from ssl_audio import hear
     from ssl_audio.data.pipeline import open_dataset
+    from ssl_audio_linear_probe import features as F
 
     api = ssl_audio.load_model(blocks_checkpoint)
     module = hear.load_model(str(blocks_checkpoint))

@@ -32,12 +32,12 @@ jax.config.update("jax_enable_x64", True)  # before any array exists
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
-from pretrain.config import batch_norm_of, load_config  # noqa: E402
-from pretrain.optimizer import make_optimizer  # noqa: E402
-from pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
-from pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
 from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_mesh, replicated  # noqa: E402
 from ssl_audio.losses import nt_xent  # noqa: E402
+from ssl_audio_pretrain.config import batch_norm_of, load_config  # noqa: E402
+from ssl_audio_pretrain.optimizer import make_optimizer  # noqa: E402
+from ssl_audio_pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
+from ssl_audio_pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
 from tests.compiled import fft_rows  # noqa: E402
 
 

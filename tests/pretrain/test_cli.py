@@ -39,7 +39,7 @@ def test_bench_counts_flops_where_the_backend_cannot_analyse_a_lowered_step():
     import jax
     import jax.numpy as jnp
 
-    from pretrain.bench import step_flops
+    from ssl_audio.bench.step import step_flops
 
     lowered = jax.jit(lambda x, w: jax.lax.conv(x, w, (1, 1), "VALID").sum()).lower(
         jnp.ones((4, 3, 16, 16)), jnp.ones((8, 3, 3, 3))

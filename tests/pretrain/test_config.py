@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pretrain.config import REQUIRED_KEYS, ConfigError, differences, load_config, to_json
-from pretrain.optimizer import learning_rate_schedule, make_optimizer, peak_learning_rate
+from ssl_audio_pretrain.config import REQUIRED_KEYS, ConfigError, differences, load_config, to_json
+from ssl_audio_pretrain.optimizer import learning_rate_schedule, make_optimizer, peak_learning_rate
 
 CONFIGS = ["configs/simclr_logmel_cnn.py", "configs/simclr_samplecnn.py", "configs/simclr_transformer.py"]
 

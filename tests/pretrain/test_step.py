@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from pretrain.config import load_config
-from pretrain.step import crop_samples, make_augment, view_samples
+from ssl_audio_pretrain.config import load_config
+from ssl_audio_pretrain.step import crop_samples, make_augment, view_samples
 from tests.pretrain.helpers import TINY
 
 
@@ -40,10 +40,10 @@ def test_reference_path_cuts_views_to_the_same_length():
 def test_per_view_batch_norm_keeps_a_view_from_seeing_the_other_views_batch(batch_norm):
     """With joint statistics, changing view b's audio changes view a's projections (the leak a model can
     match positives by); with per-view statistics it cannot."""
-    from pretrain.optimizer import make_optimizer
-    from pretrain.state import create_state, model_graphdef
-    from pretrain.step import make_loss_and_grads
     from ssl_audio.distributed import make_mesh
+    from ssl_audio_pretrain.optimizer import make_optimizer
+    from ssl_audio_pretrain.state import create_state, model_graphdef
+    from ssl_audio_pretrain.step import make_loss_and_grads
 
     config = load_config(TINY, ["--config.augment.backend=audiomentations", f"--config.batch_norm={batch_norm}"])
     state, _ = create_state(config, make_optimizer(config), make_mesh(jax.devices()[:1]))
@@ -68,7 +68,7 @@ def test_per_view_batch_norm_keeps_a_view_from_seeing_the_other_views_batch(batc
 
 
 def test_per_view_batch_norm_is_refused_with_byol_naming_the_key():
-    from pretrain.config import ConfigError
+    from ssl_audio_pretrain.config import ConfigError
 
     with pytest.raises(ConfigError, match="config.batch_norm: per_view is for the contrastive"):
         load_config(TINY, ["--config.objective=byol", "--config.batch_norm=per_view"])

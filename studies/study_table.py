@@ -1,6 +1,6 @@
 """The quality study's table rows: validation metrics from probe runs, mean ± sd over runs of one setting.
 
-    python -m linear_probe.study_table "mean pooling=runs/a/probe,runs/b/probe" "mean+max=runs/c/probe"
+    python -m studies.study_table "mean pooling=runs/a/probe,runs/b/probe" "mean+max=runs/c/probe"
 
 Each argument is `LABEL=PROBE_DIR[,PROBE_DIR...]` (one probe directory per pretraining seed); each row gives,
 per task, the pretrained features' validation metric (the split choices are made on, docs/quality.md)
@@ -43,7 +43,7 @@ def row(label: str, probe_dirs: list[str], features: str = "pretrained") -> str:
 def main(argv: list[str]) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m linear_probe.study_table", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m studies.study_table", description=__doc__.split("\n")[0])
     p.add_argument("rows", nargs="+", metavar="LABEL=PROBE_DIR[,PROBE_DIR...]", help="one table row per argument")
     p.add_argument("--features", default="pretrained", help="which feature kind's metric (default pretrained)")
     args = p.parse_args(argv)

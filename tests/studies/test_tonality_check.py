@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from linear_probe import tonality_check as tc
+from studies import tonality_check as tc
 
 
 def test_rolling_the_chroma_rolls_the_key_distribution():

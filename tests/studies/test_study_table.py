@@ -2,7 +2,7 @@
 
 import json
 
-from linear_probe.study_table import main, row
+from studies.study_table import main, row
 
 
 def _probe(path, genre, mood, test_genre=0.99):

@@ -1,13 +1,13 @@
 """One row of the quality study: pretrain a setting over several seeds, probe each, print the row.
 
-    python -m linear_probe.study "temperature 0.3" --seeds 0,1,2 --dataset demo --data-dir data/demo/tfds \
+    python -m studies.study "temperature 0.3" --seeds 0,1,2 --dataset demo --data-dir data/demo/tfds \
         --out study -- --config.temperature=0.3
 
 For each seed: `ssl-audio pretrain --config CONFIG --config.seed=SEED OVERRIDES` into
 OUT/SLUG-sSEED/pretrain, then `ssl-audio probe --features pretrained,mfcc` into OUT/SLUG-sSEED/probe (the
 MFCC features cached once in OUT/cache for every row). A seed whose probe is complete is not run again, and
 a killed pretraining resumes from its checkpoint, so rerunning the same command finishes a row. Prints the
-row of docs/quality.md's tables (`linear_probe.study_table`: validation metrics, mean ± sd over seeds; the
+row of docs/quality.md's tables (`studies.study_table`: validation metrics, mean ± sd over seeds; the
 test split is not read) and appends it with its command to OUT/rows.md.
 """
 
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from linear_probe.study_table import TASKS, row
+from studies.study_table import TASKS, row
 
 DEFAULT_CONFIG = "configs/simclr_logmel_cnn.py:demo"
 
@@ -49,7 +49,7 @@ def run_seed(args, seed: int, overrides: list[str]) -> Path:
         [*cli, "pretrain", "--config", args.config, "--workdir", str(unit / "pretrain"), "--no-progress",
          f"--config.dataset={args.dataset}", f"--config.data_dir={args.data_dir}", f"--config.seed={seed}",
          *overrides],
-        unit / "pretrain.log",
+        unit / "ssl_audio_pretrain.log",
     )  # fmt: skip
     _run(
         [*cli, "probe", "--checkpoint", str(unit / "pretrain"), "--dataset", args.dataset, "--data-dir",
@@ -63,7 +63,7 @@ def run_seed(args, seed: int, overrides: list[str]) -> Path:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, overrides = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
-    p = argparse.ArgumentParser(prog="python -m linear_probe.study", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m studies.study", description=__doc__.split("\n\n")[0])
     p.add_argument("label", help="the row's label, e.g. 'temperature 0.3'")
     p.add_argument("--seeds", default="0,1,2", help="pretraining seeds, comma-separated (default 0,1,2)")
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"pretraining config (default {DEFAULT_CONFIG})")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     header = "| setting | runs | " + " | ".join(f"{t} (val)" for t in TASKS) + " |"
     print(header)
     print(line)
-    command = shlex.join(["python", "-m", "linear_probe.study", *argv])
+    command = shlex.join(["python", "-m", "studies.study", *argv])
     with open(Path(args.out) / "rows.md", "a", encoding="utf-8") as f:
         f.write(f"{line}\n<!-- {command} -->\n")
     return 0

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+from ssl_audio.bench.timing import check_timing_arguments, fastest
 from ssl_audio.errors import BadValueError
-from ssl_audio.timing import check_timing_arguments, fastest
 
 
 def test_bench_steps_take_turns_and_keep_their_fastest_round():

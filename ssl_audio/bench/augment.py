@@ -22,10 +22,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from ssl_audio.bench.timing import add_timing_arguments, check_timing_arguments, fastest
+from ssl_audio.commands.flags import positive_int
 from ssl_audio.errors import BadValueError
-from ssl_audio.flags import positive_int
 from ssl_audio.parallel import default_workers
-from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
 
 def music_clips(batch: int, seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
@@ -46,7 +46,7 @@ def jax_op_timings(
     clips: np.ndarray, config, repeats: int, rounds: int = 1, per_pass: int | None = None
 ) -> dict[str, float]:
     """Seconds per batch for each op alone (vmapped, jitted, over `per_pass` clips at a time), with mid-range
-    parameters; the ops take turns for `rounds` rounds and each keeps its fastest (ssl_audio.timing.fastest)."""
+    parameters; the ops take turns for `rounds` rounds and each keeps its fastest (ssl_audio.bench.timing.fastest)."""
     import jax
     import jax.numpy as jnp
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from ssl_audio.augment.bench import PedalboardChain
 from ssl_audio.augment.config import all_ops, default_config
+from ssl_audio.bench.augment import PedalboardChain
 from tests.augment.measure import SR, harmonic_tone
 
 pytest.importorskip("pedalboard")  # the bench extra; `make test` installs it
@@ -23,9 +23,9 @@ def test_the_fft_floor_is_the_chains_own_list_of_transforms():
     floor computes each listed transform at its listed size."""
     import jax
 
-    from ssl_audio.augment.bench import chain_ffts, fft_floor
     from ssl_audio.augment.chain import subset_size
     from ssl_audio.augment.ops import N_FFT, _fft_size
+    from ssl_audio.bench.augment import chain_ffts, fft_floor
 
     batch, samples = 16, SR
     every = all_ops(default_config())
@@ -49,7 +49,7 @@ def test_the_fft_floor_is_the_chains_own_list_of_transforms():
 def test_more_devices_than_there_are_is_a_one_line_error_naming_the_flag():
     import jax
 
-    from ssl_audio.augment.bench import run
+    from ssl_audio.bench.augment import run
     from ssl_audio.errors import BadValueError
 
     with pytest.raises(BadValueError, match=r"--devices \d+: only \d+ device"):

@@ -19,7 +19,7 @@ into a 12-bin chroma per frame:
 
 Validation split only; the profile heads over three seeds.
 
-    python -m linear_probe.tonality_check --dataset demo --data-dir data/demo/tfds
+    python -m studies.tonality_check --dataset demo --data-dir data/demo/tfds
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pretrain.config import load_config
 from ssl_audio.data.location import as_float
 from ssl_audio.data.pipeline import open_dataset
 from ssl_audio.errors import UsageError
 from ssl_audio.models.frontend import log_mel
+from ssl_audio_pretrain.config import load_config
 
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -163,7 +163,7 @@ def mode_accuracy(params: dict, train: np.ndarray, train_major, validation: np.n
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m linear_probe.tonality_check", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m studies.tonality_check", description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="demo")
     p.add_argument("--data-dir", default="data/demo/tfds")
     p.add_argument("--lowest-bands", default="0,12,24,36", help="comma-separated first band of the chroma")

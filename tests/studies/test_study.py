@@ -1,4 +1,4 @@
-"""`python -m linear_probe.study`: a study row from several pretraining seeds, resumable by rerunning."""
+"""`python -m studies.study`: a study row from several pretraining seeds, resumable by rerunning."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from linear_probe import study
+from studies import study
 from tests.pretrain import helpers
 
 pytestmark = pytest.mark.slow
@@ -16,7 +16,7 @@ def test_a_row_is_made_per_seed_and_a_rerun_redoes_nothing(prepared, tmp_path, m
     for key, value in helpers.env(1).items():
         monkeypatch.setenv(key, value)
     name, data_dir = prepared
-    # One seed keeps the suite short; the row's mean ± sd over several is linear_probe.study_table's, tested there.
+    # One seed keeps the suite short; the row's mean ± sd over several is studies.study_table's, tested there.
     argv = ["tiny steps", "--seeds", "1", "--config", helpers.TINY, "--dataset", name, "--data-dir", data_dir,
             "--out", str(tmp_path), "--", "--config.total_steps=2", "--config.optimizer.warmup_steps=1"]  # fmt: skip
     assert study.main(argv) == 0
@@ -31,7 +31,7 @@ def test_a_row_is_made_per_seed_and_a_rerun_redoes_nothing(prepared, tmp_path, m
     assert study.main(argv) == 0  # a complete seed is not run again
     assert (unit / "probe" / "results.json").stat().st_mtime_ns == stamp
     rows = (tmp_path / "rows.md").read_text().splitlines()
-    assert len(rows) == 4 and rows[0] == rows[2] and rows[1].startswith("<!-- python -m linear_probe.study")
+    assert len(rows) == 4 and rows[0] == rows[2] and rows[1].startswith("<!-- python -m studies.study")
 
 
 def test_only_config_overrides_after_the_separator(tmp_path):

@@ -14,10 +14,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
+from ssl_audio.commands.flags import positive_int
 from ssl_audio.embed.export import decoded, embed_stream, list_inputs
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.errors import BadValueError
-from ssl_audio.flags import positive_int
 from ssl_audio.parallel import default_workers
 
 
@@ -131,7 +131,7 @@ TAKES_OVERRIDES = True
 
 
 def add_arguments(p) -> None:
-    from ssl_audio.pretrained import add_checkpoint_argument
+    from ssl_audio.commands.flags import add_checkpoint_argument
 
     add_checkpoint_argument(p, required=False)
     p.add_argument(
@@ -147,7 +147,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--workers", type=positive_int, default=None, help="processes for the descriptors (default: all cores)"
     )
-    from ssl_audio.beam.runner import add_runner_arguments
+    from ssl_audio.commands.flags import add_runner_arguments
 
     add_runner_arguments(p)  # with --runner: the embed job on Beam against the job in this process
 
@@ -165,8 +165,8 @@ def main(args) -> int:
     if args.checkpoint:
         model = load_model(args.checkpoint, batch_size=args.batch)
     else:
-        from pretrain.config import load_config
         from ssl_audio.pretrained import random_encoder
+        from ssl_audio_pretrain.config import load_config
 
         model = EmbeddingModel(random_encoder(load_config(args.config, args.overrides)), batch_size=args.batch)
     if args.runner:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from linear_probe.seeds_table import main, seeds_table
+from studies.seeds_table import main, seeds_table
 
 
 def _probe(path, right_share, keys=None, seed=0, n=200):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from ssl_audio.bench.timing import add_timing_arguments, check_timing_arguments, fastest
 from ssl_audio.models import conv
-from ssl_audio.timing import add_timing_arguments, check_timing_arguments, fastest
 
 HELP = "the pretraining step with XLA's convolutions against patches + matmul"
 DESCRIPTION = (
@@ -34,9 +34,9 @@ def add_arguments(p) -> None:
 
 
 def run(spec: str, overrides: list[str], *, repeats: int, rounds: int = 3) -> dict:
-    from pretrain.bench import compile_step, synthetic_batch
-    from pretrain.config import load_config
+    from ssl_audio.bench.step import compile_step, synthetic_batch
     from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
+    from ssl_audio_pretrain.config import load_config
 
     config = load_config(spec, overrides)
     mesh = make_mesh(jax.devices())

@@ -10,13 +10,13 @@ import importlib
 import os
 
 BENCHMARKS = {
-    "augment": "ssl_audio.augment.bench",
-    "step": "pretrain.bench",
-    "conv": "ssl_audio.models.bench",
-    "decode": "ssl_audio.audio.bench",
-    "embed": "ssl_audio.embed.bench",
-    "listing": "ssl_audio.beam.bench",
-    "memory": "ssl_audio.audio.memory_bench",
+    "augment": "ssl_audio.bench.augment",
+    "step": "ssl_audio.bench.step",
+    "conv": "ssl_audio.bench.conv",
+    "decode": "ssl_audio.bench.decode",
+    "embed": "ssl_audio.bench.embed",
+    "listing": "ssl_audio.bench.listing",
+    "memory": "ssl_audio.bench.memory",
 }
 
 DESCRIPTION = (

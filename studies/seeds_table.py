@@ -1,6 +1,6 @@
 """The study's final table: the test split over several pretraining seeds of one recipe, read once.
 
-    python -m linear_probe.seeds_table study/recipe-s0/probe study/recipe-s1/probe study/recipe-s2/probe
+    python -m studies.seeds_table study/recipe-s0/probe study/recipe-s1/probe study/recipe-s2/probe
 
 Each argument is one probe folder (`ssl-audio probe --features pretrained,mfcc,random`) of one pretraining
 seed; every folder must hold the same test clips in the same order (`test_outputs.npz`, written by every
@@ -10,7 +10,7 @@ clips both resampled: linear_probe.bootstrap.bootstrap_over_runs), so the verdic
 spread that one `make demo` cannot. Prints a markdown table and, last, one line per task in the probe's
 form (`demo TASK metric=M pretrained=… mfcc=… random=… pretrained_vs_mfcc=…`).
 
-Choices are made on validation (linear_probe.study_table); this reads the test split and is for the end.
+Choices are made on validation (studies.study_table); this reads the test split and is for the end.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from linear_probe.bootstrap import bootstrap_over_runs, metric_value
-from linear_probe.report import interval
-from linear_probe.run import TEST_OUTPUTS
+from ssl_audio_linear_probe.bootstrap import bootstrap_over_runs, metric_value
+from ssl_audio_linear_probe.report import interval
+from ssl_audio_linear_probe.run import TEST_OUTPUTS
 
 BASELINES = ("mfcc", "random")
 
@@ -90,7 +90,7 @@ def seeds_table(probe_dirs: list[Path]) -> tuple[list[str], list[str], dict]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m linear_probe.seeds_table", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m studies.seeds_table", description=__doc__.split("\n")[0])
     p.add_argument("probe_dirs", nargs="+", type=Path, metavar="PROBE_DIR", help="one probe --out folder per seed")
     p.add_argument("--json", type=Path, help="also write the numbers to this file (refused if it exists)")
     args = p.parse_args(argv)

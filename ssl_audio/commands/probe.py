@@ -1,0 +1,134 @@
+"""`ssl-audio probe`: its flags, turned into one call of ssl_audio_linear_probe.run."""
+
+from __future__ import annotations
+
+import os
+
+from ssl_audio.commands.flags import positive_float, positive_int
+from ssl_audio.embed.pooling import POOLINGS
+from ssl_audio.models.registry import READOUTS
+from ssl_audio_linear_probe.report import summary_lines
+from ssl_audio_linear_probe.run import (
+    FEATURE_KINDS,
+    FINETUNE_BATCH_SIZE,
+    FINETUNE_LR,
+    FINETUNE_STEPS,
+    default_cache_dir,
+    probe,
+)
+
+DESCRIPTION = (
+    "Embed every clip of a prepared dataset with a pretrained encoder (windows pooled per clip; "
+    "cached), fit heads on the train split, choose learning rate and weight decay and stop early on "
+    "validation, and score the test split. The same heads run on MFCC descriptors and on a randomly "
+    "initialised encoder, side by side. Writes results.json, report.md and plots to --out; prints one "
+    "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`, then per pair the test "
+    "difference with its paired-bootstrap 95% interval and verdict (`pretrained_vs_mfcc=+0.05[+0.01,+0.09]better`)."
+)
+
+
+def add_arguments(p) -> None:
+    from ssl_audio.commands.flags import add_checkpoint_argument, add_data_dir_argument
+
+    add_checkpoint_argument(p)
+    p.add_argument("--dataset", required=True, help="dataset name given to `ssl-audio prepare`")
+    add_data_dir_argument(p)
+    p.add_argument(
+        "--task",
+        default="all",
+        help="a label column (genre, mood, instruments, tags, valence, arousal, or one of the dataset's own) "
+        "or all (default all)",
+    )
+    p.add_argument("--head", choices=("linear", "mlp"), default="linear", help="head on the features (default linear)")
+    p.add_argument(
+        "--mode",
+        choices=("frozen", "finetune"),
+        default="frozen",
+        help="frozen: heads on cached features; finetune: the encoder (pretrained and random-init) is "
+        "trained too, with its own smaller learning rate; checkpoints in OUT/finetune/ "
+        "(default frozen)",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=positive_int,
+        default=FINETUNE_STEPS,
+        help=f"finetune: training steps per task (default {FINETUNE_STEPS})",
+    )
+    p.add_argument(
+        "--finetune-batch-size",
+        type=positive_int,
+        default=FINETUNE_BATCH_SIZE,
+        help=f"finetune: clips per step (default {FINETUNE_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--finetune-lr",
+        type=float,
+        default=FINETUNE_LR,
+        help=f"finetune: encoder learning rate; the head's is 10x (default {FINETUNE_LR:g})",
+    )
+    p.add_argument(
+        "--features",
+        default=",".join(FEATURE_KINDS),
+        help=f"comma list of {', '.join(FEATURE_KINDS)} (default all three)",
+    )
+    p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
+    p.add_argument("--cache-dir", default=None, help=f"feature cache (default {default_cache_dir()})")
+    p.add_argument("--hop-seconds", type=positive_float, default=None, help="hop between windows (default: the window)")
+    p.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default="mean",
+        help="window embeddings -> clip (default mean; mean+std and mean+max concatenate two, 2D)",
+    )
+    p.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default=None,
+        help="what the encoder hands out: embedding, or blocks (every block's map pooled, with the embedding); "
+        "default: the run's config.model.readout (embed, HEAR and the SavedModel use that one)",
+    )
+    p.add_argument(
+        "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"
+    )
+    p.add_argument(
+        "--allow-shared-groups",
+        action="store_true",
+        help="probe even if a group (artist) is in test and another split (e.g. MagnaTagATune's split)",
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="processes for MFCC extraction (default: all cores)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    kinds = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    results = probe(
+        args.checkpoint,
+        args.dataset,
+        args.data_dir,
+        out=args.out,
+        task=args.task,
+        head=args.head,
+        feature_kinds=kinds,
+        overwrite=args.overwrite,
+        cache_dir=args.cache_dir,
+        hop_seconds=args.hop_seconds,
+        pooling=args.pooling,
+        readout=args.readout,
+        group_by=args.group_by,
+        allow_shared=args.allow_shared_groups,
+        workers=args.workers,
+        mode=args.mode,
+        finetune_steps=args.finetune_steps,
+        finetune_lr=args.finetune_lr,
+        finetune_batch_size=args.finetune_batch_size,
+        progress=not args.quiet,
+    )
+    print(
+        f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in {os.path.join(args.out, 'results.json')}"
+    )
+    for line in summary_lines(results):
+        print(line)
+    return 0

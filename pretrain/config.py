@@ -62,12 +62,27 @@ class ConfigError(UsageError, ValueError):
     """A config file, key or value that cannot run, named."""
 
 
+def installed_config(path: Path) -> Path | None:
+    """`configs/NAME.py` (or `NAME.py`) as installed with the package, for a command run outside the repository."""
+    import ssl_audio_configs
+
+    if path.is_absolute() or path.parent not in (Path("."), Path("configs")):
+        return None
+    candidate = Path(ssl_audio_configs.__file__).parent / path.name
+    return candidate if candidate.is_file() else None
+
+
 def load_config(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
-    """spec: 'path/to/config.py[:variant]', or a run's own WORKDIR/config.json; overrides: '--config.key=value'."""
+    """spec: 'path/to/config.py[:variant]', or a run's own WORKDIR/config.json; overrides: '--config.key=value'.
+
+    `configs/simclr_logmel_cnn.py:tiny` names the file in the current folder when there is one (the
+    repository's, or a user's copy), else the one installed with the package."""
     path = Path(spec.split(":", 1)[0]) if not spec.endswith(".json") else Path(spec)
+    if not path.is_file() and not spec.endswith(".json") and (found := installed_config(path)):
+        path, spec = found, str(found) + spec[len(spec.split(":", 1)[0]) :]
     if not path.is_file():
         raise ConfigError(
-            f"--config {spec}: no such file {path}; configs live in configs/, "
+            f"--config {spec}: no such file {path}; configs live in configs/ (also installed with the package), "
             f"e.g. configs/simclr_logmel_cnn.py (or give a run's WORKDIR/config.json)"
         )
     for item in overrides:

@@ -34,11 +34,11 @@ from ssl_audio.distributed import DATA_AXIS
 from ssl_audio.errors import BadValueError
 
 
-def _mel(f):
+def hz_to_mel(f):
     return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
 
-def _hz(m):
+def mel_to_hz(m):
     return 700.0 * (10 ** (m / 2595.0) - 1.0)
 
 
@@ -95,8 +95,8 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     u = lambda lo, hi, shape=(batch,): jax.random.uniform(next(k), shape, minval=lo, maxval=hi)  # noqa: E731
     flip = lambda p: jax.random.uniform(next(k), (batch,)) < p  # noqa: E731
     exact = lambda p: _exact_coins(next(k), batch, p)  # noqa: E731
-    band_lo = np.array([_mel(b[1]) for b in ops.EQ_BANDS], np.float32)
-    band_hi = np.array([_mel(b[2]) for b in ops.EQ_BANDS], np.float32)
+    band_lo = np.array([hz_to_mel(b[1]) for b in ops.EQ_BANDS], np.float32)
+    band_hi = np.array([hz_to_mel(b[2]) for b in ops.EQ_BANDS], np.float32)
     q_lo = np.array([b[3] for b in ops.EQ_BANDS], np.float32)
     q_hi = np.array([b[4] for b in ops.EQ_BANDS], np.float32)
     n_bands = len(ops.EQ_BANDS)
@@ -117,7 +117,7 @@ def sample_parameters(config: ml_collections.ConfigDict, key: jax.Array, batch: 
     }
     params["eq_on"], params["eq_slot"] = exact(c.eq.p)
     params |= {
-        "eq_centres": _hz(band_lo + (band_hi - band_lo) * jax.random.uniform(next(k), (batch, n_bands))),
+        "eq_centres": mel_to_hz(band_lo + (band_hi - band_lo) * jax.random.uniform(next(k), (batch, n_bands))),
         "eq_gains_db": u(c.eq.min_gain_db, c.eq.max_gain_db, (batch, n_bands)),
         "eq_qs": q_lo + (q_hi - q_lo) * jax.random.uniform(next(k), (batch, n_bands)),
     }

@@ -35,22 +35,30 @@ from ssl_audio.audio.decode import DecodeError, DecodeOptions, file_stamp
 from ssl_audio.audio.paths import from_wire, to_wire
 from ssl_audio.audio.stream import AudioStream
 from ssl_audio.beam.runner import import_beam, pipeline_options
-from ssl_audio.embed.export import (
+from ssl_audio.embed.export import decode_one
+from ssl_audio.embed.inputs import iter_inputs
+from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
+from ssl_audio.embed.output import (
     ERRORS,
     NOTES,
     ErrorsLog,
     ExportResult,
-    _settings,
-    decode_one,
     find_changed,
-    iter_inputs,
+    output_settings,
     output_tables,
     prepare_output,
     write_manifest,
     write_vanished,
 )
-from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
-from ssl_audio.embed.store import JOURNAL_DIR, STAMP_COLUMNS, UNKNOWN_STAMP, NpzStore, _batch, _schema, open_store
+from ssl_audio.embed.store import (
+    JOURNAL_DIR,
+    STAMP_COLUMNS,
+    UNKNOWN_STAMP,
+    NpzStore,
+    open_store,
+    record_batch,
+    table_schema,
+)
 
 STAGING_PREFIX = ".beam-staging-"
 COMMITTING = ".beam-committing"  # present while parts are being moved in; a rerun then repairs
@@ -193,7 +201,7 @@ def assemble(item, pooling: str):
 def _arrow_table(records, table: str, dim: int):
     import pyarrow as pa
 
-    return pa.Table.from_batches([_batch(table, dim, list(records))], schema=_schema(table, dim))
+    return pa.Table.from_batches([record_batch(table, dim, list(records))], schema=table_schema(table, dim))
 
 
 class _WriteNpz:
@@ -313,7 +321,7 @@ def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int,
                 | f"Write{table}"
                 >> WriteToParquetBatched(
                     str(staging / table / "part"),
-                    schema=_schema(table, dim),
+                    schema=table_schema(table, dim),
                     codec="snappy",
                     file_name_suffix=".parquet",
                 )
@@ -392,7 +400,7 @@ def export_beam(
     listing = iter_inputs(inputs)  # checks --input before OUT is touched
     windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)
-    settings = _settings(model, fmt, windows)
+    settings = output_settings(model, fmt, windows)
     prepare_output(out, settings, overwrite, inputs)
     if fmt == "parquet":
         store.upgrade()  # parts from before stamps were recorded: one schema for ReadDone

@@ -198,7 +198,7 @@ class PedalboardChain:
         self.irs = [sf.read(os.path.join(folder, f), dtype="float32")[0] for f in sorted(os.listdir(folder))]
 
     def __call__(self, clip: np.ndarray, sample_rate: int) -> np.ndarray:
-        from ssl_audio.augment.chain import _hz, _mel
+        from ssl_audio.augment.chain import hz_to_mel, mel_to_hz
         from ssl_audio.augment.config import NOISE_DECAY_DB
         from ssl_audio.augment.ops import EQ_BANDS
 
@@ -226,7 +226,7 @@ class PedalboardChain:
         plugins = []
         if on("eq"):
             for kind, lo, hi, q_lo, q_hi in EQ_BANDS:
-                centre = float(_hz(rng.uniform(_mel(lo), _mel(hi))))
+                centre = float(mel_to_hz(rng.uniform(hz_to_mel(lo), hz_to_mel(hi))))
                 gain, q = rng.uniform(c.eq.min_gain_db, c.eq.max_gain_db), rng.uniform(q_lo, q_hi)
                 cls = {"low_shelf": pb.LowShelfFilter, "peak": pb.PeakFilter, "high_shelf": pb.HighShelfFilter}[kind]
                 plugins.append(cls(cutoff_frequency_hz=centre, gain_db=gain, q=q))

@@ -22,7 +22,7 @@ def run(input_dir: str, files: int, rate: int = 16_000) -> list[str]:
     import soxr
 
     from ssl_audio.audio.decode import DecodeOptions, decode_file
-    from ssl_audio.embed.export import list_inputs
+    from ssl_audio.embed.inputs import list_inputs
     from ssl_audio.errors import BadValueError
 
     sources = [p for _, p in list_inputs(input_dir)][:files]

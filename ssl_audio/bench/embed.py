@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, load_audio
 from ssl_audio.commands.flags import positive_int
-from ssl_audio.embed.export import decoded, embed_stream, list_inputs
+from ssl_audio.embed.export import decoded, embed_stream
+from ssl_audio.embed.inputs import list_inputs
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.errors import BadValueError
 from ssl_audio.parallel import default_workers

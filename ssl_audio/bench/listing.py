@@ -46,8 +46,8 @@ def _peak(fn) -> tuple[float, float]:
 
 def measure(root: Path) -> dict[str, tuple[float, float]]:
     from ssl_audio.data.layouts import load_catalog
-    from ssl_audio.data.prepare import PrepareOptions, _assign, _fingerprint, held_records, spool_catalog
-    from ssl_audio.embed.export import iter_inputs, list_inputs
+    from ssl_audio.data.prepare import PrepareOptions, dataset_fingerprint, held_records, split_records, spool_catalog
+    from ssl_audio.embed.inputs import iter_inputs, list_inputs
 
     def streamed():
         with open(os.devnull, "w", encoding="utf-8") as f:
@@ -68,8 +68,8 @@ def measure(root: Path) -> dict[str, tuple[float, float]]:
     def catalogue_held():  # what it did before (and still does for labelled catalogues): one Record per file
         catalog = load_catalog(root, "auto", opt.columns)
         records = held_records(catalog, opt)
-        _assign(records, catalog, opt, [])
-        _fingerprint(records, opt, catalog.layout)
+        split_records(records, catalog, opt, [])
+        dataset_fingerprint(records, opt, catalog.layout)
 
     return {
         "streamed": _peak(streamed),

@@ -118,7 +118,7 @@ class _Fingerprint:
         return self.hash.hexdigest()
 
 
-def _fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str:
+def dataset_fingerprint(records: list[Record], opt: PrepareOptions, layout: str) -> str:
     fingerprint = _Fingerprint(opt, layout)
     for r in sorted(records, key=lambda r: r.key):
         fingerprint.add(r)
@@ -134,7 +134,7 @@ def streamable(catalog, opt: PrepareOptions) -> bool:
 def spool_catalog(catalog, opt: PrepareOptions, spool_path: Path, tally: dict | None = None) -> tuple[RecordSpool, str]:
     """Streams an unlabelled catalogue into a spool on disk, all in train, fingerprinting each file on the way:
     the driver's memory does not grow with the number of files (`ssl-audio bench listing`). The stream comes
-    in key order, so the fingerprint is the one `_fingerprint` gives the same files held in a list."""
+    in key order, so the fingerprint is the one `dataset_fingerprint` gives the same files held in a list."""
     fingerprint = _Fingerprint(opt, catalog.layout)
 
     def records():
@@ -167,7 +167,7 @@ def held_records(catalog, opt: PrepareOptions) -> list[Record]:
     return catalog.records if catalog.records is not None else list(catalog.stream())
 
 
-def _assign(records: list[Record], catalog, opt: PrepareOptions, notes: list[str]) -> None:
+def split_records(records: list[Record], catalog, opt: PrepareOptions, notes: list[str]) -> None:
     """Splits: as given by a split column (validation carved out of train by group if --splits asks), or
     made by group."""
     given = {r.split for r in records}
@@ -254,8 +254,8 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             records, fingerprint = spool_catalog(catalog, opt, staging / "records.jsonl", tally)
         else:
             records = held_records(catalog, opt)
-            _assign(records, catalog, opt, notes)
-            fingerprint = _fingerprint(records, opt, catalog.layout)
+            split_records(records, catalog, opt, notes)
+            fingerprint = dataset_fingerprint(records, opt, catalog.layout)
             records = list(segmented(records, opt.segment_seconds, tally))
         path = dataset_path(opt.name, opt.data_dir)
         sidecar = path / SIDECAR

@@ -37,7 +37,7 @@ UNKNOWN_STAMP = (-1, -1)
 STAMP_COLUMNS = ("size_bytes", "mtime_ns")
 
 
-def _schema(table: str, dim: int) -> pa.Schema:
+def table_schema(table: str, dim: int) -> pa.Schema:
     vector = pa.list_(pa.float32(), dim)
     stamp = [(name, pa.int64()) for name in STAMP_COLUMNS]
     if table == "scene":
@@ -71,8 +71,8 @@ def _stamp_arrays(stamps: list[tuple[int, int]]) -> list[pa.Array]:
     return [pa.array(cols[:, 0]), pa.array(cols[:, 1])]
 
 
-def _batch(table: str, dim: int, records: list[tuple]) -> pa.RecordBatch:
-    schema = _schema(table, dim)
+def record_batch(table: str, dim: int, records: list[tuple]) -> pa.RecordBatch:
+    schema = table_schema(table, dim)
     if table == "scene":
         return pa.RecordBatch.from_arrays(
             [
@@ -175,7 +175,7 @@ class ParquetStore:
                 data = pq.read_table(part)
                 for name, value in zip(STAMP_COLUMNS, UNKNOWN_STAMP):
                     data = data.append_column(name, pa.array(np.full(data.num_rows, value, np.int64)))
-                self._rewrite_part(part, data.select(_schema(table, self.dim).names))
+                self._rewrite_part(part, data.select(table_schema(table, self.dim).names))
                 rewritten += 1
         return rewritten
 
@@ -232,7 +232,7 @@ class ParquetStore:
         if not records:
             return
         for table in self.write_order:
-            batch = _batch(table, self.dim, records)
+            batch = record_batch(table, self.dim, records)
             sink, writer = self._writer(table)
             writer.write_batch(batch)
             sink.flush()
@@ -246,7 +246,7 @@ class ParquetStore:
             path = self._journal(table)
             path.parent.mkdir(parents=True, exist_ok=True)
             sink = open(path, "wb")
-            self._writers[table] = (sink, pa.ipc.new_stream(sink, _schema(table, self.dim)))
+            self._writers[table] = (sink, pa.ipc.new_stream(sink, table_schema(table, self.dim)))
         return self._writers[table]
 
     def _close_writers(self) -> None:
@@ -266,7 +266,7 @@ class ParquetStore:
         kill in between leaves rows in both, which the next `open` counts once."""
         for table in self.write_order:
             if batches[table]:
-                self._write_part(table, pa.Table.from_batches(batches[table], schema=_schema(table, self.dim)))
+                self._write_part(table, pa.Table.from_batches(batches[table], schema=table_schema(table, self.dim)))
         shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
 
     def _next_part(self, table: str) -> Path:

@@ -138,7 +138,7 @@ def _unlabelled_folder(src, tone):
 
 def test_an_unlabelled_folder_is_streamed_and_fingerprinted_as_if_held(tmp_path, tone):
     from ssl_audio.data.layouts import load_catalog
-    from ssl_audio.data.prepare import _assign, _fingerprint, held_records, spool_catalog, streamable
+    from ssl_audio.data.prepare import dataset_fingerprint, held_records, split_records, spool_catalog, streamable
 
     src = _unlabelled_folder(tmp_path / "music", tone)
     opts = PrepareOptions(name="streamed", data_dir=str(tmp_path / "tfds"), workers=2)
@@ -146,10 +146,10 @@ def test_an_unlabelled_folder_is_streamed_and_fingerprinted_as_if_held(tmp_path,
     assert catalog.records is None and streamable(catalog, opts)  # nothing held per file
     spool, streamed = spool_catalog(catalog, opts, tmp_path / "records.jsonl")
     held = held_records(catalog, opts)
-    _assign(held, catalog, opts, [])
+    split_records(held, catalog, opts, [])
     # The fingerprint a held, sorted list gives (what datasets were built with before streaming): a dataset
     # prepared before is reused, not refused.
-    assert streamed == _fingerprint(held, opts, catalog.layout)
+    assert streamed == dataset_fingerprint(held, opts, catalog.layout)
     assert [r.key for r in spool] == sorted(r.key for r in held) and spool.counts == {"train": 7}
 
     result = prepare(src, opts)

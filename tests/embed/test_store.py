@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from ssl_audio.embed.export import list_inputs
+from ssl_audio.embed.inputs import list_inputs
 from ssl_audio.embed.model import Embeddings
 from ssl_audio.embed.store import JOURNAL_DIR, NpzStore, ParquetStore, npz_name
 from tests.embed.conftest import write
@@ -57,9 +57,9 @@ def test_windows_written_without_their_scene_row_are_dropped(tmp_path):
     store.open()
     store.append([record("a")])
     sink, writer = store._writer("windows")
-    from ssl_audio.embed.store import _batch
+    from ssl_audio.embed.store import record_batch
 
-    writer.write_batch(_batch("windows", D, [record("b")]))
+    writer.write_batch(record_batch("windows", D, [record("b")]))
     sink.flush()
     again = ParquetStore(tmp_path, D, ("scene", "windows"))
     assert again.open() == {"a"}
@@ -77,10 +77,10 @@ def test_a_kill_during_compaction_does_not_duplicate_rows(tmp_path):
     # Compaction got as far as the windows part, then died before the scene part and the journal removal.
     import pyarrow as pa
 
-    from ssl_audio.embed.store import _read_journal, _schema
+    from ssl_audio.embed.store import _read_journal, table_schema
 
     batches = _read_journal(tmp_path / JOURNAL_DIR / "windows.arrows")
-    store._write_part("windows", pa.Table.from_batches(batches, schema=_schema("windows", D)))
+    store._write_part("windows", pa.Table.from_batches(batches, schema=table_schema("windows", D)))
     again = ParquetStore(tmp_path, D, ("scene", "windows"))
     assert again.open() == {"a", "b"}
     again.close()
@@ -130,7 +130,7 @@ def test_inputs_from_a_folder_a_single_file_or_a_list(tmp_path):
 
 def test_the_streamed_listing_is_the_held_one(tmp_path):
     """iter_inputs (Beam's driver) lists the same (key, path) pairs as list_inputs (the in-process job)."""
-    from ssl_audio.embed.export import iter_inputs
+    from ssl_audio.embed.inputs import iter_inputs
 
     for name in ("a.wav", "B dir/c.FLAC", "b/x.mp3", ".hidden.wav", "b/notes.txt", "caf\udce9.wav"):
         path = tmp_path / "music" / name

@@ -2,9 +2,10 @@
 
 The encoder gets its own, smaller learning rate (optax.multi_transform), so the pretrained features are
 adjusted rather than overwritten. Training reads random crops of the train split (one window each);
-validation and test score whole clips, averaging the head's outputs over the clip's windows. The run is
-checkpointed like pretraining (Orbax: state and data iterator, in OUT/finetune/TASK), resumes when run
-again, and keeps the head and encoder of the best validation score.
+validation and test score whole clips, averaging the head's outputs over the clip's windows. It runs on
+pretraining's loop (pretrain/loop.py): the mesh, Orbax with the data iterator (OUT/finetune/TASK),
+SIGTERM/Ctrl-C saving, the NaN guard, metrics.jsonl and TensorBoard; it resumes when run again and keeps
+the head and encoder of the best validation score.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import optax
 from flax import nnx
 
 from ssl_audio.data.pipeline import DatasetHandle, label_values, labelled_loader
-from ssl_audio.errors import BadValueError
+from ssl_audio.distributed import batch_sharding, check_batch_divides, make_mesh, replicated
+from ssl_audio.errors import BadValueError, StoppedBySignal
 from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
@@ -31,6 +33,8 @@ from ssl_audio_linear_probe.features import pool_windows
 from ssl_audio_linear_probe.fit import loss_fn, to_scores
 from ssl_audio_linear_probe.heads import HEADS
 from ssl_audio_pretrain.checkpointing import Checkpoints, check_workdir
+from ssl_audio_pretrain.loop import Loop, run_loop
+from ssl_audio_pretrain.metrics_log import MetricsLog
 
 
 class Classifier(nnx.Module):
@@ -133,31 +137,41 @@ def finetune(
         {"encoder": optax.adamw(lr_encoder, weight_decay=1e-4), "head": optax.adamw(lr_head, weight_decay=1e-4)},
         {part: jax.tree.map(lambda _, part=part: part, tree) for part, tree in params.items()},
     )
+    # The pretraining loop's machinery (pretrain/loop.py): the batch sharded over a data-parallel mesh, the
+    # state replicated and donated, SIGTERM saving, the NaN guard, metrics.jsonl and TensorBoard.
+    mesh = make_mesh()
+    check_batch_divides(batch_size, mesh)
     state = {
         "step": jnp.zeros((), jnp.int32),
         "params": params,
         "batch_stats": batch_stats,
         "opt_state": tx.init(params),
     }
+    shardings = jax.tree.map(lambda _: replicated(mesh), state)
+    state = jax.device_put(state, shardings)
 
-    @jax.jit
-    def train_step(state, audio, label):
+    def train_step(state, batch):
         key = jax.random.fold_in(jax.random.key(seed), state["step"])
 
         def objective(p):
             m = nnx.merge(graphdef, p, state["batch_stats"])
-            target = (label - shift) / scale if kind == "value" else label
-            loss = loss_fn(kind, m(audio, rngs=nnx.Rngs(dropout=key)), target)
+            target = (batch["label"] - shift) / scale if kind == "value" else batch["label"]
+            loss = loss_fn(kind, m(batch["audio"], rngs=nnx.Rngs(dropout=key)), target)
             return loss, other_variables(m)
 
         (loss, stats), grads = jax.value_and_grad(objective, has_aux=True)(state["params"])
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        return {
-            "step": state["step"] + 1,
-            "params": optax.apply_updates(state["params"], updates),
-            "batch_stats": stats,
-            "opt_state": opt_state,
-        }, loss
+        new_params = optax.apply_updates(state["params"], updates)
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_params)]))
+        new_state = {"step": state["step"] + 1, "params": new_params, "batch_stats": stats, "opt_state": opt_state}
+        return new_state, {"loss": loss, "params_finite": finite}
+
+    step_fn = jax.jit(
+        train_step,
+        in_shardings=(shardings, batch_sharding(mesh)),
+        out_shardings=(shardings, replicated(mesh)),
+        donate_argnums=0,
+    )
 
     @jax.jit
     def apply(params, stats, audio):
@@ -165,9 +179,12 @@ def finetune(
         m.eval()
         return m(audio)
 
-    data = iter(
-        labelled_loader(handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds, seed=seed)
-    )
+    def loader():
+        return labelled_loader(
+            handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds, seed=seed
+        )
+
+    data = iter(loader())
     checkpoints = Checkpoints(workdir, keep=1)  # the latest, plus the best validation score
     history_file = workdir / "history.json"
     start = checkpoints.latest_step() or 0
@@ -178,51 +195,71 @@ def finetune(
     if start:
         if history:
             top = max(history, key=lambda h: h[f"validation_{main}"])
-            scratch = iter(
-                labelled_loader(
-                    handle, column, global_batch_size=batch_size, crop_seconds=encoder.window_seconds, seed=seed
-                )
-            )
-            kept = checkpoints.restore(top["step"], state, scratch)
+            kept = checkpoints.restore(top["step"], state, iter(loader()))
             best = {
                 "validation": top[f"validation_{main}"],
                 "step": top["step"],
-                "params": kept["params"],
-                "batch_stats": kept["batch_stats"],
+                "params": jax.device_get(kept["params"]),
+                "batch_stats": jax.device_get(kept["batch_stats"]),
             }
         state = checkpoints.restore(start, state, data)
         say(f"finetune {column}: resuming from step {start}")
-    try:
-        for step in range(start + 1, steps + 1):
-            batch = next(data)
-            state, loss = train_step(state, jnp.asarray(batch["audio"]), jnp.asarray(batch["label"]))
-            if step % eval_every and step != steps:
-                continue
-            outputs, labels = clip_outputs(
-                apply,
-                state["params"],
-                state["batch_stats"],
-                handle,
-                "validation",
-                column,
-                encoder.window_seconds,
-                batch_size,
-            )
-            value = metrics.score(kind, labels, to_scores(kind, unscale(outputs)), names)[main]
-            history.append({"step": step, "train_loss": float(loss), f"validation_{main}": float(value)})
+
+    def evaluate(step: int, state: dict) -> dict:
+        """The validation score of the whole clips; the best step's weights are kept for the test split."""
+        nonlocal best
+        outputs, labels = clip_outputs(
+            apply,
+            state["params"],
+            state["batch_stats"],
+            handle,
+            "validation",
+            column,
+            encoder.window_seconds,
+            batch_size,
+        )
+        value = float(metrics.score(kind, labels, to_scores(kind, unscale(outputs)), names)[main])
+        train_loss = float(np.mean([m["loss"] for m in pending_losses])) if pending_losses else float("nan")
+        history.append({"step": step, "train_loss": train_loss, f"validation_{main}": value})
+        if jax.process_index() == 0:
             history_file.write_text(json.dumps(history))
-            say(f"finetune {column}: step {step}/{steps} train loss {float(loss):.3f}, validation {main} {value:.3f}")
-            if np.isfinite(value) and value > best["validation"]:
-                best = {
-                    "validation": float(value),
-                    "step": step,
-                    "params": jax.device_get(state["params"]),
-                    "batch_stats": jax.device_get(state["batch_stats"]),
-                }
-            checkpoints.save(step, state, data, loss=-float(value) if np.isfinite(value) else np.nan)
-    finally:
-        checkpoints.wait()
-        checkpoints.close()
+        say(f"finetune {column}: step {step}/{steps} train loss {train_loss:.3f}, validation {main} {value:.3f}")
+        if np.isfinite(value) and value > best["validation"]:
+            best = {
+                "validation": value,
+                "step": step,
+                "params": jax.device_get(state["params"]),
+                "batch_stats": jax.device_get(state["batch_stats"]),
+            }
+        return {f"validation_{main}": value}
+
+    pending_losses: list[dict] = []
+
+    def summarise(host: list[tuple[int, dict]]) -> dict:
+        pending_losses[:] = [m for _, m in host[-1:]]  # the eval step's own loss, as before the shared loop
+        return {"loss": float(np.mean([m["loss"] for _, m in host]))}
+
+    def score(record: dict) -> float:
+        """Lowest is kept: minus the validation score; a checkpoint made between evaluations ranks last."""
+        value = record.get(f"validation_{main}")
+        return -value if value is not None and np.isfinite(value) else np.inf
+
+    loop = Loop(
+        total_steps=steps,
+        log_every_steps=eval_every,
+        checkpoint_every_steps=eval_every,
+        batch_size=batch_size,
+        summarise=summarise,
+        evaluate=evaluate,
+        score=score,
+        nan_hint=f"lower --finetune-lr (now {lr_encoder:g}), or check the labels of {column!r}, then rerun",
+    )
+    log = MetricsLog(workdir, start_step=start, total_steps=steps, progress=False, name=f"finetune {column}")
+    end = run_loop(
+        loop, state, step_fn, data, mesh, start=start, checkpoints=checkpoints, log=log, name=f"finetune {column}"
+    )
+    if end.stopped_by:
+        raise StoppedBySignal(end.stopped_by, f"finetune {column}: stopped by {end.stopped_by} at step {end.step}")
     outputs, labels = clip_outputs(
         apply, best["params"], best["batch_stats"], handle, "test", column, encoder.window_seconds, batch_size
     )

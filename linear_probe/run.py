@@ -32,7 +32,7 @@ from ssl_audio_linear_probe.report import (
 
 FEATURE_KINDS = ("pretrained", "mfcc", "random")
 # Fine-tuning defaults: one definition, for probe() and its flags.
-FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR = 300, 32, 1e-4
+FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR, FINETUNE_EVAL_EVERY = 300, 32, 1e-4, 50
 SPLITS = ("train", "validation", "test")
 TEST_OUTPUTS = "test_outputs.npz"  # per task: `TASK.labels` and `TASK.KIND` (the head's scores), and `keys`
 
@@ -106,11 +106,13 @@ def probe(
     finetune_steps: int = FINETUNE_STEPS,
     finetune_lr: float = FINETUNE_LR,
     finetune_batch_size: int = FINETUNE_BATCH_SIZE,
+    finetune_eval_every: int = FINETUNE_EVAL_EVERY,
     progress: bool = True,
     say=print,
 ) -> dict:
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    # OUT holding only a stopped fine-tune (OUT/finetune, no results yet) is this command's: it resumes.
+    if out.exists() and any(p.name != "finetune" for p in out.iterdir()) and not overwrite:
         raise OutputExistsError(f"{out} already holds files; choose another --out or pass --overwrite")
     if mode not in ("frozen", "finetune"):
         raise BadValueError(f"--mode: 'frozen' or 'finetune', got {mode!r}")
@@ -219,6 +221,7 @@ def probe(
                     batch_size=finetune_batch_size,
                     lr_encoder=finetune_lr,
                     lr_head=10 * finetune_lr,
+                    eval_every=finetune_eval_every,
                     say=say,
                 )
                 scores, labels = tuned.test_scores, tuned.test_labels

@@ -26,8 +26,9 @@ def read_metrics(workdir: str | Path) -> list[dict]:
 
 
 class MetricsLog:
-    def __init__(self, workdir: Path, *, start_step: int, total_steps: int, progress: bool):
+    def __init__(self, workdir: Path, *, start_step: int, total_steps: int, progress: bool, name: str = "pretrain"):
         self.enabled = jax.process_index() == 0
+        self.name = name  # the progress bar's label and the TensorBoard tags' prefix
         self.workdir = workdir
         self.path = workdir / METRICS_FILE
         self.bar = None
@@ -43,7 +44,7 @@ class MetricsLog:
         if progress:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", desc="pretrain", dynamic_ncols=True)
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", desc=name, dynamic_ncols=True)
 
     def advance(self, steps: int = 1) -> None:
         if self.bar is not None:
@@ -58,7 +59,7 @@ class MetricsLog:
         self.file.flush()
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)):
-                self.writer.add_scalar(f"pretrain/{key}", value, record["step"])
+                self.writer.add_scalar(f"{self.name}/{key}", value, record["step"])
         self.writer.flush()
         if self.bar is not None:
             postfix = {"loss": f"{record['loss']:.3f}", "pos_top1": f"{record.get('pos_top1', 0):.2f}"}

@@ -1,16 +1,15 @@
-"""The pretraining loop: `train(config, workdir)`.
+"""Pretraining: `train(config, workdir)`.
 
-Read a batch (this process's shard) -> make it global over the mesh -> one jitted step -> log, checkpoint.
-Everything else lives in its own module: the step's math in step.py, the state in state.py, checkpoints in
-checkpointing.py, logs in metrics_log.py. Restarting the same command resumes from the last checkpoint.
+Checks the config and data, builds the state and the jitted step, and hands them to the training loop that
+fine-tuning runs too (loop.py). Everything else lives in its own module: the step's math in step.py, the
+state in state.py, checkpoints in checkpointing.py, logs in metrics_log.py. Restarting the same command
+resumes from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shutil
-import signal
 import time
 from pathlib import Path
 
@@ -20,11 +19,12 @@ import numpy as np
 
 from ssl_audio.augment.chain import clips_a_pass
 from ssl_audio.data.pipeline import open_dataset, pretrain_loader
-from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
-from ssl_audio.errors import BadValueError, UsageError
+from ssl_audio.distributed import check_batch_divides, make_mesh
+from ssl_audio.errors import BadValueError
 from ssl_audio.text import plural
 from ssl_audio_pretrain.checkpointing import Checkpoints, check_workdir, has_checkpoint
 from ssl_audio_pretrain.config import ConfigError
+from ssl_audio_pretrain.loop import Loop, params_fingerprint, run_loop
 from ssl_audio_pretrain.metrics_log import MetricsLog, plot_loss
 from ssl_audio_pretrain.optimizer import make_optimizer
 from ssl_audio_pretrain.state import create_state, model_graphdef
@@ -38,10 +38,6 @@ from ssl_audio_pretrain.step import (
 )
 
 
-class NonFiniteLossError(UsageError):
-    """The loss or the parameters stopped being finite; the run stopped before saving them."""
-
-
 @dataclasses.dataclass
 class RunResult:
     workdir: Path
@@ -52,48 +48,6 @@ class RunResult:
     checkpoint_step: int | None
     params_fingerprint: str
     seconds: float
-
-
-class StopSignal:
-    """SIGTERM (preemption) and a first Ctrl-C ask the loop to save and stop; a second Ctrl-C interrupts."""
-
-    def __init__(self):
-        self.signal_name: str | None = None
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.signal_name == "SIGINT" and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal_name = signal.Signals(signum).name
-
-    def __enter__(self):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def agreed(self, check_other_processes: bool) -> bool:
-        """Whether to stop now. With several processes all must stop at the same step, so they vote."""
-        local = self.signal_name is not None
-        if jax.process_count() == 1 or not check_other_processes:
-            return local and jax.process_count() == 1
-        from jax.experimental import multihost_utils
-
-        votes = multihost_utils.process_allgather(np.int32(local))
-        if np.any(votes) and self.signal_name is None:
-            self.signal_name = "SIGTERM"  # another process was told to stop
-        return bool(np.any(votes))
-
-
-def params_fingerprint(params) -> str:
-    """sha256 of this process's replica of the parameters: equal on every process of a healthy run."""
-    digest = hashlib.sha256()
-    for leaf in jax.tree.leaves(params):
-        digest.update(np.asarray(leaf.addressable_data(0)).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, restart: bool = False) -> RunResult:
@@ -163,66 +117,24 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         log.message(f"pretrain: resuming from the checkpoint at step {start} in {checkpoints.directory}")
 
     step_fn = jit_train_step(make_train_step(config, model_graphdef(config), tx, mesh), shardings, mesh)
-    saved = start or None
-    last_loss = None
-    pending: list[tuple[int, dict]] = []  # metrics (on device) of steps not yet logged
-    clock, timed_steps = None, 0
-    step = start
-    try:
-        with StopSignal() as stop:
-            for step in range(start + 1, config.total_steps + 1):
-                batch = global_batch(next(data), mesh)
-                state, metrics = step_fn(state, batch)
-                pending.append((step, metrics))
-                if clock is None:  # the first step compiles: time from its end
-                    jax.block_until_ready(metrics)
-                    clock = time.perf_counter()
-                else:
-                    timed_steps += 1
-                if len(pending) >= 2:  # one step behind, so the device is never left idle
-                    _verify(*pending[-2], saved, checkpoints)
-                log.advance()
-                is_log_step = step % config.log_every_steps == 0 or step == config.total_steps
-                stopping = stop.agreed(check_other_processes=is_log_step)
-                if is_log_step or stopping:
-                    host = jax.device_get(pending)
-                    for s, m in host:
-                        _verify(s, m, saved, checkpoints)
-                    now = time.perf_counter()
-                    record = {"step": step, **_mean(host)}
-                    if timed_steps:
-                        record["step_time_s"] = (now - clock) / timed_steps
-                        record["clips_per_s"] = config.batch_size / record["step_time_s"]
-                    log.write(record)
-                    last_loss = record["loss"]
-                    pending, clock, timed_steps = [], now, 0
-                if step % config.checkpoint_every_steps == 0 or step == config.total_steps or stopping:
-                    s, m = pending[-1] if pending else (step, None)
-                    if m is not None:
-                        _verify(s, jax.device_get(m), saved, checkpoints)
-                    checkpoints.save(step, state, data, loss=last_loss if last_loss is not None else np.nan)
-                    saved = step
-                if stopping:
-                    checkpoints.wait()
-                    log.message(
-                        f"pretrain: {stop.signal_name} received: saved the checkpoint at step {step} in "
-                        f"{checkpoints.directory}; rerun the same command to resume"
-                    )
-                    break
-            stopped_by = stop.signal_name if step < config.total_steps else None
-    finally:
-        checkpoints.wait()
-        checkpoints.close()
-        log.close()
+    loop = Loop(
+        total_steps=config.total_steps,
+        log_every_steps=config.log_every_steps,
+        checkpoint_every_steps=config.checkpoint_every_steps,
+        batch_size=config.batch_size,
+        summarise=_mean,
+        nan_hint="lower config.optimizer.lr or config.optimizer.grad_clip_norm, or check the data, then rerun",
+    )
+    end = run_loop(loop, state, step_fn, data, mesh, start=start, checkpoints=checkpoints, log=log, name="pretrain")
     plot_loss(workdir)
     return RunResult(
         workdir=workdir,
         start_step=start,
-        final_step=step,
+        final_step=end.step,
         total_steps=config.total_steps,
-        stopped_by=stopped_by,
-        checkpoint_step=saved,
-        params_fingerprint=params_fingerprint(state["params"]),
+        stopped_by=end.stopped_by,
+        checkpoint_step=end.saved,
+        params_fingerprint=params_fingerprint(end.state["params"]),
         seconds=time.perf_counter() - began,
     )
 
@@ -236,20 +148,3 @@ def _mean(host: list[tuple[int, dict]]) -> dict:
         "learning_rate": float(last["learning_rate"]),
         "grad_norm": float(last["grad_norm"]),
     }
-
-
-def _verify(step: int, metrics: dict, saved: int | None, checkpoints: Checkpoints) -> None:
-    loss = float(metrics["loss"])
-    if np.isfinite(loss) and bool(metrics["params_finite"]):
-        return
-    checkpoints.wait()
-    what = f"the loss is {loss}" if not np.isfinite(loss) else "the parameters are no longer finite"
-    kept = (
-        f"the last good checkpoint is step {saved} in {checkpoints.directory}"
-        if saved
-        else "no checkpoint was saved before it"
-    )
-    raise NonFiniteLossError(
-        f"step {step}: {what}, so the run stopped; {kept}. Lower config.optimizer.lr or "
-        f"config.optimizer.grad_clip_norm, or check the data, then rerun"
-    )

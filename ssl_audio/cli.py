@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "takes_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
-    from ssl_audio.errors import UsageError
+    from ssl_audio.errors import StoppedBySignal, UsageError
 
     try:
         code = args.run(args)
@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ssl-audio {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except StoppedBySignal as stop:
+        import signal
+
+        print(f"ssl-audio {args.command}: {stop}; rerun the same command to resume", file=sys.stderr)
+        return 128 + signal.Signals[stop.signal_name].value
     except KeyboardInterrupt:
         print(f"ssl-audio {args.command}: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130

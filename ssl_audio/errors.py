@@ -33,3 +33,12 @@ def refuse_existing(path, flag: str) -> None:
         raise OutputExistsError(
             f"{flag} {path}: the file exists; choose another name, or add --overwrite to replace it"
         )
+
+
+class StoppedBySignal(Exception):
+    """A job saved its work and stopped early on SIGTERM or Ctrl-C: not an error, not finished either. The CLI
+    prints the message and exits 128 + the signal's number, as a shell reports a command ended by it."""
+
+    def __init__(self, signal_name: str, message: str):
+        super().__init__(message)
+        self.signal_name = signal_name

@@ -11,6 +11,7 @@ from ssl_audio_linear_probe.report import summary_lines
 from ssl_audio_linear_probe.run import (
     FEATURE_KINDS,
     FINETUNE_BATCH_SIZE,
+    FINETUNE_EVAL_EVERY,
     FINETUNE_LR,
     FINETUNE_STEPS,
     default_cache_dir,
@@ -65,6 +66,13 @@ def add_arguments(p) -> None:
         type=float,
         default=FINETUNE_LR,
         help=f"finetune: encoder learning rate; the head's is 10x (default {FINETUNE_LR:g})",
+    )
+    p.add_argument(
+        "--finetune-eval-every",
+        type=positive_int,
+        default=FINETUNE_EVAL_EVERY,
+        help="finetune: score validation (and checkpoint) every N steps; the best step's weights are tested "
+        f"(default {FINETUNE_EVAL_EVERY})",
     )
     p.add_argument(
         "--features",
@@ -124,6 +132,7 @@ def run(args) -> int:
         finetune_steps=args.finetune_steps,
         finetune_lr=args.finetune_lr,
         finetune_batch_size=args.finetune_batch_size,
+        finetune_eval_every=args.finetune_eval_every,
         progress=not args.quiet,
     )
     print(

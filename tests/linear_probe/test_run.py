@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,29 +20,29 @@ pytestmark = pytest.mark.slow
 # `checkpoint` (tests/conftest.py): the tiny config after 2 steps, shared with the embed tests.
 
 
-def probe(checkpoint, dataset, out, *extra):
+def probe_command(checkpoint, dataset, out, *extra) -> list[str]:
     name, data_dir = dataset
+    return [
+        sys.executable,
+        "-m",
+        "ssl_audio.cli",
+        "probe",
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        name,
+        "--data-dir",
+        data_dir,
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
+
+
+def probe(checkpoint, dataset, out, *extra):
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ssl_audio.cli",
-            "probe",
-            "--checkpoint",
-            str(checkpoint),
-            "--dataset",
-            name,
-            "--data-dir",
-            data_dir,
-            "--out",
-            str(out),
-            "--quiet",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=helpers.env(),
-        timeout=600,
+        probe_command(checkpoint, dataset, out, *extra), capture_output=True, text=True, env=helpers.env(), timeout=600
     )
 
 
@@ -167,44 +169,62 @@ def test_artist_in_train_and_test_is_refused_by_name(checkpoint, leaky, tmp_path
     assert "## Shared groups" in (tmp_path / "probe" / "report.md").read_text()
 
 
-def test_finetune_trains_the_encoder_end_to_end_and_resumes(checkpoint, prepared, tmp_path):
-    out = tmp_path / "probe"
-    args = (
-        "--task",
-        "genre",
-        "--mode",
-        "finetune",
-        "--finetune-steps",
-        "4",
-        "--finetune-batch-size",
-        "8",
-        "--features",
-        "pretrained",
-    )
-    result = probe(checkpoint, prepared, out, *args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "finetune genre: step 4/4 train loss" in result.stdout
-    results = json.loads((out / "results.json").read_text())
-    entry = results["tasks"]["genre"]["by_features"]["pretrained"]
-    assert results["mode"] == "finetune" and entry["fine_tuned"] and entry["best_step"] == 4
-    assert (out / "finetune" / "genre-pretrained" / "checkpoints" / "4").is_dir()
-    # The encoder moved: fine-tuned weights are saved, and they differ from the pretrained ones.
+def test_finetune_trains_the_encoder_end_to_end_and_a_sigterm_resumes_to_the_same_result(
+    checkpoint, prepared, tmp_path
+):
+    """Fine-tuning runs on pretraining's loop: checkpoints with the data iterator, metrics.jsonl, and
+    SIGTERM saving; the stopped run, rerun, ends where an uninterrupted one does, digit for digit."""
     import jax
     import numpy as np
     import orbax.checkpoint as ocp
 
     from ssl_audio.pretrained import load_encoder
+    from ssl_audio_pretrain.metrics_log import read_metrics
 
-    tuned = ocp.StandardCheckpointer().restore(out / "finetune" / "genre-pretrained" / "checkpoints" / "4" / "state")
+    args = ("--task", "genre", "--mode", "finetune", "--finetune-batch-size", "8", "--features", "pretrained")
+    args += ("--finetune-steps", "8", "--finetune-eval-every", "2")
+    out = tmp_path / "probe"
+    result = probe(checkpoint, prepared, out, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "finetune genre: step 8/8 train loss" in result.stdout
+    results = json.loads((out / "results.json").read_text())
+    entry = results["tasks"]["genre"]["by_features"]["pretrained"]
+    assert (
+        results["mode"] == "finetune" and entry["fine_tuned"] and [h["step"] for h in entry["search"]] == [2, 4, 6, 8]
+    )
+    run = out / "finetune" / "genre-pretrained"
+    assert (run / "checkpoints" / "8").is_dir() and (run / "tensorboard").is_dir()
+    assert [r["step"] for r in read_metrics(run)] == [2, 4, 6, 8]
+    # The encoder moved: fine-tuned weights are saved, and they differ from the pretrained ones.
+    tuned = ocp.StandardCheckpointer().restore(run / "checkpoints" / "8" / "state")
     before = load_encoder(checkpoint).params["encoder"]
     moved = [
         float(np.abs(np.asarray(a) - np.asarray(b)).max())
         for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(tuned["params"]["encoder"]))
     ]
     assert max(moved) > 0
-    rerun = probe(checkpoint, prepared, out, *args, "--overwrite")
-    assert rerun.returncode == 0 and "finetune genre: resuming from step 4" in rerun.stdout
-    assert rerun.stdout.strip().splitlines()[-1] == result.stdout.strip().splitlines()[-1]
+
+    stopped_out = tmp_path / "stopped"
+    command = probe_command(checkpoint, prepared, stopped_out, *args)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=helpers.env())
+    log = stopped_out / "finetune" / "genre-pretrained" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while not (log.exists() and log.read_text().strip()):  # the first evaluation is logged: step 2
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "SIGTERM received: saved the checkpoint at step" in err + _ and "rerun the same command" in err
+    stopped_at = int((err + _).split("saved the checkpoint at step ")[1].split()[0])
+    assert 2 <= stopped_at < 8, "the run finished before it could be stopped"
+    resumed = probe(checkpoint, prepared, stopped_out, *args)  # the same command: no --overwrite needed
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"finetune genre: resuming from step {stopped_at}" in resumed.stdout
+    assert resumed.stdout.strip().splitlines()[-1] == result.stdout.strip().splitlines()[-1]
+    again = json.loads((stopped_out / "results.json").read_text())["tasks"]["genre"]["by_features"]["pretrained"]
+    assert again["search"] == entry["search"] and again["best_step"] == entry["best_step"]
 
 
 def test_gtzan_and_magnatagatune_layouts_are_probed(checkpoint, tmp_path, tone):

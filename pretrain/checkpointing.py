@@ -20,6 +20,7 @@ import orbax.checkpoint as ocp
 
 from ssl_audio.errors import UsageError
 from ssl_audio.pretrained import CHECKPOINT_DIR, CONFIG_FILE
+from ssl_audio.saved_config import upgrade
 from ssl_audio_pretrain.config import differences, to_json
 from ssl_audio_pretrain.state import State, abstract_state
 
@@ -58,7 +59,7 @@ def check_workdir(workdir: Path, config: ml_collections.ConfigDict, *, restart: 
                 f"checked against this config; use a new --workdir, or --restart to "
                 f"delete them and start over"
             )
-        diff = differences(json.loads(path.read_text()), current)
+        diff = differences(upgrade(json.loads(path.read_text())), current)
         if diff:
             shown = "; ".join(f"config.{k} is {a!r} there, {b!r} here" for k, a, b in diff[:3])
             more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""

@@ -15,6 +15,7 @@ import ml_collections
 
 from ssl_audio.augment.config import validate as validate_augment
 from ssl_audio.errors import UsageError
+from ssl_audio.saved_config import upgrade
 
 REQUIRED_KEYS = ("dataset", "data_dir", "total_steps", "batch_size", "model", "optimizer", "augment")
 # May differ between a run and its resumption: they change how a run is watched, not what it computes.
@@ -33,29 +34,9 @@ RUN_CONTROL_KEYS = (
     # "auto" differs by device kind as vocoder_phase does.
     "augment.clips_per_pass",
 )
-# Keys added to the configs after runs may have started with them absent. Absent from a saved config means
-# what the code did before the key existed, which is the value these accept; a run resumes across the
-# upgrade when the current value is that, and is refused otherwise like any other change.
-ADDED_KEYS = {f"augment.{op}": lambda v: v.get("p") == 0 for op in ("compression", "clipping", "lowpass", "bit_crush")}
-ADDED_KEYS["objective"] = lambda v: v == "nt_xent"
-ADDED_KEYS["byol_tau"] = lambda v: True  # read by byol only, which runs from before the key cannot be
-ADDED_KEYS["model.scale"] = lambda v: v == "mel"  # the log-frequency front end came later
-ADDED_KEYS["model.f_min"] = lambda v: v == 0.0
-ADDED_KEYS["model.bins_per_octave"] = lambda v: True  # read by scale "log" only
-ADDED_KEYS["model.stem_channels"] = lambda v: v == 0  # the stem came later
-ADDED_KEYS["model.stem_kernel"] = lambda v: True  # read only with a stem
-ADDED_KEYS["batch_norm"] = lambda v: v == "joint"  # per-view statistics came later
-ADDED_KEYS["augment.pitch_stretch"] = lambda v: v == "waveform"  # band-domain views came later
-ADDED_KEYS["augment.mixup"] = lambda v: v.get("p") == 0  # mixup came later
-ADDED_KEYS["augment.pitch_shift.whole_semitones"] = lambda v: v is False  # whole-semitone shifts came later
 BATCH_NORMS = ("joint", "per_view")
 OPTIMIZERS = ("adamw", "lars")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float64")  # float64: numerical checks only (needs x64)
-
-
-def batch_norm_of(config) -> str:
-    """How the views share batch-norm statistics; a config saved before the key existed: jointly."""
-    return config.get("batch_norm", "joint")
 
 
 class ConfigError(UsageError, ValueError):
@@ -118,7 +99,7 @@ def _parse(spec: str, overrides: list[str]) -> ml_collections.ConfigDict:
         argv = ["ssl-audio", *overrides]
         config_flags.DEFINE_config_dict(
             "config",
-            ml_collections.ConfigDict(_tuples(saved)),
+            ml_collections.ConfigDict(_tuples(upgrade(saved))),
             flag_values=flag_values,
             lock_config=True,
             sys_argv=argv,
@@ -169,19 +150,19 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
     check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
     check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
-    from ssl_audio.losses import OBJECTIVE_NAMES, objective_of
+    from ssl_audio.losses import OBJECTIVE_NAMES
 
     objectives = OBJECTIVE_NAMES
-    objective = objective_of(c)
+    objective = c.objective
     check(objective in objectives, "objective", f"must be one of {objectives}, got {objective!r}")
-    batch_norm = batch_norm_of(c)
+    batch_norm = c.batch_norm
     check(batch_norm in BATCH_NORMS, "batch_norm", f"must be one of {BATCH_NORMS}, got {batch_norm!r}")
     check(
         batch_norm == "joint" or objective != "byol",
         "batch_norm",
         "per_view is for the contrastive objectives; byol's target sees both views as one batch (use joint)",
     )
-    tau = c.get("byol_tau", 0.996)
+    tau = c.byol_tau
     check(0 <= tau < 1, "byol_tau", f"the target's EMA decay must be in [0, 1), got {tau}")
     check(
         c.compute_dtype in COMPUTE_DTYPES, "compute_dtype", f"must be one of {COMPUTE_DTYPES}, got {c.compute_dtype!r}"
@@ -245,15 +226,13 @@ def to_json(c: ml_collections.ConfigDict) -> dict:
 
 
 def differences(saved: dict, current: dict, prefix: str = "") -> list[tuple[str, object, object]]:
-    """Keys whose values differ between two configs (as JSON dicts), ignoring RUN_CONTROL_KEYS."""
+    """Keys whose values differ between two configs (as JSON dicts; `saved` upgraded), ignoring RUN_CONTROL_KEYS."""
     out = []
     for key in sorted(set(saved) | set(current)):
         name = f"{prefix}{key}"
         if name in RUN_CONTROL_KEYS:
             continue
         a, b = saved.get(key, "<absent>"), current.get(key, "<absent>")
-        if a == "<absent>" and name in ADDED_KEYS and ADDED_KEYS[name](b):
-            continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, f"{name}.")
         elif a != b:

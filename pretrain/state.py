@@ -18,7 +18,6 @@ import optax
 from flax import nnx
 
 from ssl_audio.distributed import replicated
-from ssl_audio.losses import objective_of
 from ssl_audio.models import build_model
 from ssl_audio.models.variables import split_model
 
@@ -40,7 +39,7 @@ def initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransform
         "opt_state": tx.init(params),
         "rng": jax.random.key_data(jax.random.key(config.seed)),
     }
-    if objective_of(config) == "byol":
+    if config.objective == "byol":
         state["target_params"] = jax.tree.map(jnp.copy, params)  # BYOL: the target starts as the online net
     return state
 

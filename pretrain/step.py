@@ -24,9 +24,8 @@ from flax import nnx
 from ssl_audio.augment.bands import BandViews, uses_bands, waveform_config
 from ssl_audio.augment.chain import input_samples, make_chain
 from ssl_audio.distributed import batch_sharding
-from ssl_audio.losses import OBJECTIVES, byol, ema_decay, objective_of
+from ssl_audio.losses import OBJECTIVES, byol, ema_decay
 from ssl_audio.models.variables import other_variables
-from ssl_audio_pretrain.config import batch_norm_of
 from ssl_audio_pretrain.optimizer import learning_rate_schedule
 from ssl_audio_pretrain.state import State
 
@@ -109,11 +108,11 @@ def make_loss_and_grads(
     compare gradients across device counts (and swap in a deliberately wrong loss to show they can fail)."""
     augment, band_views = make_augment(config, mesh), make_band_views(config)
     temperature = float(config.temperature)
-    objective = objective_of(config)
+    objective = config.objective
     if objective == "byol" and contrastive_loss is None:
         return _byol_loss_and_grads(augment, band_views, graphdef, mesh)
     contrastive_loss = contrastive_loss or OBJECTIVES[objective]
-    per_view = batch_norm_of(config) == "per_view"
+    per_view = config.batch_norm == "per_view"
 
     def loss_and_grads(state: State, batch: Batch):
         view_a, view_b = _views(state, batch, augment, band_views)
@@ -170,7 +169,7 @@ def make_train_step(
 ):
     loss_and_grads = make_loss_and_grads(config, graphdef, mesh)
     schedule = learning_rate_schedule(config)
-    total_steps, ema_base = int(config.total_steps), float(config.get("byol_tau", 0.996))
+    total_steps, ema_base = int(config.total_steps), float(config.byol_tau)
 
     def train_step(state: State, batch: Batch) -> tuple[State, dict[str, jax.Array]]:
         loss, metrics, grads, batch_stats = loss_and_grads(state, batch)

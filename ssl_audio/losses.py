@@ -24,11 +24,6 @@ def _unit(x: jax.Array) -> jax.Array:
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def objective_of(config) -> str:
-    """The run's objective; a config saved before the key existed trained with NT-Xent."""
-    return config.get("objective", "nt_xent")
-
-
 def nt_xent(
     z_a: jax.Array, z_b: jax.Array, temperature: float, mesh: jax.sharding.Mesh | None = None
 ) -> tuple[jax.Array, dict[str, jax.Array]]:

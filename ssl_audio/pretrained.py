@@ -26,6 +26,7 @@ from ssl_audio.errors import UsageError
 from ssl_audio.models import build_model
 from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import split_model
+from ssl_audio.saved_config import upgrade
 
 CONFIG_FILE = "config.json"  # written by `ssl-audio pretrain` in its workdir
 CHECKPOINT_DIR = "checkpoints"
@@ -51,8 +52,8 @@ class Encoder:
 
     @property
     def readout(self) -> str:
-        """What `forward` hands out (config.model.readout; runs from before the key read out the embedding)."""
-        return str(self.config.model.get("readout", "embedding"))
+        """What `forward` hands out (config.model.readout)."""
+        return str(self.config.model.readout)
 
     @property
     def window_seconds(self) -> float:
@@ -121,7 +122,7 @@ def load_encoder(path: str | Path, readout: str | None = None) -> Encoder:
     import orbax.checkpoint as ocp
 
     workdir, step_dir = resolve_checkpoint(path)
-    config = ml_collections.ConfigDict(json.loads((workdir / CONFIG_FILE).read_text()))
+    config = ml_collections.ConfigDict(upgrade(json.loads((workdir / CONFIG_FILE).read_text())))
     config = with_readout(config, readout)
     graphdef, params, batch_stats = nnx.split(
         nnx.eval_shape(lambda: build_model(config, seed=config.seed)), nnx.Param, ...

@@ -32,7 +32,7 @@ from ssl_audio.models.frontend import LOG_FLOOR, n_frames
 
 def uses_bands(augment: ml_collections.ConfigDict) -> bool:
     """Whether a config's pitch shift and time stretch run in the band domain (only on the JAX path)."""
-    return augment.backend == "jax" and augment.get("pitch_stretch", "waveform") == "bands"
+    return augment.backend == "jax" and augment.pitch_stretch == "bands"
 
 
 class BandViews:
@@ -44,7 +44,7 @@ class BandViews:
         from ssl_audio import models  # noqa: F401  (registers the encoders)
         from ssl_audio.models.registry import ENCODERS
 
-        if model.get("scale") != "log" or not hasattr(ENCODERS.get(model.name), "from_spectrogram"):
+        if model.scale != "log" or not hasattr(ENCODERS.get(model.name), "from_spectrogram"):
             raise BadValueError(
                 "config.augment.pitch_stretch: 'bands' needs an encoder with log-frequency bands "
                 f"(config.model.scale='log'; this model has {model.get('scale', 'no bands')!r}); "
@@ -67,7 +67,7 @@ class BandViews:
         semitones = draw_semitones(k_semitones, (batch,), c.pitch_shift)
         rate = jax.random.uniform(k_rate, (batch,), minval=c.time_stretch.min_rate, maxval=c.time_stretch.max_rate)
         params = {"semitones": jnp.where(pitch_on, semitones, 0.0), "rate": jnp.where(stretch_on, rate, 1.0)}
-        mixup = c.get("mixup", {"p": 0.0})
+        mixup = c.mixup
         if mixup["p"] > 0:  # its own key: the draws above are the same with mixup on or off
             params |= mix_partners(jax.random.fold_in(key, 1), batch, mixup["p"], mixup["max_ratio"])
         return params

@@ -208,7 +208,7 @@ def clips_a_pass(config: ml_collections.ConfigDict, batch: int, mesh: jax.shardi
     """Clips per pass of the chain for `config` over a global batch of `batch` on `mesh` (each device's shard
     when it augments its own: `shards_whole_strata`), on this process's backend."""
     per_device = batch // mesh.shape[DATA_AXIS] if mesh is not None and shards_whole_strata(batch, mesh) else batch
-    return passes(str(config.get("clips_per_pass", "all")), per_device, jax.default_backend())
+    return passes(str(config.clips_per_pass), per_device, jax.default_backend())
 
 
 def in_passes(fn: Callable, per_pass: int) -> Callable:
@@ -259,7 +259,7 @@ def make_chain(
     c = ml_collections.ConfigDict(config.to_dict())  # frozen copy: later edits to `config` do not leak in
     sr = int(c.sample_rate)
     max_pitch_factor = float(2 ** (max(c.pitch_shift.max_semitones, 0.0) / 12))
-    phase = vocoder_form(c.get("vocoder_phase", "scan"), jax.default_backend())
+    phase = vocoder_form(c.vocoder_phase, jax.default_backend())
     ir_bank = load_ir_bank(c.reverb.ir_dir, sr) if c.reverb.ir_dir else None
     ir_length = int(np.ceil((c.reverb.max_rt60 + c.reverb.max_pre_delay_ms / 1000.0) * sr))
 

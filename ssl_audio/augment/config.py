@@ -113,7 +113,7 @@ def draw_semitones(key, shape: tuple[int, ...], pitch_shift: ml_collections.Conf
     import jax.numpy as jnp
 
     lo, hi = float(pitch_shift.min_semitones), float(pitch_shift.max_semitones)
-    if pitch_shift.get("whole_semitones", False):
+    if pitch_shift.whole_semitones:
         return jax.random.randint(key, shape, math.ceil(lo), math.floor(hi) + 1).astype(jnp.float32)
     return jax.random.uniform(key, shape, minval=lo, maxval=hi)
 
@@ -136,7 +136,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
 
     _check_keys(c.to_dict(), default_config().to_dict(), "augment")
     check(c.backend in ("jax", "audiomentations"), "backend", f"must be 'jax' or 'audiomentations', got {c.backend!r}")
-    domain = c.get("pitch_stretch", "waveform")  # a run saved before the key existed: the waveform
+    domain = c.pitch_stretch
     check(
         domain in ("waveform", "bands"),
         "pitch_stretch",
@@ -147,19 +147,19 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "pitch_stretch",
         "'bands' views are made on the device: needs backend 'jax' (--config.augment.backend=jax)",
     )
-    phase = c.get("vocoder_phase", "scan")  # a run saved before the key existed: the scan
+    phase = c.vocoder_phase
     check(
         phase in VOCODER_PHASES,
         "vocoder_phase",
         f"must be one of {', '.join(VOCODER_PHASES)} (e.g. --config.augment.vocoder_phase=auto), got {phase!r}",
     )
-    per_pass = str(c.get("clips_per_pass", "all"))  # a run saved before the key existed: the whole batch
+    per_pass = str(c.clips_per_pass)
     check(
         per_pass in ("auto", "all") or (per_pass.isdigit() and int(per_pass) > 0),
         "clips_per_pass",
         f"must be 'auto', 'all' or a whole number of clips (e.g. --config.augment.clips_per_pass=16), got {per_pass!r}",
     )
-    whole = c.pitch_shift.get("whole_semitones", False)  # a run saved before the key existed: any real shift
+    whole = c.pitch_shift.whole_semitones
     check(isinstance(whole, bool), "pitch_shift.whole_semitones", f"must be True or False, got {whole!r}")
     check(
         not whole or c.backend == "jax",
@@ -172,7 +172,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "pitch_shift.whole_semitones",
         "no whole number of semitones lies between min_semitones and max_semitones; widen the range",
     )
-    mixup = c.get("mixup", {"p": 0.0, "max_ratio": 0.4})  # a run saved before the key existed: none
+    mixup = c.mixup
     check(0.0 <= mixup["p"] <= 1.0, "mixup.p", f"must be in [0, 1], got {mixup['p']}")
     check(0.0 < mixup["max_ratio"] <= 0.5, "mixup.max_ratio", f"must be in (0, 0.5], got {mixup['max_ratio']}")
     check(

@@ -11,7 +11,6 @@ import jax
 import ml_collections
 from flax import nnx
 
-from ssl_audio.losses import objective_of
 from ssl_audio.models.registry import build_encoder, dtype_of, output_dtype
 
 
@@ -75,6 +74,6 @@ def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> Contrast
         sample_rate=config.sample_rate,
         input_samples=int(round(config.crop_seconds * config.sample_rate)),
         compute_dtype=config.compute_dtype,
-        predictor=objective_of(config) == "byol",
+        predictor=config.objective == "byol",
         rngs=nnx.Rngs(params=seed),
     )

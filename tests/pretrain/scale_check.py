@@ -34,7 +34,7 @@ from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_mesh, replicated  # noqa: E402
 from ssl_audio.losses import nt_xent  # noqa: E402
-from ssl_audio_pretrain.config import batch_norm_of, load_config  # noqa: E402
+from ssl_audio_pretrain.config import load_config  # noqa: E402
 from ssl_audio_pretrain.optimizer import make_optimizer  # noqa: E402
 from ssl_audio_pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
 from ssl_audio_pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
@@ -123,7 +123,7 @@ def main(specs: list[str], overrides: list[str], controls: bool) -> None:
         report = {
             "config": spec,
             "overrides": overrides,
-            "batch_norm": batch_norm_of(config),
+            "batch_norm": config.batch_norm,
             "batch_size": config.batch_size,
             "pitch_stretch": config.augment.pitch_stretch,
             "mixup_p": config.augment.mixup.p,

@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 
 from ssl_audio.augment.chain import clips_a_pass
+from ssl_audio.augment.views import TrainingViews, crop_samples, view_samples
 from ssl_audio.data.pipeline import open_dataset, pretrain_loader
 from ssl_audio.distributed import check_batch_divides, make_mesh
 from ssl_audio.errors import BadValueError
@@ -28,14 +29,7 @@ from ssl_audio_pretrain.loop import Loop, params_fingerprint, run_loop
 from ssl_audio_pretrain.metrics_log import MetricsLog, plot_loss
 from ssl_audio_pretrain.optimizer import make_optimizer
 from ssl_audio_pretrain.state import create_state, model_graphdef
-from ssl_audio_pretrain.step import (
-    crop_samples,
-    jit_train_step,
-    make_augment,
-    make_band_views,
-    make_train_step,
-    view_samples,
-)
+from ssl_audio_pretrain.step import jit_train_step, make_train_step
 
 
 @dataclasses.dataclass
@@ -82,12 +76,11 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
 
         cpu_augment = AudiomentationsViews(config.augment, view_samples(config))
     else:
-        make_augment(config)  # loads the IR folder, if any: its errors come before anything is written
+        TrainingViews(config)  # loads the IR folder and checks band views: errors before anything is written
         try:  # a pass size that does not fit each device's batch, too
             clips_a_pass(config.augment, config.batch_size, mesh)
         except BadValueError as err:
             raise ConfigError(f"config.{err}") from None
-        make_band_views(config)  # band-domain views on a model without log bands: named before anything is written
     loader = pretrain_loader(
         handle,
         split=config.split,

@@ -14,13 +14,14 @@ import time
 import jax
 import numpy as np
 
+from ssl_audio.augment.views import crop_samples
 from ssl_audio.bench.timing import add_timing_arguments, check_timing_arguments, fastest
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import BadValueError
 from ssl_audio_pretrain.config import load_config
 from ssl_audio_pretrain.optimizer import make_optimizer
 from ssl_audio_pretrain.state import create_state, model_graphdef
-from ssl_audio_pretrain.step import crop_samples, jit_train_step, make_train_step
+from ssl_audio_pretrain.step import jit_train_step, make_train_step
 
 # Dense peak TFLOP/s per device: (bf16, tf32). Substrings of jax's device_kind.
 PEAK_TFLOPS = {

@@ -244,7 +244,7 @@ def pretrain_loader(
     """Batches of {'view_a', 'view_b'}: [per_process_batch, crop_samples] float32.
 
     `crop_samples` (default: crop_seconds of audio) is longer than the views when the augmentation chain
-    can speed a view up (pretrain.step.crop_samples). `augment`, when given, runs on each pair in the
+    can speed a view up (augment.views.crop_samples). `augment`, when given, runs on each pair in the
     loader (the CPU augmentation path); the default JAX path augments on the device, inside the step.
     """
     crop = crop_samples or int(round(crop_seconds * handle.sample_rate))

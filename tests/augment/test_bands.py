@@ -238,11 +238,12 @@ WAVEFORM_OFF = tuple(f"--config.augment.{op}.p=0" for op in ("time_shift", "eq",
 def _step_loss(*overrides) -> float:
     """The tiny config's loss on one fixed batch, with band views (the waveform chain's own ops off);
     asserts loss and gradients finite."""
+    from ssl_audio.augment.views import crop_samples
     from ssl_audio.distributed import make_mesh
     from ssl_audio_pretrain.config import load_config
     from ssl_audio_pretrain.optimizer import make_optimizer
     from ssl_audio_pretrain.state import create_state, model_graphdef
-    from ssl_audio_pretrain.step import crop_samples, make_loss_and_grads
+    from ssl_audio_pretrain.step import make_loss_and_grads
 
     config = load_config(TINY, [*BANDS, *WAVEFORM_OFF, *overrides])
     state, _ = create_state(config, make_optimizer(config), make_mesh(jax.devices()[:1]))

@@ -32,12 +32,13 @@ jax.config.update("jax_enable_x64", True)  # before any array exists
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
+from ssl_audio.augment.views import TrainingViews, crop_samples  # noqa: E402
 from ssl_audio.distributed import DATA_AXIS, batch_sharding, global_batch, make_mesh, replicated  # noqa: E402
 from ssl_audio.losses import nt_xent  # noqa: E402
 from ssl_audio_pretrain.config import load_config  # noqa: E402
 from ssl_audio_pretrain.optimizer import make_optimizer  # noqa: E402
 from ssl_audio_pretrain.state import create_state, model_graphdef, to_float64  # noqa: E402
-from ssl_audio_pretrain.step import crop_samples, make_augment, make_loss_and_grads  # noqa: E402
+from ssl_audio_pretrain.step import make_loss_and_grads  # noqa: E402
 from tests.compiled import fft_rows  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def augmented(config, devices, batch):
     most rows any FFT of its compiled program transforms."""
     mesh = make_mesh(devices)
     chain = jax.jit(
-        make_augment(config, mesh), in_shardings=(batch_sharding(mesh), None), out_shardings=batch_sharding(mesh)
+        TrainingViews(config, mesh).chain, in_shardings=(batch_sharding(mesh), None), out_shardings=batch_sharding(mesh)
     )
     b = global_batch(batch, mesh)
     keys = jax.random.split(jax.random.key(config.seed), 2)

@@ -7,12 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ssl_audio.augment.views import crop_samples
 from ssl_audio.distributed import make_mesh
 from ssl_audio.losses import byol, ema_decay
 from ssl_audio_pretrain.config import load_config
 from ssl_audio_pretrain.optimizer import make_optimizer
 from ssl_audio_pretrain.state import create_state, model_graphdef
-from ssl_audio_pretrain.step import crop_samples, make_train_step
+from ssl_audio_pretrain.step import make_train_step
 from tests.pretrain import helpers
 
 

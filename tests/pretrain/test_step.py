@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
+from ssl_audio.augment.views import TrainingViews, crop_samples, view_samples
 from ssl_audio_pretrain.config import load_config
-from ssl_audio_pretrain.step import crop_samples, make_augment, view_samples
 from tests.pretrain.helpers import TINY
 
 
@@ -18,7 +18,7 @@ def test_views_are_cut_to_crop_seconds_from_a_longer_crop(backend):
     assert view == round(config.crop_seconds * config.sample_rate)
     assert crop_samples(config) == int(np.ceil(view * config.augment.time_stretch.max_rate))
     batch = np.random.default_rng(0).standard_normal((2, crop_samples(config))).astype(np.float32) * 0.1
-    out = np.asarray(jax.jit(make_augment(config))(batch, jax.random.key(0)))
+    out = np.asarray(jax.jit(TrainingViews(config).chain)(batch, jax.random.key(0)))
     assert out.shape == (2, view)
 
 

@@ -1,4 +1,6 @@
-"""What every pretraining config shares; each config file fills in the model and its budgets."""
+"""Every pretraining key, declared once with its default and what it does; each config file fills in the
+model block and its budgets, ssl_audio/augment/config.py declares the augment block. A run saved before a
+key existed is read through ssl_audio/saved_config.py, which fills it with what the code did then."""
 
 from __future__ import annotations
 
@@ -69,8 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
 def make_demo(c: ml_collections.ConfigDict, lr: float) -> None:
     """Budgets shared by every demo variant: about 10 minutes on 2 CPU cores, many small steps.
 
-    `lr` is still quoted at batch 256, so the demo's batch of 32 trains at lr / 8. For logmel_cnn, 8e-3
-    (1e-3 in effect) reached in 200 steps the loss that 2e-3 reached in 600 (docs/benchmarks.md#step).
+    `lr` is still quoted at batch 256, so the demo's batch of 32 trains at lr / 8; the higher rate reaches
+    the lower one's loss in a third of the steps (docs/benchmarks.md, step).
     """
     c.crop_seconds = 2.0
     c.batch_size = 32

@@ -1,8 +1,10 @@
 """SimCLR with SampleCNN on the raw waveform, as CLMR.
 
-CLMR's input is 59049 samples (3^10) at 22.05 kHz; at 16 kHz the same 3^10 samples are 3.69 s.
+    ssl-audio pretrain --config configs/simclr_samplecnn.py --workdir runs/samplecnn --config.dataset=NAME
+        full: 100k steps at batch 256, for accelerators; :demo is 600 steps at batch 32 on 2 CPU cores
+        (about 10 minutes), :tiny 20 steps at batch 8 (seconds; the tests')
 
-    ssl-audio pretrain --config configs/simclr_samplecnn.py --workdir runs/samplecnn
+CLMR's input is 59049 samples (3^10) at 22.05 kHz; at 16 kHz the same 3^10 samples are 3.69 s.
 """
 
 from ssl_audio_configs import common

@@ -54,13 +54,12 @@ def default_config() -> ml_collections.ConfigDict:
     # shift and resampling of the model's own semitone bands, for config.model.scale="log": augment/bands.py).
     c.pitch_stretch = "waveform"
     # How the vocoder carries phase over frames: "scan" (a recurrence) or "cumulative" (every frame
-    # independent: issue 14's parallel form; ops.phase_vocoder); "auto": the scan on a CPU, never the
-    # slower there, the cumulative form elsewhere (on an H200 the full step 49.4 against 53.3 ms;
-    # docs/benchmarks.md). Both are held to the same pitch, timing and transient figures.
+    # independent; ops.phase_vocoder); "auto": whichever is faster on the device kind (docs/benchmarks.md,
+    # step). Both are held to the same pitch, timing and transient figures.
     c.vocoder_phase = "auto"
     # How many clips the chain augments at a time (chain.py: `passes`): "auto" is one stratum of 16 on a CPU,
-    # where each pass's frames then stay in a core's cache (the chain 1.2-1.5x as fast on 2 cores;
-    # docs/benchmarks.md), and the whole batch on an accelerator, whose lanes want all of it; "all" is the
+    # where each pass's frames then stay in a core's cache (docs/benchmarks.md, augment), and the whole
+    # batch on an accelerator, whose lanes want all of it; "all" is the
     # whole batch; a whole number, that many (a multiple of 16 that divides each device's batch). The views
     # are the same either way up to float rounding: every draw is made for the whole batch first.
     c.clips_per_pass = "auto"

@@ -58,3 +58,25 @@ def test_the_dataset_snippet_runs(prepared):
     namespace = {}
     exec(code, namespace)
     assert namespace["batch"]["view_a"].shape == (4, 48_000) and namespace["clip"]["windows"].shape[1] == 48_000
+
+
+def test_every_command_line_of_the_readme_parses_with_flags_the_command_has():
+    """The shell snippets (the three uses, your own data) name only commands and flags that exist."""
+    import shlex
+
+    from ssl_audio.cli import COMMANDS, build_parser
+
+    lines = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.startswith("ssl-audio ")
+    ]
+    lines += re.findall(r"`(ssl-audio [a-z][^`]*)`", README.read_text())  # commands quoted in the prose
+    assert len(lines) >= 10
+    for line in lines:
+        argv = shlex.split(line, comments=True)[1:]
+        assert argv[0] in COMMANDS, line
+        parser = build_parser(argv[0])
+        args, extra = parser.parse_known_args(argv)
+        assert all(e.startswith("--config.") for e in extra) and (not extra or args.takes_overrides), line

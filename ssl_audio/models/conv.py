@@ -46,7 +46,7 @@ def chosen(spatial_dims: int = 2) -> str:
     """ "xla" or "patches": what a convolution over `spatial_dims` dimensions traced now is computed with.
 
     "auto" takes patches for 2-D convolutions on the CPU only: for SampleCNN's 1-D, 3-tap convolutions
-    XLA's own were faster (bench conv, configs/simclr_samplecnn.py:demo: docs/benchmarks.md#conv)."""
+    XLA's own were faster (bench conv, configs/simclr_samplecnn.py:demo: docs/archive/benchmarks-record.md#conv)."""
     name = _forced.get()
     if name != "auto":
         return name

@@ -128,7 +128,7 @@ def finetune(
         shift, scale = float(train_values.mean()), float(train_values.std()) or 1.0
     unscale = (lambda outputs: outputs * scale + shift) if kind == "value" else (lambda outputs: outputs)
     config = finetune_config(encoder, column, head, steps, batch_size, lr_encoder, lr_head, eval_every, seed)
-    check_workdir(workdir, config)
+    check_workdir(workdir, config, upgrade_saved=None)  # a fine-tune's own keys, not pretraining's
 
     pretrained = nnx.merge(encoder.graphdef, encoder.params, encoder.batch_stats)
     model = Classifier(pretrained.encoder, HEADS[head](encoder.embedding_size, n_out, rngs=nnx.Rngs(seed)))

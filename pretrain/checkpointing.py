@@ -38,10 +38,13 @@ def has_checkpoint(workdir: Path) -> bool:
     return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
-def check_workdir(workdir: Path, config: ml_collections.ConfigDict, *, restart: bool = False) -> None:
+def check_workdir(
+    workdir: Path, config: ml_collections.ConfigDict, *, restart: bool = False, upgrade_saved=upgrade
+) -> None:
     """Writes WORKDIR/config.json for a new run; a workdir that holds a *checkpoint* of another config is
     refused (a run that failed before its first checkpoint left nothing worth protecting, so a corrected
-    command simply starts). `restart` deletes an earlier run's files first (and only those)."""
+    command simply starts). `restart` deletes an earlier run's files first (and only those). `upgrade_saved`:
+    how a config saved by an earlier version is brought up to date (a pretraining config's; None: as saved)."""
     path = workdir / CONFIG_FILE
     current = to_json(config)
     if restart:
@@ -59,7 +62,8 @@ def check_workdir(workdir: Path, config: ml_collections.ConfigDict, *, restart: 
                 f"checked against this config; use a new --workdir, or --restart to "
                 f"delete them and start over"
             )
-        diff = differences(upgrade(json.loads(path.read_text())), current)
+        saved = json.loads(path.read_text())
+        diff = differences(upgrade_saved(saved) if upgrade_saved else saved, current)
         if diff:
             shown = "; ".join(f"config.{k} is {a!r} there, {b!r} here" for k, a, b in diff[:3])
             more = f" (and {len(diff) - 3} more)" if len(diff) > 3 else ""

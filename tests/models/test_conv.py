@@ -106,7 +106,7 @@ def test_an_nnx_conv_gives_the_same_output_either_way():
 
 @pytest.mark.slow
 def test_bench_conv_times_both_and_prints_the_ratio_last():
-    from ssl_audio.models import bench
+    from ssl_audio.bench import conv as bench
     from tests.pretrain.helpers import TINY
 
     # The vocoder off and one round (45 -> 37 s alone; compiling each step is still ~16 s): what is checked

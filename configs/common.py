@@ -29,7 +29,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.split = "train"
     c.sample_rate = 16_000
     c.crop_seconds = 3.0  # each view is an independent crop of this length from the same clip
-    c.data_workers = 0  # grain worker processes per host (0: read in the training process)
+    # grain worker processes per host, or "auto": none on a CPU, where the step needs the cores (reading in
+    # the training process kept up best on 2 cores), half the host's cores beside an accelerator
+    # (docs/benchmarks.md, input). With workers, a batch is made by one worker from its share of the records.
+    c.data_workers = "auto"
     c.seed = 0
 
     c.batch_size = 256  # global: clips per step over all devices and hosts (2 views each)

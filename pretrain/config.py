@@ -176,6 +176,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
         f"must be below total_steps ({c.total_steps}), got {o.warmup_steps}; lower it with "
         f"--config.optimizer.warmup_steps=N",
     )
+    workers = str(c.data_workers)
+    check(
+        workers == "auto" or workers.isdigit(),
+        "data_workers",
+        f"must be 'auto' or a number of worker processes (0: read in the training process), got {workers!r}",
+    )
     for key in ("log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
         check(c[key] >= 1, key, f"must be at least 1, got {c[key]}")
     check(

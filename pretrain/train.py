@@ -19,7 +19,7 @@ import numpy as np
 
 from ssl_audio.augment.chain import clips_a_pass
 from ssl_audio.augment.views import TrainingViews, crop_samples, view_samples
-from ssl_audio.data.pipeline import open_dataset, pretrain_loader
+from ssl_audio.data.pipeline import loader_workers, open_dataset, pretrain_loader
 from ssl_audio.distributed import check_batch_divides, make_mesh
 from ssl_audio.errors import BadValueError
 from ssl_audio.text import plural
@@ -88,7 +88,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         crop_seconds=config.crop_seconds,
         crop_samples=crop_samples(config),
         seed=config.seed,
-        worker_count=config.data_workers,
+        worker_count=loader_workers(config.data_workers, jax.default_backend()),
         augment=cpu_augment,
     )
     check_workdir(workdir, config, restart=restart)  # after everything that can fail on bad input
@@ -115,7 +115,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
         log_every_steps=config.log_every_steps,
         checkpoint_every_steps=config.checkpoint_every_steps,
         batch_size=config.batch_size,
-        summarise=_mean,
+        summarise=logged_means,
         nan_hint="lower config.optimizer.lr or config.optimizer.grad_clip_norm, or check the data, then rerun",
     )
     end = run_loop(loop, state, step_fn, data, mesh, start=start, checkpoints=checkpoints, log=log, name="pretrain")
@@ -132,7 +132,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
     )
 
 
-def _mean(host: list[tuple[int, dict]]) -> dict:
+def logged_means(host: list[tuple[int, dict]]) -> dict:
     """Loss and accuracy averaged over the logged steps; rates and norms as of the last one."""
     last = host[-1][1]
     return {

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "embed": "ssl_audio.bench.embed",
     "listing": "ssl_audio.bench.listing",
     "memory": "ssl_audio.bench.memory",
+    "input": "ssl_audio.bench.input",
 }
 
 DESCRIPTION = (
@@ -25,7 +26,8 @@ DESCRIPTION = (
     "against patches + matmul. bench embed: `ssl-audio embed` against "
     "librosa descriptors (with --runner: on Beam against in-process). bench listing: the driver's memory "
     "for listing a catalogue. bench decode: one core's decode rate per format. bench memory: each "
-    "job's peak memory on a long file against a short one. Each prints its figure "
+    "job's peak memory on a long file against a short one. bench input: the pretraining loader's clips/s "
+    "per host core. Each prints its figure "
     "last; `ssl-audio bench WHAT --help` for its flags."
 )
 

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 
 from ssl_audio.augment.views import crop_samples
-from ssl_audio.bench.timing import add_timing_arguments, check_timing_arguments, fastest
+from ssl_audio.bench.timing import add_timing_arguments, check_timing_arguments, fastest, timed
 from ssl_audio.distributed import check_batch_divides, global_batch, make_mesh
 from ssl_audio.errors import BadValueError
 from ssl_audio_pretrain.config import load_config
@@ -102,7 +102,13 @@ def compile_step(config, mesh, batch) -> dict:
         holder["state"], metrics = compiled(holder["state"], batch)
         return metrics
 
-    return {"run": one_step, "flops": step_flops(lowered), "compile_s": compile_s}
+    return {
+        "run": one_step,
+        "flops": step_flops(lowered),
+        "compile_s": compile_s,
+        "compiled": compiled,
+        "holder": holder,
+    }
 
 
 def run(
@@ -114,6 +120,7 @@ def run(
     peak: float | None,
     versus: list[str] = (),
     rounds: int = 3,
+    end_to_end: int = 0,
 ) -> dict:
     config = load_config(spec, overrides)
     available = jax.devices()
@@ -139,6 +146,10 @@ def run(
         if other_config.augment.backend == "jax" and not chain_only:
             compiled["versus_plain"] = compile_step(_without_augmentation(other_config), mesh, other_batch)
     seconds = fastest(compiled, steps, rounds)
+    loop_s = None
+    if end_to_end:  # the training loop on the config's dataset, taking turns with the same step on one batch
+        step_s, loop_s = _end_to_end(config, mesh, compiled["step"], end_to_end, rounds)
+        seconds["step"] = min(seconds["step"], step_s)
     step_s, flops, compile_s = seconds["step"], compiled["step"]["flops"], compiled["step"]["compile_s"]
     augment_s = max(step_s - seconds.get("plain", step_s), 0.0)
     other = None
@@ -169,7 +180,73 @@ def run(
         "augment_s": augment_s,
         "augment_share": augment_s / step_s,
         "versus": other,
+        "end_to_end": {"steps": end_to_end, "step_s": loop_s, "ratio": step_s / loop_s} if loop_s else None,
     }
+
+
+def _end_to_end(config, mesh, step: dict, steps: int, rounds: int) -> tuple[float, float]:
+    """Seconds per step of the synthetic batch and of `pretrain`'s own loop (pretrain/loop.py: the config's
+    loader, global batches, the same compiled step, the NaN guard, logging, and the checkpoint each run of
+    the loop ends with), `steps` steps each, taking turns for `rounds` rounds; each keeps its fastest."""
+    import tempfile
+    from pathlib import Path
+
+    from ssl_audio.data.pipeline import loader_workers, open_dataset, pretrain_loader
+    from ssl_audio_pretrain.checkpointing import Checkpoints
+    from ssl_audio_pretrain.loop import Loop, run_loop
+    from ssl_audio_pretrain.metrics_log import MetricsLog
+    from ssl_audio_pretrain.train import logged_means
+
+    if config.augment.backend != "jax":
+        raise BadValueError("--end-to-end: times the on-device augmentation path (config.augment.backend=jax)")
+    handle = open_dataset(
+        config.dataset, config.data_dir, sample_rate=config.sample_rate, data_dir_flag="--config.data_dir"
+    )
+    loader = pretrain_loader(
+        handle,
+        split=config.split,
+        global_batch_size=config.batch_size,
+        crop_seconds=config.crop_seconds,
+        crop_samples=crop_samples(config),
+        seed=config.seed,
+        worker_count=loader_workers(config.data_workers, jax.default_backend()),
+    )
+    data, done = iter(loader), 0
+    holder = step["holder"]
+
+    def loop_round() -> float:
+        nonlocal done
+        loop = Loop(
+            total_steps=done + steps,
+            log_every_steps=config.log_every_steps,
+            checkpoint_every_steps=config.checkpoint_every_steps,
+            batch_size=config.batch_size,
+            summarise=logged_means,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            log = MetricsLog(Path(tmp), start_step=done, total_steps=done + steps, progress=False, name="bench")
+            began = time.perf_counter()
+            end = run_loop(
+                loop,
+                holder["state"],
+                step["compiled"],
+                data,
+                mesh,
+                start=done,
+                checkpoints=Checkpoints(Path(tmp), 1),
+                log=log,
+                name="bench",
+            )
+            seconds = time.perf_counter() - began
+        holder["state"], done = end.state, done + steps
+        return seconds / steps
+
+    loop_round()  # warm-up: the loader's first reads
+    best_step, best_loop = float("inf"), float("inf")
+    for _ in range(rounds):
+        best_step = min(best_step, timed(step["run"], steps))
+        best_loop = min(best_loop, loop_round())
+    return best_step, best_loop
 
 
 def report(r: dict) -> list[str]:
@@ -189,6 +266,14 @@ def report(r: dict) -> list[str]:
             f"{v['step_s'] / r['step_s']:.2f}x as fast (same process, same synthetic audio); augmenting "
             f"there: {v['augment_s'] * 1e3:.1f} ms = {100 * v['augment_s'] / v['step_s']:.1f}% of its step"
         ]
+    end_to_end, ratio = [], ""
+    if r.get("end_to_end"):
+        e = r["end_to_end"]
+        end_to_end = [
+            f"  end to end (pretrain's loop on the config's dataset: loader, step, logging, a checkpoint every "
+            f"{e['steps']} steps): {e['step_s'] * 1e3:.1f} ms a step = {e['ratio']:.2f} of the step alone"
+        ]
+        ratio = f" end_to_end_ratio={e['ratio']:.3f}"
     return [
         f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "
         f"compute {r['compute_dtype']}",
@@ -196,8 +281,9 @@ def report(r: dict) -> list[str]:
         f"  augmenting both views: {r['augment_s'] * 1e3:.1f} ms = {100 * r['augment_share']:.1f}% of the step "
         f"(against the same step without augmentation, run here)",
         *versus,
+        *end_to_end,
         f"step steps_per_s={r['steps_per_s']:.3f} clips_per_s={r['clips_per_s']:.1f} "
-        f"tflops_per_s={tflops} mfu={mfu} augment_share={r['augment_share']:.3f}",
+        f"tflops_per_s={tflops} mfu={mfu} augment_share={r['augment_share']:.3f}" + ratio,
     ]
 
 
@@ -239,10 +325,20 @@ def add_arguments(p) -> None:
         metavar="KEY=VALUE",
         help="also time the step with this config change (repeatable), e.g. --versus augment.pitch_stretch=waveform",
     )
+    p.add_argument(
+        "--end-to-end",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also run pretrain's own loop on the config's dataset (--config.dataset, --config.data_dir) for "
+        "STEPS steps a round, taking turns with the step alone; prints end_to_end_ratio (default 0: off)",
+    )
 
 
 def main(args) -> int:
     check_timing_arguments(args)
+    if args.end_to_end < 0:
+        raise BadValueError(f"--end-to-end {args.end_to_end}: give a number of steps, or 0 for none")
     overrides = list(args.overrides) + ([f"--config.batch_size={args.batch}"] if args.batch else [])
     for line in report(
         run(
@@ -253,6 +349,7 @@ def main(args) -> int:
             peak=args.peak_tflops,
             versus=args.versus,
             rounds=args.rounds,
+            end_to_end=args.end_to_end,
         )
     ):
         print(line, flush=True)

@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 
 from ssl_audio.audio.windows import cut_windows
 from ssl_audio.data.labels import COLUMN_KINDS
-from ssl_audio.data.location import SIDECAR, as_float, dataset_path
+from ssl_audio.data.location import PCM_SCALE, SIDECAR, as_float, dataset_path
 from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.text import plural
 
@@ -146,8 +146,8 @@ def _process_shard(shard_index: int | None, shard_count: int | None) -> tuple[in
 # ---------------------------------------------------------------------------------------------- pretraining
 
 
-def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A random window of `length` samples as float32.
+def crop_of(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window of `length` samples, in the stored format: a view of the record, not a copy.
 
     A clip shorter than that is looped to fill it, from a random offset into the loop: two crops of a short
     clip are then different circular shifts of it. (Always starting at 0 made both views of every clip
@@ -159,21 +159,51 @@ def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.
         start = int(rng.integers(0, max(n, 1)))
     else:
         start = int(rng.integers(0, n - length + 1))
-    return as_float(audio[start : start + length])
+    return audio[start : start + length]
+
+
+def random_crop(audio: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """`crop_of` as float32, as the model reads it."""
+    return as_float(crop_of(audio, length, rng))
 
 
 class TwoCrops(grain.transforms.RandomMap):
-    """The positive pair: two independent random crops of the same clip."""
+    """The positive pair: two independent random crops of the same clip, in the stored format (int16 views
+    of the record: nothing is copied until the batch is made as float32), or as float32 at once for a CPU
+    augmentation that runs on each pair."""
 
-    def __init__(self, crop_samples: int):
-        self.crop_samples = crop_samples
+    def __init__(self, crop_samples: int, floats: bool = False):
+        self.crop_samples, self.crop = crop_samples, random_crop if floats else crop_of
 
     def random_map(self, element: dict, rng: np.random.Generator) -> dict:
         audio = element["audio"]
         return {
-            "view_a": random_crop(audio, self.crop_samples, rng),
-            "view_b": random_crop(audio, self.crop_samples, rng),
+            "view_a": self.crop(audio, self.crop_samples, rng),
+            "view_b": self.crop(audio, self.crop_samples, rng),
         }
+
+
+class AsFloat(grain.transforms.Map):
+    """A batch's views as float32 (grain's own Batch stacked them as stored: with worker processes, whose
+    batches travel in shared memory)."""
+
+    def map(self, batch: dict) -> dict:
+        return {key: as_float(value) for key, value in batch.items()}
+
+
+def stack_as_float(elements) -> dict:
+    """Batching in one array: each crop is scaled straight into its row of a float32 batch, one pass over
+    the samples (stacking and then converting made three). The numbers are `as_float`'s: an int16 sample
+    becomes float32 exactly and is multiplied by the float32 scale, either way."""
+    out = {}
+    for key in elements[0]:
+        first = elements[0][key]
+        batch = np.empty((len(elements), *first.shape), np.float32)
+        scale = np.float32(PCM_SCALE if first.dtype == np.int16 else 1.0)
+        for row, element in zip(batch, elements):
+            np.multiply(element[key], scale, out=row, casting="unsafe")
+        out[key] = batch
+    return out
 
 
 class LabelledCrop(grain.transforms.RandomMap):
@@ -201,8 +231,11 @@ def crop_loader(
     shard_index: int | None = None,
     shard_count: int | None = None,
     extra: tuple = (),
+    after: tuple = (),
+    batch_fn=None,
 ) -> grain.DataLoader:
-    """Shuffled batches of `crops` of this process's shard (endless by default), `extra` transforms after.
+    """Shuffled batches of `crops` of this process's shard (endless by default), `extra` transforms after
+    the crops, `after` transforms of each batch.
 
     Each JAX process reads its own shard and yields global_batch_size / process_count clips. Iterate with
     `it = iter(loader)`; `it.get_state()` / `it.set_state(state)` make resume exact.
@@ -215,9 +248,24 @@ def crop_loader(
         data_source=source,
         sampler=sampler,
         worker_count=worker_count,
-        operations=[crops, *extra, grain.transforms.Batch(batch_size=per_process, drop_remainder=True)],
+        operations=[
+            crops,
+            *extra,
+            grain.transforms.Batch(batch_size=per_process, drop_remainder=True, batch_fn=batch_fn),
+            *after,
+        ],
         read_options=read_options(per_process),
     )
+
+
+def loader_workers(setting, backend: str, cores: int | None = None) -> int:
+    """Worker processes for config.data_workers: a number as given; "auto" is none on a CPU backend (the
+    step's own threads need the cores) and half the host's cores, at most 16, beside an accelerator."""
+    if str(setting) != "auto":
+        return int(setting)
+    if backend == "cpu":
+        return 0
+    return max(1, min(16, (cores or os.cpu_count() or 2) // 2))
 
 
 def read_options(per_process_batch: int) -> grain.ReadOptions:
@@ -250,7 +298,7 @@ def pretrain_loader(
     crop = crop_samples or int(round(crop_seconds * handle.sample_rate))
     return crop_loader(
         handle,
-        TwoCrops(crop),
+        TwoCrops(crop, floats=augment is not None),
         split=split,
         global_batch_size=global_batch_size,
         seed=seed,
@@ -259,6 +307,11 @@ def pretrain_loader(
         shard_index=shard_index,
         shard_count=shard_count,
         extra=(augment,) if augment is not None else (),
+        # The crops are int16 views of the records until the batch: made in one float32 array in this
+        # process; with workers, stacked into grain's shared memory and converted there. The CPU
+        # augmentation path augments float crops.
+        after=(AsFloat(),) if augment is None and worker_count > 0 else (),
+        batch_fn=stack_as_float if augment is None and worker_count == 0 else None,
     )
 
 

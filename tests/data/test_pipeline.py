@@ -1,3 +1,6 @@
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -151,3 +154,74 @@ def test_stored_samples_are_read_as_float_one_way_everywhere():
     np.testing.assert_array_equal(random_crop(samples, 4, rng), samples)  # not divided by 32768
     np.testing.assert_allclose(random_crop(pcm, 4, rng), as_float(pcm))
     assert mfcc_worker.as_float is as_float  # the workers' reader is the same function
+
+
+@pytest.mark.slow
+def test_bench_input_times_the_loader_per_worker_count_and_prints_its_line_last(prepared):
+    import subprocess
+    import sys
+
+    name, data_dir = prepared
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ssl_audio.cli",
+            "bench",
+            "input",
+            "--config",
+            str(Path(__file__).resolve().parents[2] / "configs" / "simclr_logmel_cnn.py") + ":tiny",
+            "--workers",
+            "1",
+            "--batches",
+            "3",
+            "--demand",
+            "1000",
+            f"--config.dataset={name}",
+            f"--config.data_dir={data_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert "0 worker process(es)" in result.stdout and "1 worker process(es)" in result.stdout
+    assert "a clip's time, in this process: read" in result.stdout
+    fields = dict(item.split("=") for item in lines[-1].split()[1:])
+    assert lines[-1].startswith("input ") and set(fields) == {"clips_per_s", "per_core", "cores_for_demand"}
+    per_core, cores = float(fields["per_core"]), int(fields["cores_for_demand"])
+    assert per_core > 0 and cores == math.ceil(1000 / per_core)
+
+
+@pytest.mark.parametrize("workers", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_batches_made_from_int16_views_are_the_per_crop_floats_bit_for_bit(handle, workers):
+    """The loader crops views of the stored int16 samples and makes the batch as float32 in one array (with
+    workers: grain's stack, then one conversion); a clip's crops and their numbers are those of converting
+    each crop and stacking, as the loader did before, so a run's batches did not change."""
+    from itertools import islice
+
+    import grain
+
+    from ssl_audio.data.pipeline import crop_loader, random_crop
+
+    class FloatCrops(grain.transforms.RandomMap):  # the former transform: each crop converted on its own
+        def random_map(self, element, rng):
+            return {view: random_crop(element["audio"], 12_000, rng) for view in ("view_a", "view_b")}
+
+    common = dict(split="train", global_batch_size=4, seed=5, shard_index=0, shard_count=1)
+    before = crop_loader(handle, FloatCrops(), **common)
+    now = pretrain_loader(handle, crop_seconds=0.75, worker_count=workers, **common)
+    for old, new in zip(islice(before, 3), islice(now, 3)):
+        for view in ("view_a", "view_b"):
+            assert new[view].dtype == np.float32 and new[view].shape == (4, 12_000)
+            np.testing.assert_array_equal(new[view], old[view])
+
+
+def test_auto_data_workers_read_in_process_on_a_cpu_and_use_half_the_cores_beside_an_accelerator():
+    from ssl_audio.data.pipeline import loader_workers
+
+    assert loader_workers("auto", "cpu", cores=2) == 0 and loader_workers("auto", "cpu", cores=64) == 0
+    assert loader_workers("auto", "gpu", cores=16) == 8 and loader_workers("auto", "gpu", cores=2) == 1
+    assert loader_workers("auto", "tpu", cores=96) == 16
+    assert loader_workers(3, "cpu") == 3 and loader_workers("2", "gpu") == 2

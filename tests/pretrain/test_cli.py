@@ -57,7 +57,8 @@ def test_bench_counts_flops_where_the_backend_cannot_analyse_a_lowered_step():
     assert step_flops(PluginLowered()) == step_flops(lowered)
 
 
-def test_bench_step_prints_its_figures_last(tmp_path):
+def test_bench_step_prints_its_figures_last(prepared, tmp_path):
+    name, data_dir = prepared
     result = subprocess.run(
         [
             sys.executable,
@@ -81,6 +82,11 @@ def test_bench_step_prints_its_figures_last(tmp_path):
             # same with any chain (the EQ, still on, is what --versus changes).
             "--config.augment.pitch_shift.p=0",
             "--config.augment.time_stretch.p=0",
+            # pretrain's own loop on the prepared dataset, taking turns with the step alone.
+            "--end-to-end",
+            "2",
+            f"--config.dataset={name}",
+            f"--config.data_dir={data_dir}",
         ],
         capture_output=True,
         text=True,
@@ -96,7 +102,9 @@ def test_bench_step_prints_its_figures_last(tmp_path):
         "tflops_per_s",
         "mfu",
         "augment_share",
+        "end_to_end_ratio",
     }
+    assert 0 < float(fields["end_to_end_ratio"]) < 2 and "end to end (pretrain's loop" in result.stdout
     assert float(fields["steps_per_s"]) > 0 and float(fields["clips_per_s"]) == pytest.approx(
         8 * float(fields["steps_per_s"]), rel=0.01
     )

@@ -78,7 +78,7 @@ def test_cli_is_a_table_and_each_job_owns_its_flags():
     for name in DECODING:  # every hint a DecodeError gives names a flag that command has
         assert {"--min-seconds", "--silence-dbfs"} <= _flags(commands[name]), name
     bench = _subparsers(commands["bench"])
-    assert set(bench) == {"augment", "step", "conv", "embed", "listing", "decode", "memory"}
+    assert set(bench) == {"augment", "step", "conv", "embed", "listing", "decode", "memory", "input"}
     for name in ("prepare", "embed"):  # the one-flag switch to Beam, and its options
         assert {"--runner", "--beam-option"} <= _flags(commands[name]), name
     assert "--runner" in _flags(bench["embed"])

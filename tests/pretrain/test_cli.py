@@ -73,7 +73,7 @@ def test_bench_step_prints_its_figures_last(prepared, tmp_path):
             "--repeats",
             "1",
             "--rounds",
-            "2",
+            "1",
             "--peak-tflops",
             "1",
             "--versus",

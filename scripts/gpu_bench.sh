@@ -11,7 +11,7 @@
 #
 #   scripts/gpu_bench.sh OUT_DIR                  # both groups, on a GPU machine with the dependencies
 #                                                 # importable (scripts/gpu_wheels.sh: what a CUDA image lacks)
-#   GROUPS=input scripts/gpu_bench.sh OUT_DIR     # one group (compute or input)
+#   BENCH_GROUPS=input scripts/gpu_bench.sh OUT_DIR   # one group (compute or input)
 #   QUICK=1 scripts/gpu_bench.sh OUT_DIR          # the same parts on tiny settings: checks the script on a CPU
 set -u
 out=${1:?usage: scripts/gpu_bench.sh OUT_DIR}
@@ -46,7 +46,7 @@ else
     full=configs/simclr_logmel_cnn.py demo=configs/simclr_logmel_cnn.py:demo mid=512 big=1024
     aug=(--batch 256 --repeats 3) clips=600 e2e=30 batches=20
 fi
-groups=${GROUPS:-compute,input}
+groups=${BENCH_GROUPS:-compute,input}  # not GROUPS: bash keeps that name for itself
 data=$out/data
 if [[ $groups == *compute* ]]; then
     # Most wanted first; the limits add up to under the device tool's 10 minutes a call.

@@ -44,6 +44,23 @@ class RunResult:
     seconds: float
 
 
+def config_loader(config: ml_collections.ConfigDict, handle, *, augment=None, worker_count: int | None = None, **shard):
+    """The pretraining loader a config reads with (its split, batch, crops, seed and data workers); the one
+    definition that `pretrain` and the benchmarks of its input share. `worker_count` overrides data_workers."""
+    workers = loader_workers(config.data_workers, jax.default_backend()) if worker_count is None else worker_count
+    return pretrain_loader(
+        handle,
+        split=config.split,
+        global_batch_size=config.batch_size,
+        crop_seconds=config.crop_seconds,
+        crop_samples=crop_samples(config),
+        seed=config.seed,
+        worker_count=workers,
+        augment=augment,
+        **shard,
+    )
+
+
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, restart: bool = False) -> RunResult:
     """Runs (or resumes) the run of `config` in `workdir`. Everything that can fail on the user's input is
     checked before anything is written; a run that fails before its first checkpoint in a workdir it
@@ -81,16 +98,7 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
             clips_a_pass(config.augment, config.batch_size, mesh)
         except BadValueError as err:
             raise ConfigError(f"config.{err}") from None
-    loader = pretrain_loader(
-        handle,
-        split=config.split,
-        global_batch_size=config.batch_size,
-        crop_seconds=config.crop_seconds,
-        crop_samples=crop_samples(config),
-        seed=config.seed,
-        worker_count=loader_workers(config.data_workers, jax.default_backend()),
-        augment=cpu_augment,
-    )
+    loader = config_loader(config, handle, augment=cpu_augment)
     check_workdir(workdir, config, restart=restart)  # after everything that can fail on bad input
     data = iter(loader)
 

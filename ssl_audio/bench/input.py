@@ -43,19 +43,9 @@ def cpu_seconds() -> float:
 def loader_rate(handle, config, workers: int, batches: int) -> tuple[float, float]:
     """Clips/s of the pretraining loader with `workers` processes, and clips per CPU-second (its threads and
     workers together), over `batches` batches after the first (whose time is start-up and the first reads)."""
-    from ssl_audio.data.pipeline import pretrain_loader
+    from ssl_audio_pretrain.train import config_loader
 
-    loader = pretrain_loader(
-        handle,
-        split=config.split,
-        global_batch_size=config.batch_size,
-        crop_seconds=config.crop_seconds,
-        crop_samples=crop_samples(config),
-        seed=config.seed,
-        worker_count=workers,
-        shard_index=0,
-        shard_count=1,
-    )
+    loader = config_loader(config, handle, worker_count=workers, shard_index=0, shard_count=1)
     it = iter(loader)
     next(it)
     began, cpu = time.perf_counter(), cpu_seconds()

@@ -191,27 +191,18 @@ def _end_to_end(config, mesh, step: dict, steps: int, rounds: int) -> tuple[floa
     import tempfile
     from pathlib import Path
 
-    from ssl_audio.data.pipeline import loader_workers, open_dataset, pretrain_loader
+    from ssl_audio.data.pipeline import open_dataset
     from ssl_audio_pretrain.checkpointing import Checkpoints
     from ssl_audio_pretrain.loop import Loop, run_loop
     from ssl_audio_pretrain.metrics_log import MetricsLog
-    from ssl_audio_pretrain.train import logged_means
+    from ssl_audio_pretrain.train import config_loader, logged_means
 
     if config.augment.backend != "jax":
         raise BadValueError("--end-to-end: times the on-device augmentation path (config.augment.backend=jax)")
     handle = open_dataset(
         config.dataset, config.data_dir, sample_rate=config.sample_rate, data_dir_flag="--config.data_dir"
     )
-    loader = pretrain_loader(
-        handle,
-        split=config.split,
-        global_batch_size=config.batch_size,
-        crop_seconds=config.crop_seconds,
-        crop_samples=crop_samples(config),
-        seed=config.seed,
-        worker_count=loader_workers(config.data_workers, jax.default_backend()),
-    )
-    data, done = iter(loader), 0
+    data, done = iter(config_loader(config, handle)), 0
     holder = step["holder"]
 
     def loop_round() -> float:

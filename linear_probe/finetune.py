@@ -219,7 +219,7 @@ def finetune(
             batch_size,
         )
         value = float(metrics.score(kind, labels, to_scores(kind, unscale(outputs)), names)[main])
-        train_loss = float(np.mean([m["loss"] for m in pending_losses])) if pending_losses else float("nan")
+        train_loss = step_loss["last"]
         history.append({"step": step, "train_loss": train_loss, f"validation_{main}": value})
         if jax.process_index() == 0:
             history_file.write_text(json.dumps(history))
@@ -233,10 +233,10 @@ def finetune(
             }
         return {f"validation_{main}": value}
 
-    pending_losses: list[dict] = []
+    step_loss = {"last": float("nan")}  # the evaluated step's own loss, for the history (summarise runs first)
 
     def summarise(host: list[tuple[int, dict]]) -> dict:
-        pending_losses[:] = [m for _, m in host[-1:]]  # the eval step's own loss, as before the shared loop
+        step_loss["last"] = float(host[-1][1]["loss"])
         return {"loss": float(np.mean([m["loss"] for _, m in host]))}
 
     def score(record: dict) -> float:

@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,beam,bench]'
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,beam,bench,dask]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,7 +1,10 @@
 """`ssl-audio embed --runner …`: the embed job as an Apache Beam pipeline, with the in-process job's outputs.
 
-    file list -> join with what OUT holds -> decode and cut windows -> RunInference (batches of windows,
-    a JAX model handler) -> windows regrouped by file -> rows -> Parquet (or one NPZ per file)
+    listing shards -> join with what OUT holds -> decode, cut and embed (windows batched across a bundle's
+    files, the encoder loaded once per worker process) -> rows -> Parquet (or one NPZ per file)
+
+The same pipeline runs on every runner: it uses only Create, ParDo, GroupByKey, Flatten and side inputs,
+which the DaskRunner translates too (`ssl_audio.beam.dask`).
 
 The driver opens or resumes OUT with the in-process job's checks (the same manifest, errors.tsv and
 notes.tsv) and streams the listing to a file; which files are left to do is a join in the pipeline, so the
@@ -10,8 +13,9 @@ folder inside OUT; only when it has succeeded does the driver move them in as ne
 first, the scene table last, as the in-process store does) and append the bad files to OUT/errors.tsv. So:
 
 - a failed or killed run leaves nothing that counts as done; the rerun starts the staging over;
-- a retried bundle cannot put a file in twice: Beam's file sinks keep only the successful attempt's
-  files, and windows are regrouped by file with duplicates dropped, so each file becomes exactly one row;
+- a retried bundle (or, on Dask, the tasks of a lost worker rerun elsewhere) cannot put a file in twice:
+  a file's row is made whole inside one bundle, and Beam's file sinks keep only the successful attempt's
+  files;
 - a rerun after new files were added embeds only those and appends them as new parts.
 
 Rows come in the runner's order, not the input's; readers that need an order sort by `path`. The workers
@@ -21,7 +25,9 @@ worker), and the staging folder is on OUT's filesystem so that moving the parts 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -34,7 +40,7 @@ import numpy as np
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, file_stamp
 from ssl_audio.audio.paths import from_wire, to_wire
 from ssl_audio.audio.stream import AudioStream
-from ssl_audio.beam.runner import import_beam, pipeline_options
+from ssl_audio.beam.runner import check_engine, engine, import_beam
 from ssl_audio.embed.export import decode_one
 from ssl_audio.embed.inputs import iter_inputs
 from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
@@ -63,6 +69,9 @@ from ssl_audio.embed.store import (
 STAGING_PREFIX = ".beam-staging-"
 COMMITTING = ".beam-committing"  # present while parts are being moved in; a rerun then repairs
 ROWS_PER_WRITE = 256  # files per Arrow table handed to the Parquet sink (one row group each)
+# Files per listing shard: the unit of work a Create hands out. On Dask a shard is one partition, which a
+# worker runs as one bundle; on Dataflow the list of shards is part of the job graph, capped at a few MB.
+SHARD_FILES = 64
 
 
 # ----------------------------------------------------------------------------------------- the workers
@@ -103,7 +112,7 @@ class DecodeAndCut:
 
     def _streamed(self, key: str, stream: AudioStream, stamp):
         """A long file's windows, then its clip facts (known at the end). A file bad part-way yields an error
-        and no clip facts, so `assemble` drops the windows it sent."""
+        and no clip facts, so `EmbedFiles` drops the windows it sent."""
         from ssl_audio.audio.windows import StreamWindows
 
         cut = StreamWindows(stream.blocks(), self.window_samples, self.hop_samples)
@@ -135,85 +144,153 @@ class DecodeAndCut:
         pass
 
 
-def dofn(decoder: DecodeAndCut):
-    beam = import_beam()
+_MODELS: dict = {}  # per worker process: the encoder is loaded (and compiled) once, not per bundle
 
-    class _Decode(beam.DoFn):
+
+def worker_model(checkpoint: str, settings: dict, batch_size: int) -> EmbeddingModel:
+    key = (checkpoint, json.dumps(settings, sort_keys=True), batch_size)
+    if key not in _MODELS:
+        _MODELS[key] = load_model(
+            checkpoint,
+            window_seconds=settings["window_seconds"],
+            hop_seconds=settings["hop_seconds"],
+            pooling=settings["pooling"],
+            batch_size=batch_size,
+        )
+    return _MODELS[key]
+
+
+class EmbedFiles:
+    """Per bundle of files: decode and cut each (`decoder`), embed the windows in batches of `batch_size`
+    gathered across the bundle's files, and hand out each file's (key, Embeddings, stamp) once its last
+    window is embedded. A worker holds one batch of windows and the embeddings of at most ROWS_PER_WRITE
+    files, not a file's audio (long files stream) nor a bundle's windows. Every ROWS_PER_WRITE files, and at
+    the end of the bundle, the rows are written under STAGING (`_Bundle._write`) and the part's name goes
+    out. Built as a Beam DoFn by `dofn()`, so this module imports without Beam."""
+
+    def __init__(self, decoder: DecodeAndCut, checkpoint: str, job: Job, staging: Path, batch_size: int):
+        self.decoder, self.checkpoint, self.settings = decoder, checkpoint, job.settings
+        self.batch_size, self.pooling = batch_size, job.model.pooling
+        self.out, self.fmt, self.tables, self.dim = job.out, job.fmt, job.tables, job.model.embedding_size
+        self.staging = staging
+
+    def bundle(self) -> _Bundle:
+        """A bundle's state: its own object, as a runner may run bundles of one DoFn in several threads."""
+        self.decoder.start_bundle()
+        return _Bundle(self)
+
+
+class _Bundle:
+    def __init__(self, job: EmbedFiles):
+        self.job = job
+        self.files: dict[str, dict] = {}  # key -> {'vectors': {index: vector}, 'clip': facts once known}
+        self.batch: list[tuple[str, int, np.ndarray]] = []
+        self.records: list[tuple] = []  # finished files, written out every ROWS_PER_WRITE
+        self.log: dict[str, dict] = {"errors": {}, "notes": {}}
+
+    def process(self, item):
+        key = item["key"]
+        self.files[key] = {"vectors": {}, "clip": None}
+        for tag, value in self.job.decoder.windows(key, item["path"], item.get("stamp", UNKNOWN_STAMP)):
+            if tag is None:
+                (_, index), window = value
+                self.batch.append((key, index, window))
+                if len(self.batch) >= self.job.batch_size:
+                    self._flush()
+            elif tag == "clips":
+                self.files[key]["clip"] = value[1]
+            else:
+                if tag == "errors":  # a file bad part-way: the windows it sent are dropped with it
+                    self.files.pop(key, None)
+                    self.batch = [b for b in self.batch if b[0] != key]
+                self.log[tag][value[0]] = value[1]
+        self._finished()
+        if len(self.records) + len(self.log["errors"]) >= ROWS_PER_WRITE:
+            yield self._write()
+
+    def _flush(self) -> None:
+        if self.batch:
+            job = self.job
+            model = worker_model(job.checkpoint, job.settings, job.batch_size)
+            vectors = model.embed_windows(np.stack([w for _, _, w in self.batch]))
+            for (key, index, _), vector in zip(self.batch, vectors):
+                self.files[key]["vectors"][index] = vector
+            self.batch = []
+        self._finished()
+
+    def _finished(self) -> None:
+        for key in [k for k, f in self.files.items() if f["clip"] is not None and len(f["vectors"]) == f["clip"]["n"]]:
+            facts = self.files[key]["clip"]
+            vectors = self.files.pop(key)["vectors"]
+            windows = np.stack([vectors[i] for i in range(facts["n"])]).astype(np.float32)
+            e = Embeddings.of_windows(windows, facts["starts"], facts["ends"], facts["duration"], self.job.pooling)
+            self.records.append((key, e, facts.get("stamp", UNKNOWN_STAMP)))
+
+    def _write(self) -> str:
+        """The finished files' rows as one part per table, and what became of each file, under a name made
+        from the files' keys: a retried bundle, or a task dask reruns after losing a worker, writes the same
+        names again (each by a rename, so whole), and the driver reads only the parts the run reports."""
+        job, records = self.job, self.records
+        keys = sorted([r[0] for r in records] + list(self.log["errors"]))
+        name = hashlib.sha1("\n".join(keys).encode("utf-8", "surrogatepass")).hexdigest()[:20]
+        if records and job.fmt == "parquet":
+            for table in job.tables:
+                _write_parquet(job.staging / table / f"part-{name}.parquet", table, job.dim, records)
+        elif records:
+            NpzStore(job.out, job.dim, job.tables).append(records)  # each file's NPZ renamed into place
+        summary = {
+            "parts": bool(records and job.fmt == "parquet"),
+            "done": {r[0]: r[1].duration for r in records},
+            **self.log,
+        }
+        _write_atomic(job.staging / "bundles" / f"{name}.json", json.dumps(summary).encode())
+        self.records, self.log = [], {"errors": {}, "notes": {}}
+        return name
+
+    def finish(self):
+        self._flush()
+        if self.files:  # every file ends with clip facts or an error: a window missing is a bug
+            raise RuntimeError(f"{', '.join(sorted(self.files))}: windows missing at the end of the bundle")
+        if self.records or self.log["errors"] or self.log["notes"]:
+            yield self._write()
+        self.job.decoder.finish_bundle()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _write_parquet(path: Path, table: str, dim: int, records: list[tuple]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    data = pa.Table.from_batches([record_batch(table, dim, records)], schema=table_schema(table, dim))
+    pq.write_table(data, tmp, compression="snappy")
+    os.replace(tmp, path)
+
+
+def dofn(work: EmbedFiles):
+    beam = import_beam()
+    from apache_beam.transforms.window import GlobalWindows
+
+    class _Embed(beam.DoFn):
         def start_bundle(self):
-            decoder.start_bundle()
+            self.bundle = work.bundle()
 
         def process(self, item):
-            for tag, value in decoder.windows(item["key"], item["path"], item.get("stamp", UNKNOWN_STAMP)):
-                yield value if tag is None else beam.pvalue.TaggedOutput(tag, value)
+            for name in self.bundle.process(item):
+                yield "bundle", name
 
         def finish_bundle(self):
-            decoder.finish_bundle()
+            for name in self.bundle.finish():
+                yield GlobalWindows.windowed_value(("bundle", name))
 
-    return _Decode()
-
-
-def model_handler(checkpoint: str, settings: dict, batch_size: int):
-    """A RunInference ModelHandler: the encoder loaded once per worker process (RunInference shares it),
-    each batch of windows embedded over the worker's local devices by `EmbeddingModel`."""
-    import_beam()
-    from apache_beam.ml.inference.base import ModelHandler
-
-    class EncoderHandler(ModelHandler):
-        def load_model(self):
-            return load_model(
-                checkpoint,
-                window_seconds=settings["window_seconds"],
-                hop_seconds=settings["hop_seconds"],
-                pooling=settings["pooling"],
-                batch_size=batch_size,
-            )
-
-        def run_inference(self, batch, model: EmbeddingModel, inference_args=None):
-            return list(model.embed_windows(np.stack(batch)))
-
-        def get_num_bytes(self, batch) -> int:
-            return sum(w.nbytes for w in batch)  # the default pickles the batch to measure it
-
-        def batch_elements_kwargs(self):
-            return {"min_batch_size": batch_size, "max_batch_size": batch_size}
-
-        def get_metrics_namespace(self) -> str:
-            return "ssl_audio_embed"
-
-    return EncoderHandler()
-
-
-def assemble(item, pooling: str):
-    """(key, {'clips': [...], 'windows': [(index, vector), ...]}) -> (key, Embeddings, stamp); a window seen
-    twice (a retried bundle) counts once."""
-    key, grouped = item
-    if not grouped["clips"]:
-        return []  # no clip facts: the file failed to decode, and has no windows either
-    clip = grouped["clips"][0]
-    vectors = dict(grouped["windows"])
-    if len(vectors) != clip["n"]:
-        raise RuntimeError(f"{key}: {len(vectors)} of {clip['n']} window embeddings arrived")
-    windows = np.stack([vectors[i] for i in range(clip["n"])]).astype(np.float32)
-    e = Embeddings.of_windows(windows, clip["starts"], clip["ends"], clip["duration"], pooling)
-    return [(key, e, clip.get("stamp", UNKNOWN_STAMP))]
-
-
-def _arrow_table(records, table: str, dim: int):
-    import pyarrow as pa
-
-    return pa.Table.from_batches([record_batch(table, dim, list(records))], schema=table_schema(table, dim))
-
-
-class _WriteNpz:
-    """Each file's NPZ written by the worker, to a temporary name then renamed: a retried bundle rewrites
-    the same complete file."""
-
-    def __init__(self, out: Path, dim: int, tables: tuple[str, ...]):
-        self.store = NpzStore(out, dim, tables)
-
-    def __call__(self, record):
-        self.store.append([record])
-        return record
+    return _Embed()
 
 
 # ---------------------------------------------------------------------------------------------- the job
@@ -221,7 +298,7 @@ class _WriteNpz:
 
 @dataclasses.dataclass
 class Job:
-    """What the pipeline needs to know of the run; the file list itself is on disk (STAGING/inputs.jsonl)."""
+    """What the pipeline needs to know of the run; the file list itself is on disk (STAGING/inputs-*.jsonl)."""
 
     model: EmbeddingModel
     out: Path
@@ -231,142 +308,160 @@ class Job:
     failed_before: list[str]  # keys in OUT/errors.tsv (bad files: few), skipped unless --retry-errors
 
 
-def _triage(item, npz: NpzStore | None):
-    """(key, {'listed': [(path, stamp)], 'done': [stamp], 'failed': [...]}) -> the file to do, or a count of
-    what is skipped. Listed twice (a list file with a duplicate) is one file. A done file whose stamp changed
-    is done again and reported as 'changed'; one no longer listed is reported as 'vanished'."""
-    from apache_beam.pvalue import TaggedOutput  # per element: import_beam's logging guard is for start-up
+class Triage:
+    """(key, {'listed': [(path, stamp)], 'done': [stamp], 'failed': [...]}) -> the file to do (main
+    output), or what is skipped: counted per bundle ('count', tag, n) and, for the few files that changed
+    or vanished, named ('key', tag, key). Listed twice (a list file with a duplicate) is one file. A done
+    file whose stamp changed is done again and reported as 'changed'; one no longer listed as 'vanished'.
+    Built as a Beam DoFn by `triage_dofn()`."""
 
-    key, found = item
-    done = list(found.get("done", ()))
-    if npz is not None and npz.open([key]):
-        done.append(npz.stamp(key))
-    if not found["listed"]:
+    def __init__(self, npz: NpzStore | None):
+        self.npz = npz
+
+    def sort(self, item) -> tuple[str, object]:
+        key, found = item
+        done = list(found.get("done", ()))
+        if self.npz is not None and self.npz.open([key]):
+            done.append(self.npz.stamp(key))
+        if not found["listed"]:
+            return ("vanished", key) if done else ("none", None)  # done before, no longer listed: rows kept
+        path, stamp = found["listed"][0]
+        todo = {"key": key, "path": path, "stamp": tuple(stamp)}
+        if done and find_changed({key: done[0]}, {key: tuple(stamp)}):
+            return "changed", todo
         if done:
-            yield TaggedOutput("vanished", key)  # done before, no longer listed: rows kept
-        return
-    path, stamp = found["listed"][0]
-    if done and find_changed({key: done[0]}, {key: tuple(stamp)}):
-        yield TaggedOutput("changed", key)
-    elif done:
-        yield TaggedOutput("done_before", key)
-        return
-    elif found.get("failed"):
-        yield TaggedOutput("failed_before", key)
-        return
-    yield {"key": key, "path": path, "stamp": tuple(stamp)}
+            return "done_before", None
+        if found.get("failed"):
+            return "failed_before", None
+        return "todo", todo
+
+
+def triage_dofn(triage: Triage):
+    beam = import_beam()
+    from apache_beam.transforms.window import GlobalWindows
+
+    class _Triage(beam.DoFn):
+        def start_bundle(self):
+            self.counts = collections.Counter()
+
+        def process(self, item):
+            tag, value = triage.sort(item)
+            self.counts[tag] += 1
+            if tag == "vanished":
+                yield beam.pvalue.TaggedOutput("report", ("key", tag, value))
+            elif tag == "changed":
+                yield beam.pvalue.TaggedOutput("report", ("key", tag, value["key"]))
+            if tag in ("todo", "changed"):
+                yield value
+
+        def finish_bundle(self):
+            for tag, n in self.counts.items():
+                yield beam.pvalue.TaggedOutput("report", GlobalWindows.windowed_value(("count", tag, n)))
+
+    return _Triage()
+
+
+def _write_result(item, staging: Path) -> str:
+    """The run's one result, STAGING/result.json: the bundles written, the counts, the changed and vanished
+    files. Written last, from every branch's output: a run without it did not finish."""
+    _, reports = item
+    result = {"bundles": [], "counts": collections.Counter(), "changed": [], "vanished": []}
+    for report in reports:
+        if report[0] == "bundle":
+            result["bundles"].append(report[1])
+        elif report[0] == "count":
+            result["counts"][report[1]] += report[2]
+        else:
+            result[report[1]].append(report[2])
+    _write_atomic(staging / "result.json", json.dumps(result).encode())
+    return "result.json"
+
+
+def _next_shard(previous, staging: Path, index: int):
+    if previous is not None:
+        previous.close()
+    return open(staging / f"inputs-{index:06d}.jsonl", "w", encoding="utf-8")
+
+
+def _shard_lines(path: str):
+    with open(path, encoding="utf-8") as f:
+        yield from (line for line in f if line.strip())
+
+
+def _done_keys(part: str):
+    """(key, stamp) of each row of one done Parquet part: its path and stamp columns only."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(part).iter_batches(columns=["path", *STAMP_COLUMNS]):  # a row group at a time
+        rows = batch.to_pydict()
+        for i, key in enumerate(rows["path"]):
+            yield key, tuple(rows[c][i] for c in STAMP_COLUMNS)
 
 
 def _listed(line: str):
-    """A line of STAGING/inputs.jsonl -> (key, (path, stamp))."""
+    """A line of a listing shard (STAGING/inputs-*.jsonl) -> (key, (path, stamp))."""
     key, path, *stamp = json.loads(line)
     return key, (path, tuple(stamp) if stamp else UNKNOWN_STAMP)
 
 
 def build_pipeline(p, job: Job, staging: Path, checkpoint: str, batch_size: int, options: DecodeOptions, decoder=None):
-    """The embed pipeline on `p`: the listing (STAGING/inputs.jsonl) joined with what OUT already holds,
+    """The embed pipeline on `p`: the listing (STAGING/inputs-*.jsonl) joined with what OUT already holds,
     then decode, embed and write under STAGING: tables, bad files, notes, a done list and counts.
     `decoder` replaces DecodeAndCut (tests inject faults)."""
     beam = import_beam()
-    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
     model = job.model
     dim = model.embedding_size
     decoder = decoder or DecodeAndCut(options, model.window_samples, model.hop_samples, model.sample_rate)
     # Which listed files are left to do is worked out by a join in the workers, not in the driver: the
-    # driver never holds the listing or the set of done files (both grow with the catalogue).
+    # driver never holds the listing or the set of done files (both grow with the catalogue). Both are read
+    # by a FlatMap over their files, not by a Beam source: the DaskRunner runs no `beam.io.Read`.
+    shards = sorted(str(f) for f in staging.glob("inputs-*.jsonl"))
     sources = {
-        "listed": p | "ListFiles" >> beam.io.ReadFromText(str(staging / "inputs.jsonl")) | "Parse" >> beam.Map(_listed)
+        "listed": p
+        | "ListShards" >> beam.Create(shards)
+        | "ListFiles" >> beam.FlatMap(_shard_lines)
+        | "Parse" >> beam.Map(_listed)
     }
     primary = job.out / job.tables[0]
-    if job.fmt == "parquet" and any(primary.glob("part-*.parquet")):
-        sources["done"] = (
-            p
-            | "ReadDone" >> beam.io.ReadFromParquet(str(primary / "part-*.parquet"), columns=["path", *STAMP_COLUMNS])
-            | "DoneKeys" >> beam.Map(lambda row: (row["path"], tuple(row[c] for c in STAMP_COLUMNS)))
-        )
+    parts = sorted(str(f) for f in primary.glob("part-*.parquet")) if job.fmt == "parquet" else []
+    if parts:
+        sources["done"] = p | "DoneParts" >> beam.Create(parts) | "ReadDone" >> beam.FlatMap(_done_keys)
     if job.failed_before:
         sources["failed"] = p | "FailedBefore" >> beam.Create([(k, True) for k in job.failed_before])
     npz = NpzStore(job.out, dim, job.tables) if job.fmt == "npz" else None  # a file there is a file done
-    todo = (
+    sorted_ = (
         sources
         | "JoinWithOutput" >> beam.CoGroupByKey()
-        | "Triage"
-        >> beam.FlatMap(_triage, npz).with_outputs("done_before", "failed_before", "changed", "vanished", main="todo")
+        | "Triage" >> beam.ParDo(triage_dofn(Triage(npz))).with_outputs("report", main="todo")
     )
-    cut = todo.todo | "DecodeAndCut" >> beam.ParDo(dofn(decoder)).with_outputs(
-        "clips", "errors", "notes", main="windows"
+    work = EmbedFiles(decoder, checkpoint, job, staging, batch_size)
+    written = sorted_.todo | "Spread" >> beam.Reshuffle() | "DecodeEmbedWrite" >> beam.ParDo(dofn(work))
+    # One last step that every branch feeds: a runner that computes only the ends of a graph (Dask) runs
+    # all of it, and the result is written only once everything before it has been.
+    (
+        (written, sorted_.report)
+        | "Reports" >> beam.Flatten()
+        | "OneKey" >> beam.Map(lambda report: (None, report))
+        | "Gather" >> beam.GroupByKey()
+        | "WriteResult" >> beam.Map(_write_result, staging)
     )
-    handler = KeyedModelHandler(model_handler(checkpoint, job.settings, batch_size))
-    embedded = (
-        cut.windows
-        | "Embed" >> RunInference(handler)
-        | "ByFile" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], np.asarray(kv[1], np.float32))))
-    )
-    records = (
-        {"clips": cut.clips, "windows": embedded}
-        | "Regroup" >> beam.CoGroupByKey()
-        | "Assemble" >> beam.FlatMap(assemble, model.pooling)
-    )
-    if job.fmt == "npz":
-        records = records | "WriteNpz" >> beam.Map(_WriteNpz(job.out, dim, job.tables))
-    else:
-        from apache_beam.io.parquetio import WriteToParquetBatched
-
-        batches = records | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=ROWS_PER_WRITE)
-        for table in job.tables:
-            (
-                batches
-                | f"{table}Rows" >> beam.Map(_arrow_table, table, dim)
-                | f"Write{table}"
-                >> WriteToParquetBatched(
-                    str(staging / table / "part"),
-                    schema=table_schema(table, dim),
-                    codec="snappy",
-                    file_name_suffix=".parquet",
-                )
-            )
-    done = records | "DoneList" >> beam.Map(lambda r: json.dumps({"key": r[0], "seconds": r[1].duration}))
-    done | "WriteDone" >> beam.io.WriteToText(str(staging / "done"), file_name_suffix=".jsonl")
-    for tag in ("errors", "notes"):
-        (
-            getattr(cut, tag)
-            | f"{tag}Lines" >> beam.Map(lambda kv: json.dumps({"key": kv[0], "reason": kv[1]}))
-            | f"Write{tag}" >> beam.io.WriteToText(str(staging / tag), file_name_suffix=".jsonl")
-        )
-    for tag in ("changed", "vanished"):
-        (
-            getattr(todo, tag)
-            | f"{tag}Lines" >> beam.Map(lambda key: json.dumps({"key": key, "reason": True}))
-            | f"Write{tag}" >> beam.io.WriteToText(str(staging / tag), file_name_suffix=".jsonl")
-        )
-    for name in ("todo", "done_before", "failed_before"):
-        (
-            getattr(todo, name)
-            | f"Count{name}" >> beam.combiners.Count.Globally()
-            | f"{name}Text" >> beam.Map(str)
-            | f"Write{name}" >> beam.io.WriteToText(str(staging / f"count-{name}"), file_name_suffix=".txt")
-        )
 
 
-def _lines(staging: Path, name: str) -> dict[str, object]:
-    """key -> value of the JSON lines the pipeline wrote under STAGING/NAME-*.jsonl, each key once."""
-    out = {}
-    for file in sorted(staging.glob(f"{name}-*.jsonl")):
-        for line in file.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            out.setdefault(row["key"], row.get("reason", row.get("seconds")))
-    return out
-
-
-def _count(staging: Path, name: str) -> int:
-    return sum(int(x) for f in staging.glob(f"count-{name}-*.txt") for x in f.read_text().split())
-
-
-def _rows(file: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(file).metadata.num_rows  # a sink with nothing to write still writes a shard
+def _read_result(staging: Path) -> dict:
+    """What the run did, from STAGING/result.json and the bundle summaries it names (each once)."""
+    result = json.loads((staging / "result.json").read_text())
+    done, errors, notes, parts = {}, {}, {}, []
+    for name in sorted(set(result["bundles"])):
+        summary = json.loads((staging / "bundles" / f"{name}.json").read_text())
+        done.update(summary["done"])
+        errors.update(summary["errors"])
+        notes.update(summary["notes"])
+        if summary["parts"]:
+            parts.append(name)
+    counts = collections.Counter(result["counts"])
+    return {"done": done, "errors": errors, "notes": notes, "parts": parts, "counts": counts,
+            "changed": set(result["changed"]), "vanished": set(result["vanished"])}  # fmt: skip
 
 
 def _clean_staging(out: Path) -> None:
@@ -389,13 +484,15 @@ def export_beam(
     retry_errors: bool = False,
     decode: DecodeOptions | None = None,
     decoder=None,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> ExportResult:
     """`export` on a Beam runner: the same OUT (tables, errors.tsv, notes.tsv, manifest.json), resumable
     and appendable in the same way, from either engine. `checkpoint`: what each worker loads. The driver's
     memory does not grow with the number of files: the listing is streamed to disk, and what is left to do
     is worked out in the pipeline."""
     beam = import_beam()
-    options = pipeline_options(runner, beam_options)  # checks the options before OUT is touched
+    check_engine(runner, beam_options, dask_address, dask_workers)  # before OUT is touched
     out = Path(out).expanduser()
     listing = iter_inputs(inputs)  # checks --input before OUT is touched
     windows, tables = output_tables(model, windows)
@@ -420,33 +517,41 @@ def export_beam(
     staging = out / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     listed = 0
-    with open(staging / "inputs.jsonl", "w", encoding="utf-8") as f:
-        for key, path in listing:  # to_wire: Beam's coders refuse undecodable file names (surrogates)
-            f.write(json.dumps([key, to_wire(path), *file_stamp(path)]) + "\n")
-            listed += 1
+    shard = None
+    for key, path in listing:  # to_wire: Beam's coders refuse undecodable file names (surrogates)
+        if listed % SHARD_FILES == 0:
+            shard = _next_shard(shard, staging, listed // SHARD_FILES)
+        shard.write(json.dumps([key, to_wire(path), *file_stamp(path)]) + "\n")
+        listed += 1
+    if shard is not None:
+        shard.close()
     write_manifest(out, model, settings, inputs=str(inputs), counts={"listed": listed}, complete=False)
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, job, staging, str(Path(checkpoint).expanduser().resolve()), model.batch_size,
-                       decode or model.decode_options, decoder)  # fmt: skip
+    try:
+        with engine(runner, beam_options, dask_address, dask_workers) as options, beam.Pipeline(options=options) as p:
+            build_pipeline(p, job, staging, str(Path(checkpoint).expanduser().resolve()), model.batch_size,
+                           decode or model.decode_options, decoder)  # fmt: skip
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing in it counts as done; the rerun starts over
+        raise
 
-    done = _lines(staging, "done")
-    changed = set(_lines(staging, "changed"))
+    run = _read_result(staging)
+    done, changed = run["done"], run["changed"]
     if fmt == "parquet":
         (out / COMMITTING).touch()
         store.remove(changed)  # the old rows of changed files, before their new parts come in
         for table in store.write_order:  # the primary table last: a file is done once its row is in
-            store.adopt(table, [f for f in sorted((staging / table).glob("part-*.parquet")) if _rows(f)])
+            store.adopt(table, [staging / table / f"part-{name}.parquet" for name in run["parts"]])
         (out / COMMITTING).unlink()
     if fmt == "npz":
         store.remove(changed - done.keys())  # changed, and now bad: its old NPZ is stale (new ones overwrote)
-    failed_now = {k: v for k, v in _lines(staging, "errors").items() if k not in done}
+    failed_now = {k: v for k, v in run["errors"].items() if k not in done}
     for key, reason in failed_now.items():
         errors.add(key, str(reason))
-    for key, note in _lines(staging, "notes").items():
+    for key, note in run["notes"].items():
         notes.add(key, str(note))
-    done_before, failed_before = _count(staging, "done_before"), _count(staging, "failed_before")
-    inputs_total = done_before + failed_before + _count(staging, "todo")
-    vanished = write_vanished(out, set(_lines(staging, "vanished")))
+    done_before, failed_before = run["counts"]["done_before"], run["counts"]["failed_before"]
+    inputs_total = done_before + failed_before + run["counts"]["todo"] + run["counts"]["changed"]
+    vanished = write_vanished(out, run["vanished"])
     shutil.rmtree(staging, ignore_errors=True)
 
     counts = {"inputs": inputs_total, "done": done_before + len(done), "failed": len(errors.failed)}

@@ -1,6 +1,6 @@
 """`--runner` and `--beam-option`: which Beam runner a job runs on, and the options handed to it.
 
-One flag picks the engine (`direct` here, `dataflow`, `flink` or `spark` on a cluster); every other
+One flag picks the engine (`direct` here, `dask` here or on a cluster, `dataflow`, `flink` or `spark`); every other
 setting is Beam's own option, passed through as `--beam-option KEY=VALUE` (e.g. `project=my-project`,
 `region=europe-west4`, `flink_master=host:8081`, `direct_num_workers=4`) and checked against the options
 Beam knows, so a typo is one line naming the key instead of a warning lost in the log. On the DirectRunner
@@ -10,6 +10,7 @@ decoding is CPU work that threads in one interpreter would serialise.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
@@ -17,7 +18,13 @@ import os
 from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.parallel import default_workers
 
-RUNNERS = {"direct": "DirectRunner", "dataflow": "DataflowRunner", "flink": "FlinkRunner", "spark": "SparkRunner"}
+RUNNERS = {
+    "direct": "DirectRunner",
+    "dask": "ssl_audio.beam.dask.MendedDaskRunner",  # Beam's DaskRunner with three defects mended
+    "dataflow": "DataflowRunner",
+    "flink": "FlinkRunner",
+    "spark": "SparkRunner",
+}
 
 
 def parse_beam_options(items: list[str]) -> dict[str, str]:
@@ -54,10 +61,20 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
     import_beam()
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    if runner == "dask":
+        try:  # registers Beam's Dask options, so that their keys are known below
+            import apache_beam.runners.dask.dask_runner  # noqa: F401
+        except ImportError:
+            raise UsageError("--runner dask needs dask: pip install 'ssl_audio[dask]'") from None
     if isinstance(options, list):
         options = parse_beam_options(options)
     options = dict(options or {})
-    known = PipelineOptions([]).get_all_options(retain_unknown_options=False)
+    known = set(PipelineOptions([]).get_all_options(retain_unknown_options=False))
+    if runner == "dask":  # Beam's Dask options are flags whose names differ from their keys
+        from ssl_audio.beam.dask import DASK_FLAGS
+
+        options = {DASK_FLAGS.get(k, k): v for k, v in options.items()}
+        known |= set(DASK_FLAGS.values())
     for key in options:
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=3)
@@ -78,3 +95,27 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
         options.setdefault("direct_num_workers", str(default_workers()))  # the cores this process may use
     flags = [f"--runner={name}"] + [f"--{k}={v}" for k, v in options.items()]
     return PipelineOptions(flags)
+
+
+def check_engine(runner: str, options, dask_address: str | None, dask_workers: int | None) -> None:
+    """The runner's options and the Dask flags checked, one line naming what is wrong; nothing started."""
+    if runner != "dask" and (dask_address or dask_workers):
+        raise BadValueError("--dask-address and --dask-workers go with --runner dask")
+    if dask_address and dask_workers:
+        raise BadValueError("--dask-workers starts a local cluster, --dask-address uses a running one: give one")
+    pipeline_options(runner, options)
+
+
+@contextlib.contextmanager
+def engine(runner: str, options: dict[str, str] | list[str] | None, dask_address: str | None, dask_workers: int | None):
+    """The PipelineOptions of a run, with the engine it needs up while the block runs: for `dask`, the
+    scheduler at `dask_address`, or a LocalCluster of `dask_workers` processes started and closed here."""
+    check_engine(runner, options, dask_address, dask_workers)  # before a cluster is started
+    if runner != "dask":
+        yield pipeline_options(runner, options)
+        return
+    from ssl_audio.beam.dask import dask_engine
+
+    options = parse_beam_options(options) if isinstance(options, list) else dict(options or {})
+    with dask_engine(dask_address, dask_workers) as extra:
+        yield pipeline_options(runner, {**extra, **options})

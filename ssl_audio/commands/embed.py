@@ -74,7 +74,7 @@ def run(args) -> int:
 
         result = export_beam(
             model, args.input, args.output, checkpoint=args.checkpoint, runner=args.runner,
-            beam_options=args.beam_option, **common,
+            beam_options=args.beam_option, dask_address=args.dask_address, dask_workers=args.dask_workers, **common,
         )  # fmt: skip
     else:
         result = export(model, args.input, args.output, workers=args.workers, progress=not args.quiet, **common)

@@ -102,6 +102,19 @@ def add_runner_arguments(p) -> None:
         help="a Beam pipeline option for --runner, e.g. direct_num_workers=4, project=P, region=R, "
         "flink_master=HOST:PORT; repeatable",
     )
+    p.add_argument(
+        "--dask-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="--runner dask: the scheduler of a running Dask cluster (e.g. one started by dask-jobqueue); "
+        "default: a local cluster started and closed by the job",
+    )
+    p.add_argument(
+        "--dask-workers",
+        type=positive_int,
+        default=None,
+        help="--runner dask without --dask-address: worker processes of the local cluster (default: half the cores)",
+    )
 
 
 def add_window_arguments(p) -> None:

@@ -92,6 +92,8 @@ def run(args) -> int:
         columns=ColumnMap.parse(args.column, args.ignore_column),
         runner=args.runner,
         beam_options=tuple(args.beam_option),
+        dask_address=args.dask_address,
+        dask_workers=args.dask_workers,
         progress=not args.quiet,
         segment_seconds=args.segment_seconds,
     )

@@ -11,8 +11,10 @@ back without this package.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -164,12 +166,13 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         side = Path(self.builder_config.beam_side)
         bad: dict[tuple[int, int], dict] = {}
         for order, split in enumerate(SPLITS):
-            for file in sorted(side.glob(f"{split}-bad-*.jsonl")):
-                for line in file.read_text(encoding="utf-8").splitlines():
-                    row = json.loads(line)
-                    bad[(order, row["index"])] = {"path": row["path"], "reason": row["reason"]}
-            for file in sorted(side.glob(f"{split}-samples-*.txt")):
-                self.samples_written += sum(int(x) for x in file.read_text().split())
+            samples: dict[str, int] = {}
+            for file in sorted(side.glob(f"{split}-side-*.json")):
+                written = json.loads(file.read_text(encoding="utf-8"))
+                samples.update(written["samples"])
+                for index, row in written["bad"].items():
+                    bad[(order, int(index))] = row
+            self.samples_written += sum(samples.values())
         self.bad_files += [bad[k] for k in sorted(bad)]
 
 
@@ -181,14 +184,35 @@ def _example(key: str, labels: dict, pcm: np.ndarray, columns: list[str]) -> dic
     return example
 
 
-def _write_records(records: Iterable[Record], path: Path) -> None:
-    """One JSON line per record, streamed: Beam reads the split's files from here rather than from the
-    pipeline graph (Dataflow caps a job's graph at a few MB, a catalogue's file list is more)."""
-    with open(path, "w", encoding="utf-8") as f:
+# Records per listing shard: the unit a Create hands out. On Dask one shard is one partition, so one
+# bundle of decoded audio in a worker; on Dataflow the list of shards is in the job graph (a few MB at most).
+SHARD_RECORDS = 16
+
+
+def _write_records(records: Iterable[Record], prefix: Path) -> list[str]:
+    """One JSON line per record in shards PREFIX-NNNNNN.jsonl, streamed: Beam reads the split's files from
+    there rather than from the pipeline graph (Dataflow caps a job's graph at a few MB, a catalogue's file
+    list is more), and by a FlatMap over the shards rather than a Beam source (the DaskRunner runs none)."""
+    shards, f = [], None
+    try:
         for index, r in enumerate(records):  # to_wire: Beam's coders refuse undecodable file names (surrogates)
+            if index % SHARD_RECORDS == 0:
+                if f is not None:
+                    f.close()
+                shards.append(f"{prefix}-{index // SHARD_RECORDS:06d}.jsonl")
+                f = open(shards[-1], "w", encoding="utf-8")
             labels = {k: list(v) if isinstance(v, tuple) else v for k, v in r.labels.items()}
             row = {"index": index, "path": to_wire(r.path), "key": r.key, "labels": labels, "segment": r.segment}
             f.write(json.dumps(row) + "\n")
+    finally:
+        if f is not None:
+            f.close()
+    return shards
+
+
+def _shard_rows(path: str):
+    with open(path, encoding="utf-8") as f:
+        yield from (json.loads(line) for line in f if line.strip())
 
 
 def _beam_split_class():
@@ -204,45 +228,43 @@ def _beam_split_class():
 
         def expand(self, pipeline):
             side = Path(self.cfg.beam_side)
-            listing = side / f"{self.split}-records.jsonl"
-            _write_records(self.records, listing)
-            decoded = (
+            shards = _write_records(self.records, side / f"{self.split}-records")
+            return (
                 pipeline
-                | "ListFiles" >> beam.io.ReadFromText(str(listing))
-                | "Parse" >> beam.Map(json.loads)
+                | "ListShards" >> beam.Create(shards)
+                | "ListFiles" >> beam.FlatMap(_shard_rows)
                 | "Spread" >> beam.Reshuffle()
-                | "Decode"
-                >> beam.ParDo(_DecodeDoFn(self.cfg.decode, self.cfg.columns)).with_outputs(
-                    "bad", "samples", main="examples"
-                )
+                | "Decode" >> beam.ParDo(_DecodeDoFn(self.cfg.decode, self.cfg.columns, str(side / self.split)))
             )
-            (
-                decoded.bad
-                | "BadLines" >> beam.Map(json.dumps)
-                | "WriteBad" >> beam.io.WriteToText(str(side / f"{self.split}-bad"), file_name_suffix=".jsonl")
-            )
-            (
-                decoded.samples
-                | "Samples" >> beam.CombineGlobally(sum)
-                | "SamplesText" >> beam.Map(str)
-                | "WriteSamples" >> beam.io.WriteToText(str(side / f"{self.split}-samples"), file_name_suffix=".txt")
-            )
-            return decoded.examples
 
     class _DecodeDoFn(beam.DoFn):
-        def __init__(self, options: DecodeOptions, columns: list[str]):
-            self.options, self.columns = options, columns
+        """Decodes a record into its example. Bad files and sample counts are not examples: each bundle
+        writes them to a side file of its own (named by its records, written whole by a rename), which
+        `collect_beam_side` reads by record index, so a retried bundle or a rerun task counts once."""
+
+        def __init__(self, options: DecodeOptions, columns: list[str], prefix: str):
+            self.options, self.columns, self.prefix = options, columns, prefix
+
+        def start_bundle(self):
+            self.side = {"bad": {}, "samples": {}}
 
         def process(self, row):
             path = from_wire(row["path"])
             pcm, reason = _decode_pcm16((path, self.options, row.get("segment")))
             if pcm is None:
-                yield beam.pvalue.TaggedOutput(
-                    "bad", {"index": row["index"], "path": printable(path), "reason": reason}
-                )
+                self.side["bad"][row["index"]] = {"path": printable(path), "reason": reason}
                 return
-            yield beam.pvalue.TaggedOutput("samples", int(pcm.shape[0]))
+            self.side["samples"][row["index"]] = int(pcm.shape[0])
             yield example_key(row["key"], row.get("segment")), _example(row["key"], row["labels"], pcm, self.columns)
+
+        def finish_bundle(self):
+            indices = sorted([*self.side["bad"], *self.side["samples"]])
+            if indices:
+                digest = hashlib.sha1(",".join(map(str, indices)).encode()).hexdigest()[:20]
+                path = Path(f"{self.prefix}-side-{digest}.json")
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(self.side))
+                os.replace(tmp, path)
 
     return BeamSplit
 

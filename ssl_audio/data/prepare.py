@@ -14,6 +14,7 @@ that fails leaves the data dir as it was, so the same command can simply be reru
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -58,6 +59,8 @@ class PrepareOptions:
     # the same dataset (what a file becomes does not depend on the engine, so neither does the fingerprint).
     runner: str | None = None
     beam_options: tuple[str, ...] = ()
+    dask_address: str | None = None  # runner "dask": a running scheduler, else a LocalCluster of dask_workers
+    dask_workers: int | None = None
     progress: bool = True
     # Files longer than this are stored as records of at most this length (equal segments): a record, and so
     # a pretraining batch, stays bounded whatever a file's length, and crops are drawn in proportion to
@@ -232,15 +235,28 @@ def missing_class_notes(records: list[Record], columns: list[str]) -> list[str]:
     return notes
 
 
+@contextlib.contextmanager
+def _engine(opt: PrepareOptions):
+    """Beam's options (and, for Dask, its cluster) while TFDS builds; None: in this process."""
+    if not opt.runner:
+        yield None
+        return
+    from ssl_audio.beam.runner import engine
+
+    with engine(opt.runner, list(opt.beam_options), opt.dask_address, opt.dask_workers) as options:
+        yield options
+
+
 def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: bool = False) -> PrepareResult:
     validate_name(opt.name)
     catalog = load_catalog(input_dir, opt.layout, opt.columns)
     notes = list(catalog.notes)
-    beam_options = None
     if opt.runner:
-        from ssl_audio.beam.runner import pipeline_options
+        from ssl_audio.beam.runner import check_engine
 
-        beam_options = pipeline_options(opt.runner, list(opt.beam_options))  # checked before anything is built
+        check_engine(opt.runner, list(opt.beam_options), opt.dask_address, opt.dask_workers)  # before anything is built
+    elif opt.dask_address or opt.dask_workers:
+        raise BadValueError("--dask-address and --dask-workers go with --runner dask")
 
     data_dir = Path(opt.data_dir).expanduser()
     made_data_dir = not data_dir.exists()  # a run that ends in an error leaves no folder it made
@@ -298,11 +314,12 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
         tfds.disable_progress_bar()  # its bars have no total or ETA; ours (builder.py) have both
         bound_writer_memory()  # spilled past 16 MB, without TensorFlow: memory bounded by neither data nor file
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(
-                download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
+        with _engine(opt) as beam_options:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(
+                    download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
+                )
             )
-        )
         if side is not None:
             builder.collect_beam_side()
         built = dataset_path(opt.name, staging)

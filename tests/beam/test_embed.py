@@ -1,5 +1,6 @@
-"""`ssl-audio embed --runner direct`: the Beam pipeline gives the in-process job's output, appends on a
-rerun, survives retried bundles and leaves nothing behind when it fails."""
+"""`ssl-audio embed --runner direct|dask`: the Beam pipeline gives the in-process job's output (on Beam's
+DirectRunner and on a 2-worker Dask LocalCluster), appends on a rerun, survives retried bundles and leaves
+nothing behind when it fails. Dask's faults: tests/beam/test_dask.py."""
 
 from __future__ import annotations
 
@@ -29,13 +30,17 @@ def listed(path) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in path.read_text().splitlines()[1:])
 
 
-def test_beam_equals_in_process(checkpoint, folder, tmp_path):
+ENGINES = {
+    "direct": ("--runner", "direct", "--beam-option", "direct_num_workers=2"),
+    "dask": ("--runner", "dask", "--dask-workers", "2"),
+}
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_beam_equals_in_process(checkpoint, folder, tmp_path, engine):
     here, there = tmp_path / "here", tmp_path / "beam"
     assert embed(checkpoint, folder, here, "--windows", "--batch-size", "4").returncode == 0
-    result = embed(
-        checkpoint, folder, there, "--windows", "--batch-size", "4", "--runner", "direct",
-        "--beam-option", "direct_num_workers=2",
-    )  # fmt: skip
+    result = embed(checkpoint, folder, there, "--windows", "--batch-size", "4", *ENGINES[engine])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "4 files embedded" in result.stdout and "3 failed this run" in result.stdout
     for table in ("scene", "windows"):
@@ -133,9 +138,12 @@ def test_failed_run_leaves_nothing_that_blocks_the_rerun(checkpoint, folder, tmp
     m = model(checkpoint)
     base = (m.decode_options, m.window_samples, m.hop_samples, m.sample_rate)
     out = tmp_path / "emb"
+    # One worker thread: with two, the in-memory runner raises while the other thread's bundle still writes
+    # into the staging folder (a process that fails exits, and its threads with it; this test does not).
     with pytest.raises(Exception, match="injected failure"):
-        export_beam(m, folder, out, checkpoint=checkpoint, runner="direct",
-                    beam_options={"direct_running_mode": "in_memory"}, decoder=AlwaysFails(*base))  # fmt: skip
+        export_beam(m, folder, out, checkpoint=checkpoint, runner="direct", decoder=AlwaysFails(*base),
+                    beam_options={"direct_running_mode": "in_memory", "direct_num_workers": "1"})  # fmt: skip
+    assert not list(out.glob(STAGING_PREFIX + "*")), "the failed run removes its own staging folder"
     assert not list((out).glob("scene/part-*")), "a failed run must not leave rows that count as done"
     result = export_beam(m, folder, out, checkpoint=checkpoint, runner="direct",
                          beam_options={"direct_running_mode": "in_memory"})  # fmt: skip

@@ -1,4 +1,5 @@
-"""`ssl-audio prepare --runner direct`: TFDS's Beam path builds the same dataset as the in-process build."""
+"""`ssl-audio prepare --runner direct|dask`: TFDS's Beam path builds the same dataset as the in-process
+build, on Beam's DirectRunner and on a 2-worker Dask LocalCluster."""
 
 from __future__ import annotations
 
@@ -64,10 +65,17 @@ def dataset(data_dir) -> dict:
     return out
 
 
-def test_beam_prepare_equals_in_process(messy, tmp_path):
+ENGINES = {
+    "direct": ("--runner", "direct", "--beam-option", "direct_num_workers=2"),
+    "dask": ("--runner", "dask", "--dask-workers", "2"),
+}
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_beam_prepare_equals_in_process(messy, tmp_path, engine):
     here, there = tmp_path / "here", tmp_path / "beam"
     assert prepare(messy, here, "--workers", "1").returncode == 0
-    result = prepare(messy, there, "--runner", "direct", "--beam-option", "direct_num_workers=2")
+    result = prepare(messy, there, *ENGINES[engine])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "bad files skipped: 5" in result.stdout
 

@@ -82,13 +82,63 @@ def run(
     return lines
 
 
+class PeakMemory:
+    """Peak resident memory of this process and of each process under it (Beam's or dask's workers),
+    sampled every 0.2 s while the block runs."""
+
+    def __enter__(self):
+        import threading
+
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                family = [me, *me.children(recursive=True)]
+            except psutil.Error:
+                family = [me]
+            for proc in family:
+                try:
+                    self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), proc.memory_info().rss)
+                except psutil.Error:
+                    pass
+            self._stop.wait(0.2)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def lines(self, driver: int) -> str:
+        others = sorted((v for pid, v in self.peaks.items() if pid != driver), reverse=True)
+        mb = 1 << 20
+        largest = f"{others[0] / mb:.0f} MB" if others else "none"
+        return f"peak RSS: this process {self.peaks.get(driver, 0) / mb:.0f} MB, largest worker process {largest}"
+
+
 def run_beam(
-    model: EmbeddingModel, checkpoint: str, input_dir: str, *, files: int, runner: str, beam_options: list[str]
+    model: EmbeddingModel,
+    checkpoint: str,
+    input_dir: str,
+    *,
+    files: int,
+    runner: str,
+    beam_options: list[str],
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> list[str]:
     """The whole embed job on Beam against the whole job in this process, on the same files, each into a
     fresh output: decoding, embedding and writing Parquet. Beam's side includes what a run pays on a
     runner (starting workers, each loading and compiling the model), since a user pays it too; the
-    in-process job is warmed up once (compilation) before its clock starts."""
+    in-process job is warmed up once (compilation) before its clock starts. Peak memory of the Beam run's
+    processes is sampled too: a worker's should not grow with --files."""
+    import os
     import tempfile
 
     from ssl_audio.beam.embed import export_beam
@@ -104,16 +154,22 @@ def run_beam(
         export(model, listing, f"{tmp}/warm", progress=False)
         here = export(model, listing, f"{tmp}/here", progress=False)
         start = time.perf_counter()
-        there = export_beam(model, listing, f"{tmp}/beam", checkpoint=checkpoint, runner=runner,
-                            beam_options=beam_options)  # fmt: skip
+        with PeakMemory() as memory:
+            there = export_beam(model, listing, f"{tmp}/beam", checkpoint=checkpoint, runner=runner,
+                                beam_options=beam_options, dask_address=dask_address,
+                                dask_workers=dask_workers)  # fmt: skip
         t_beam = time.perf_counter() - start
     rate_here, rate_beam = here.embedded / here.seconds, there.embedded / t_beam
     options = " ".join(beam_options) or "default options"
+    if runner == "dask":
+        cluster = f"LocalCluster of {dask_workers or 'default'} workers"
+        options = f"scheduler {dask_address}" if dask_address else cluster
     return [
         f"embed files={len(items)} from {input_dir}; {model.encoder.config.model.name} (D={model.embedding_size})",
         f"embed in-process: {here.embedded} files in {here.seconds:.2f} s = {rate_here:.2f} files/s",
         f"embed beam ({runner}, {options}): {there.embedded} files in {t_beam:.2f} s = {rate_beam:.2f} files/s "
         "(worker start-up and model loading included)",
+        f"embed beam {memory.lines(os.getpid())}",
         f"embed beam_files_per_s={rate_beam:.2f} in_process_files_per_s={rate_here:.2f} "
         f"ratio={rate_beam / rate_here:.2f}",
     ]
@@ -174,7 +230,8 @@ def main(args) -> int:
         if not args.checkpoint:
             raise BadValueError("bench embed --runner: give --checkpoint (what the Beam workers load)")
         lines = run_beam(model, args.checkpoint, args.input, files=args.files, runner=args.runner,
-                         beam_options=args.beam_option)  # fmt: skip
+                         beam_options=args.beam_option, dask_address=args.dask_address,
+                         dask_workers=args.dask_workers)  # fmt: skip
     else:
         lines = run(model, args.input, files=args.files, repeats=args.repeats, workers=args.workers)
     for line in lines:

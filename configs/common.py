@@ -13,10 +13,12 @@ from ssl_audio.errors import BadValueError
 VARIANTS = ("", "demo", "tiny")
 
 
-def parse_variant(arg: str | None) -> str:
+def parse_variant(arg: str | None, extra: tuple[str, ...] = ()) -> str:
+    """The variant after the config path's colon; `extra`: the config file's own variants (e.g. music)."""
     variant = (arg or "").strip()
-    if variant not in VARIANTS:
-        raise BadValueError(f"config variant {variant!r} unknown; use one of: full (no suffix), :demo, :tiny")
+    if variant not in VARIANTS + extra:
+        known = ", ".join([":demo", ":tiny", *(f":{v}" for v in extra)])
+        raise BadValueError(f"config variant {variant!r} unknown; use one of: full (no suffix), {known}")
     return variant
 
 

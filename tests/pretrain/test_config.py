@@ -20,6 +20,14 @@ def test_every_config_and_variant_loads_with_the_required_keys(path, variant):
     assert all(key in config for key in REQUIRED_KEYS)
 
 
+def test_the_music_variant_is_the_demo_recipe_with_its_real_music_choices_and_only_for_logmel_cnn():
+    demo, music = load_config(CONFIGS[0] + ":demo"), load_config(CONFIGS[0] + ":music")
+    assert music.model.to_dict() == demo.model.to_dict() and music.batch_size == demo.batch_size
+    assert music.augment.pitch_stretch == "waveform" and demo.augment.pitch_stretch == "bands"
+    with pytest.raises(ConfigError, match="config variant 'music' unknown"):
+        load_config(CONFIGS[1] + ":music")
+
+
 def test_overrides_are_typed_and_reach_nested_keys():
     config = load_config(
         CONFIGS[0] + ":tiny",
@@ -41,7 +49,7 @@ def test_overrides_are_typed_and_reach_nested_keys():
         (["--batch=3"], "--batch=3: not a config override"),
         (["--config.model.scale=cqt"], "config.model.scale: 'mel' or 'log', got 'cqt'"),
         (
-            ["--config.model.scale=log", "--config.model.n_fft=2048", "--config.model.f_min=65.4"],
+            ["--config.model.n_fft=2048", "--config.model.f_min=65.4", "--config.model.n_mels=128"],
             "reach 100341 Hz, above the Nyquist frequency 8000 Hz: lower config.model.n_mels or config.model.f_min",
         ),
     ],

@@ -50,7 +50,15 @@ LABELLED = ("blupi", "drascula", "colobot", "fillets")
 SAMPLES = "/usr/share/sonic-pi/samples/*.flac"
 FAMILIES = {  # family -> name prefixes of sonic-pi's samples (kicks, snares, cymbals, toms: drum kit parts)
     "kick": ("bd_", "drum_bass_", "drum_heavy_kick", "elec_soft_kick", "elec_hollow_kick"),
-    "snare": ("sn_", "drum_snare_", "elec_snare", "elec_hi_snare", "elec_lo_snare", "elec_mid_snare", "elec_filt_snare"),
+    "snare": (
+        "sn_",
+        "drum_snare_",
+        "elec_snare",
+        "elec_hi_snare",
+        "elec_lo_snare",
+        "elec_mid_snare",
+        "elec_filt_snare",
+    ),
     "cymbal": ("drum_cymbal_", "drum_splash_", "elec_cymbal"),
     "tom": ("drum_tom_", "elec_fuzz_tom"),
     "tabla": ("tabla_",),
@@ -230,9 +238,9 @@ def score(all_items: list[dict], x: np.ndarray) -> dict:
     best = max(C_GRID, key=lambda c: (np.mean(val[c] == label[sel["validation"]]), -c))
     test = _fit_predict(x[sel["pretrain"]], label[sel["pretrain"]], x[sel["test"]], best)
     result["soundtrack"] = {
-        "validation": {"hits": (val[best] == label[sel["validation"]]).tolist(), "groups": group[sel["validation"]].tolist(), "c": best},
-        "test": {"hits": (test == label[sel["test"]]).tolist(), "groups": group[sel["test"]].tolist(), "c": best},
-    }  # fmt: skip
+        s: {"hits": (pred == label[sel[s]]).tolist(), "groups": group[sel[s]].tolist(), "c": best}
+        for s, pred in (("validation", val[best]), ("test", test))
+    }
 
     mean, std = x[sel["pretrain"]].mean(0), x[sel["pretrain"]].std(0) + 1e-8
     result["retrieval"] = {}

@@ -57,6 +57,10 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ssl_audio.commands.flags import decode_options
     from ssl_audio.embed.model import load_model
+    from ssl_audio.errors import BadValueError
+
+    if not args.runner and (args.dask_address or args.dask_workers):  # else ignored: the job would run here
+        raise BadValueError("--dask-address and --dask-workers go with --runner dask")
 
     model = load_model(
         args.checkpoint,

@@ -159,6 +159,14 @@ def test_unknown_beam_option_is_one_line_naming_it(checkpoint, folder, tmp_path)
     assert "--beam-option" in result.stderr and not out.exists()
 
 
+@pytest.mark.parametrize("flags", [("--dask-workers", "2"), ("--runner", "direct", "--dask-address", "h:1")])
+def test_dask_flags_without_the_dask_runner_are_one_line_not_ignored(checkpoint, folder, tmp_path, flags):
+    out = tmp_path / "emb"
+    result = embed(checkpoint, folder, out, *flags)
+    assert result.returncode == 2 and "go with --runner dask" in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and not out.exists()
+
+
 def test_npz_and_a_list_with_a_duplicate(checkpoint, folder, tmp_path):
     listing = tmp_path / "files.txt"
     listing.write_text(f"{folder / 'a.wav'}\n# a comment\n{folder / 'rock' / 'b.flac'}\n{folder / 'a.wav'}\n")

@@ -64,11 +64,12 @@ from ssl_audio.embed.store import (
     open_store,
     record_batch,
     table_schema,
+    write_parquet,
 )
 
 STAGING_PREFIX = ".beam-staging-"
 COMMITTING = ".beam-committing"  # present while parts are being moved in; a rerun then repairs
-ROWS_PER_WRITE = 256  # files per Arrow table handed to the Parquet sink (one row group each)
+ROWS_PER_WRITE = 256  # files per Parquet part a worker writes (and the most whose embeddings it holds)
 # Files per listing shard: the unit of work a Create hands out. On Dask a shard is one partition, which a
 # worker runs as one bundle; on Dataflow the list of shards is part of the job graph, capped at a few MB.
 SHARD_FILES = 64
@@ -265,13 +266,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _write_parquet(path: Path, table: str, dim: int, records: list[tuple]) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    data = pa.Table.from_batches([record_batch(table, dim, records)], schema=table_schema(table, dim))
-    pq.write_table(data, tmp, compression="snappy")
-    os.replace(tmp, path)
+    write_parquet(path, pa.Table.from_batches([record_batch(table, dim, records)], schema=table_schema(table, dim)))
 
 
 def dofn(work: EmbedFiles):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -69,6 +70,15 @@ def record_stamp(record: tuple) -> tuple[int, int]:
 def _stamp_arrays(stamps: list[tuple[int, int]]) -> list[pa.Array]:
     cols = np.asarray(stamps, np.int64).reshape(-1, 2)
     return [pa.array(cols[:, 0]), pa.array(cols[:, 1])]
+
+
+def write_parquet(path: Path, data: pa.Table) -> None:
+    """A Parquet file that exists only when complete: written under a temporary name of this writer's own
+    (two attempts of one Beam task may write the same part at once), then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    pq.write_table(data, tmp, compression="snappy")
+    tmp.replace(path)
 
 
 def record_batch(table: str, dim: int, records: list[tuple]) -> pa.RecordBatch:
@@ -204,9 +214,7 @@ class ParquetStore:
         return dropped
 
     def _rewrite_part(self, part: Path, data: pa.Table) -> None:
-        tmp = part.with_name("." + part.name + ".tmp")
-        pq.write_table(data, tmp)
-        tmp.replace(part)
+        write_parquet(part, data)
 
     def open(self, keys: list[str] | None = None) -> set[str]:
         """Recovers what a killed run left in the journals; returns the paths already done."""

@@ -6,6 +6,12 @@ next, so a bare "0.78 vs 0.74" carries no claim. Here the test clips are resampl
 cancels out); the metric difference A - B on each resample gives a percentile 95% interval. The verdict:
 "better" when the whole interval is above 0, "worse" when it is below, otherwise "not distinguishable".
 
+What is resampled are the test *files* (the probe scores one row per file: a file's segments are merged
+before any head is scored), and no verdict is given from fewer than MIN_ITEMS of them: a percentile interval
+resampled from two files is the two files' own difference, zero-width, and says nothing about other files
+("too few items"). A head that failed (an R² below 0 on the test split: worse than predicting the mean) gives
+no verdict either ("head failed"): the difference is then the size of the failure, not of what was learnt.
+
 It answers "would these two heads rank the same on other clips like these?", not "would another
 pretraining run rank the same?": across seeds, repeat pretraining (docs/quality.md).
 """
@@ -16,6 +22,17 @@ import numpy as np
 
 CONFIDENCE = 0.95
 RESAMPLES = 1000
+# Below this many independent test items (files) a 95% percentile bootstrap interval is mostly the sample's
+# own spread (it covers far less than 95%), so no verdict is printed; 20 is where it starts to hold.
+MIN_ITEMS = 20
+TOO_FEW, HEAD_FAILED = "too few items", "head failed"
+
+
+def verdict(low: float, high: float, items: int, min_items: int = MIN_ITEMS) -> str:
+    """better / worse / not distinguishable, or 'too few items' when fewer than min_items were resampled."""
+    if items < min_items:
+        return TOO_FEW
+    return "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
 
 
 def metric_value(kind: str, metric: str, y: np.ndarray, outputs: np.ndarray) -> float:
@@ -70,10 +87,19 @@ def paired_bootstrap(
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    min_items: int = MIN_ITEMS,
 ) -> dict:
-    """{'difference': A - B on the test split, 'low', 'high': the percentile interval, 'verdict'}."""
+    """{'difference': A - B on the test split, 'low', 'high': the percentile interval, 'items', 'verdict'}."""
     return bootstrap_over_runs(
-        kind, metric, y, [outputs_a], [outputs_b], resamples=resamples, confidence=confidence, seed=seed
+        kind,
+        metric,
+        y,
+        [outputs_a],
+        [outputs_b],
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+        min_items=min_items,
     )
 
 
@@ -87,6 +113,7 @@ def bootstrap_over_runs(
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    min_items: int = MIN_ITEMS,
 ) -> dict:
     """A - B where each side is the mean metric over several runs (pretraining seeds), paired run by run
     (run i of A with run i of B: the same seed pretrained and random-initialised) and clip by clip.
@@ -113,7 +140,6 @@ def bootstrap_over_runs(
         differences = (per_run * picks).sum(axis=1)
     differences = differences[np.isfinite(differences)]  # a resample with no spread in a value has no R²
     low, high = np.quantile(differences, [(1 - confidence) / 2, (1 + confidence) / 2])
-    verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
     each = [
         metric_value(kind, metric, y, np.asarray(a)) - metric_value(kind, metric, y, np.asarray(b))
         for a, b in zip(runs_a, runs_b)
@@ -124,7 +150,8 @@ def bootstrap_over_runs(
         "high": float(high),
         "confidence": confidence,
         "resamples": int(len(differences)),
-        "verdict": verdict,
+        "items": n,
+        "verdict": verdict(low, high, n, min_items),
     }
     if k > 1:
         result["runs"] = k
@@ -132,8 +159,18 @@ def bootstrap_over_runs(
     return result
 
 
-def compare_all(kind: str, metric: str, y: np.ndarray, outputs: dict[str, np.ndarray], **kwargs) -> dict[str, dict]:
-    """Every ordered pair with the first kind (normally 'pretrained') against each other: 'a-b' -> result."""
+def compare_all(
+    kind: str, metric: str, y: np.ndarray, outputs: dict[str, np.ndarray], failed=(), **kwargs
+) -> dict[str, dict]:
+    """Every ordered pair with the first kind (normally 'pretrained') against each other: 'a-b' -> result.
+    A pair with a kind in `failed` (a head that failed on the test split) gets the verdict 'head failed'."""
     kinds = list(outputs)
     pairs = [(a, b) for i, a in enumerate(kinds) for b in kinds[i + 1 :]]
-    return {f"{a}-{b}": paired_bootstrap(kind, metric, y, outputs[a], outputs[b], **kwargs) for a, b in pairs}
+    results = {}
+    for a, b in pairs:
+        r = paired_bootstrap(kind, metric, y, outputs[a], outputs[b], **kwargs)
+        broken = [k for k in (a, b) if k in failed]
+        if broken:
+            r["verdict"], r["failed"] = HEAD_FAILED, broken
+        results[f"{a}-{b}"] = r
+    return results

@@ -29,7 +29,7 @@ from ssl_audio.models.variables import other_variables, split_model
 from ssl_audio.pretrained import Encoder
 from ssl_audio.text import plural
 from ssl_audio_linear_probe import metrics
-from ssl_audio_linear_probe.features import pool_windows
+from ssl_audio_linear_probe.features import ClipFeatures, merge_segments, pool_windows
 from ssl_audio_linear_probe.fit import loss_fn, to_scores
 from ssl_audio_linear_probe.heads import HEADS
 from ssl_audio_pretrain.checkpointing import Checkpoints, check_workdir
@@ -85,8 +85,9 @@ class FineTuned:
 def clip_outputs(
     apply, params, batch_stats, handle: DatasetHandle, split: str, column: str, window_seconds: float, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Head outputs averaged over each clip's windows, and the clips' labels."""
-    outputs, encoded, _ = pool_windows(
+    """Head outputs averaged over each file's windows (a file's segments merged, as for frozen features:
+    features.merge_segments), and the files' labels."""
+    outputs, encoded, keys = pool_windows(
         lambda audio: apply(params, batch_stats, jnp.asarray(audio)),
         handle,
         split,
@@ -95,7 +96,15 @@ def clip_outputs(
         progress=False,
     )
     labels = [e[column] for e in encoded]
-    return outputs, np.stack(labels) if np.ndim(labels[0]) else np.array(labels)
+    merged = merge_segments(
+        ClipFeatures(
+            x=outputs,
+            labels={column: np.stack(labels) if np.ndim(labels[0]) else np.array(labels)},
+            groups={},
+            keys=np.array(keys, dtype=str),
+        )
+    )
+    return merged.x, merged.labels[column]
 
 
 def finetune(

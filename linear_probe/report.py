@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.text import plural
+from ssl_audio.text import files_and_segments
+from ssl_audio_linear_probe.bootstrap import HEAD_FAILED, MIN_ITEMS, TOO_FEW
 
 
 def _fmt(x) -> str:
@@ -17,8 +18,32 @@ def _fmt(x) -> str:
 
 
 def interval(c: dict) -> str:
-    """'+0.052[+0.011,+0.093]better': the difference, its bootstrap interval, the verdict (no spaces)."""
+    """'+0.052[+0.011,+0.093]better': the difference, its bootstrap interval, the verdict (no spaces).
+    Without a verdict, no interval either: '+1.269(too_few_test_files:2<20)', '-8.3(head_failed:mfcc)'."""
+    if c["verdict"] == TOO_FEW:
+        return f"{c['difference']:+.3f}(too_few_test_files:{c['items']}<{MIN_ITEMS})"
+    if c["verdict"] == HEAD_FAILED:
+        return f"{c['difference']:+.3f}(head_failed:{','.join(c['failed'])})"
     return f"{c['difference']:+.3f}[{c['low']:+.3f},{c['high']:+.3f}]{c['verdict'].replace(' ', '_')}"
+
+
+def verdict_text(c: dict) -> str:
+    """The report's words for a comparison's verdict."""
+    if c["verdict"] == TOO_FEW:
+        return f"too few test files to compare ({c['items']} < {MIN_ITEMS})"
+    if c["verdict"] == HEAD_FAILED:
+        return f"no verdict: the {' and '.join(c['failed'])} head failed (R² < 0)"
+    return c["verdict"]
+
+
+def grouping_words(results: dict) -> str:
+    """What the split held out, as it really was: the groups by name, or that there were none."""
+    group_by = results.get("group_by")
+    if not group_by:
+        return "no grouping column: files are independent only if no two share an artist"
+    if results["leaks"]:
+        return f"{group_by} SHARED between splits, see below"
+    return f"{group_by} held out: none shared with the other splits"
 
 
 def summary_lines(results: dict) -> list[str]:
@@ -51,8 +76,7 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
             else "with the encoders fine-tuned (MFCC stays frozen); the best validation step kept"
         )
         + f"; scores below are on the **test** split "
-        f"({plural(results['split_sizes']['test'], 'clip')}, artists held out: "
-        f"{'none shared with train' if not results['leaks'] else 'SHARED, see below'}).",
+        f"({files_and_segments(results['split_counts']['test'])}; {grouping_words(results)}).",
         "",
         "| task | metric | " + " | ".join(kinds) + " |",
         "| --- | --- | " + " | ".join("---" for _ in kinds) + " |",
@@ -73,18 +97,21 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
         lines += [
             "## Does pretraining help?",
             "",
-            "Test-split difference (first minus second) with a paired bootstrap 95% interval over test clips "
-            "(linear_probe/bootstrap.py): *better* or *worse* only when the whole interval is on one side of 0. "
-            "The interval is over clips, not over pretraining seeds.",
+            "Test-split difference (first minus second) with a paired bootstrap 95% interval over test files "
+            "(linear_probe/bootstrap.py): *better* or *worse* only when the whole interval is on one side of 0, "
+            f"and no verdict from fewer than {MIN_ITEMS} test files or from a head that failed. "
+            "The interval is over files, not over pretraining seeds.",
             "",
             "| task | pair | difference | 95% interval | verdict |",
             "| --- | --- | --- | --- | --- |",
         ]
         for task, r in results["tasks"].items():
             for pair, c in r.get("comparisons", {}).items():
+                shown = c["verdict"] not in (TOO_FEW, HEAD_FAILED)
                 lines.append(
                     f"| {task} | {pair.replace('-', ' vs ')} | {c['difference']:+.3f} | "
-                    f"[{c['low']:+.3f}, {c['high']:+.3f}] | {c['verdict']} |"
+                    + (f"[{c['low']:+.3f}, {c['high']:+.3f}]" if shown else "–")
+                    + f" | {verdict_text(c)} |"
                 )
         lines.append("")
     if results["leaks"]:
@@ -96,6 +123,14 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
             *[f"- {g}: {', '.join(s)}" for g, s in results["leaks"].items()],
             "",
         ]
+    failures = [
+        f"- {task}, {kind} head: {v['failed']}"
+        for task, r in results["tasks"].items()
+        for kind, v in r["by_features"].items()
+        if v.get("failed")
+    ]
+    if failures:
+        lines += ["## Heads that failed", "", *failures, ""]
     for task, r in results["tasks"].items():
         lines += [f"## {task} ({r['kind']})", ""]
         for kind, v in r["by_features"].items():

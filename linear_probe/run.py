@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset
+from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset, split_counts
 from ssl_audio.data.splits import find_leaks
 from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
 from ssl_audio.models.registry import READOUTS, UnknownModelError
@@ -34,6 +34,7 @@ FEATURE_KINDS = ("pretrained", "mfcc", "random")
 # Fine-tuning defaults: one definition, for probe() and its flags.
 FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR, FINETUNE_EVAL_EVERY = 300, 32, 1e-4, 50
 SPLITS = ("train", "validation", "test")
+DEFAULT_GROUP_BY = "artist"
 TEST_OUTPUTS = "test_outputs.npz"  # per task: `TASK.labels` and `TASK.KIND` (the head's scores), and `keys`
 
 
@@ -61,16 +62,26 @@ def task_columns(handle: DatasetHandle, task: str) -> list[str]:
     return [task]
 
 
-def check_splits(handle: DatasetHandle, group_by: str, allow_shared: bool) -> dict[str, list[str]]:
-    """Groups (artists) found in more than one split; refused unless allowed."""
+def check_splits(handle: DatasetHandle, group_by: str | None, allow_shared: bool) -> tuple[str | None, dict]:
+    """(the grouping column in force, groups found in more than one split). group_by None: 'artist' where the
+    dataset has it, else no grouping; a column named by the user must exist. Shared groups are refused unless
+    allowed."""
     missing = [s for s in SPLITS if s not in handle.splits]
     if missing:
         raise BadValueError(
             f"dataset {handle.name!r} has no {', '.join(missing)} split; probing needs train, "
             f"validation and test (prepare it with --splits, or a split column)"
         )
-    if group_by not in handle.columns:
-        return {}
+    if group_by is None:
+        group_by = DEFAULT_GROUP_BY if DEFAULT_GROUP_BY in handle.columns else None
+    elif group_by not in handle.columns:
+        groups = [c for c, kind in handle.columns.items() if kind == "group"]
+        raise BadValueError(
+            f"--group-by {group_by}: dataset {handle.name!r} has no such column; its grouping columns are "
+            f"{', '.join(groups) or 'none'} (leave --group-by out to use artist where there is one)"
+        )
+    if group_by is None:
+        return None, {}
     shared = find_leaks(
         ((g, split) for split in SPLITS for g in label_values(handle, split, [group_by])[group_by]), involving="test"
     )
@@ -82,7 +93,19 @@ def check_splits(handle: DatasetHandle, group_by: str, allow_shared: bool) -> di
             f"`ssl-audio prepare --group-by {group_by}`, or pass --allow-shared-groups to "
             f"probe anyway (the report will say so)"
         )
-    return shared
+    return group_by, shared
+
+
+def head_failure(kind: str, metric: str, test_metrics: dict) -> str | None:
+    """Why a head's test score is a failure rather than a finding: an R² below 0 predicts worse than the
+    test split's own mean (a scale the head never fitted, or features that carry nothing of the value)."""
+    value = test_metrics.get(metric)
+    if kind == "value" and value is not None and np.isfinite(value) and value < 0:
+        return (
+            f"test R² {value:.3f} < 0: worse than predicting the mean; this head learnt nothing usable of the "
+            "column (too few files, or a value the features do not carry)"
+        )
+    return None
 
 
 def probe(
@@ -99,7 +122,7 @@ def probe(
     hop_seconds: float | None = None,
     pooling: str = "mean",
     readout: str | None = None,
-    group_by: str = "artist",
+    group_by: str | None = None,
     allow_shared: bool = False,
     workers: int | None = None,
     mode: str = "frozen",
@@ -127,7 +150,8 @@ def probe(
         raise BadValueError(f"--readout {readout}: {err}") from None
     handle = open_dataset(dataset, data_dir, sample_rate=encoder.sample_rate)
     columns = task_columns(handle, task)
-    leaks = check_splits(handle, group_by, allow_shared)
+    group_by, leaks = check_splits(handle, group_by, allow_shared)
+    counts = split_counts(handle, SPLITS)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
     extractors = {}
@@ -194,7 +218,9 @@ def probe(
         "checksum": encoder.checksum,
         "head": head,
         "mode": mode,
-        "split_sizes": {s: handle.splits[s] for s in SPLITS},
+        "split_sizes": {s: handle.splits[s] for s in SPLITS},  # records (segments)
+        "split_counts": counts,  # {split: {'files', 'segments'}}: the test split's files are what is resampled
+        "group_by": group_by,
         "leaks": leaks,
         "features": described,
         "tasks": {},
@@ -207,7 +233,7 @@ def probe(
         n_out = len(names) if kind in ("class", "multilabel") else 1
         main = metrics.MAIN_METRIC[kind]
         results["tasks"][column] = {"kind": kind, "metric": main, "by_features": {}}
-        test_outputs, test_labels = {}, None
+        test_outputs, test_labels, failed = {}, None, []
         for fkind, splits in feats.items():
             if splits is None:
                 tuned = finetune(
@@ -224,7 +250,7 @@ def probe(
                     eval_every=finetune_eval_every,
                     say=say,
                 )
-                scores, labels = tuned.test_scores, tuned.test_labels
+                scores, labels = tuned.test_scores, tuned.test_labels  # one row per file, as the frozen heads
                 entry = {
                     "validation": tuned.validation,
                     "learning_rate": finetune_lr,
@@ -245,6 +271,10 @@ def probe(
                     "search": fitted.search,
                 }
             test_metrics = metrics.score(kind, labels, scores, names)
+            failure = head_failure(kind, main, test_metrics)
+            if failure:
+                entry["failed"] = failure
+                failed.append(fkind)
             results["tasks"][column]["by_features"][fkind] = {**entry, "test": test_metrics}
             if test_labels is not None and not np.array_equal(np.asarray(test_labels), np.asarray(labels)):
                 raise RuntimeError(
@@ -266,7 +296,7 @@ def probe(
                         (name, lambda y=labels, s=scores, n=names, t=title, f=out / name: plot_pr_curves(y, s, n, t, f))
                     )
         # Which differences the test split can tell apart: paired bootstrap intervals (bootstrap.py).
-        results["tasks"][column]["comparisons"] = compare_all(kind, main, test_labels, test_outputs)
+        results["tasks"][column]["comparisons"] = compare_all(kind, main, test_labels, test_outputs, failed=failed)
     frozen = {k: v["test"].x for k, v in feats.items() if v is not None}
     colourings = {}
     if frozen:  # single-label columns colour the map (genre, mood); the labels are the same for every kind

@@ -7,7 +7,9 @@ import os
 from ssl_audio.commands.flags import positive_float, positive_int
 from ssl_audio.embed.pooling import POOLINGS
 from ssl_audio.models.registry import READOUTS
-from ssl_audio_linear_probe.report import summary_lines
+from ssl_audio.text import files_and_segments
+from ssl_audio_linear_probe.bootstrap import MIN_ITEMS
+from ssl_audio_linear_probe.report import grouping_words, summary_lines
 from ssl_audio_linear_probe.run import (
     FEATURE_KINDS,
     FINETUNE_BATCH_SIZE,
@@ -24,7 +26,10 @@ DESCRIPTION = (
     "validation, and score the test split. The same heads run on MFCC descriptors and on a randomly "
     "initialised encoder, side by side. Writes results.json, report.md and plots to --out; prints one "
     "line per task last: `DATASET TASK metric=M pretrained=x mfcc=y random=z`, then per pair the test "
-    "difference with its paired-bootstrap 95% interval and verdict (`pretrained_vs_mfcc=+0.05[+0.01,+0.09]better`)."
+    "difference with its paired-bootstrap 95% interval over test files and verdict "
+    "(`pretrained_vs_mfcc=+0.05[+0.01,+0.09]better`); from fewer than "
+    f"{MIN_ITEMS} test files, or from a head that failed "
+    "(R² < 0), no interval and no verdict (`+1.269(too_few_test_files:2<20)`)."
 )
 
 
@@ -97,7 +102,10 @@ def add_arguments(p) -> None:
         "default: the run's config.model.readout (embed, HEAR and the SavedModel use that one)",
     )
     p.add_argument(
-        "--group-by", default="artist", help="column that must not be shared by test and other splits (default artist)"
+        "--group-by",
+        default=None,
+        help="column that must not be shared by test and other splits (default: artist where the dataset has "
+        "it, else none; the report says which)",
     )
     p.add_argument(
         "--allow-shared-groups",
@@ -137,6 +145,11 @@ def run(args) -> int:
     )
     print(
         f"probe: report in {os.path.join(args.out, 'report.md')}, numbers in {os.path.join(args.out, 'results.json')}"
+    )
+    test = results["split_counts"]["test"]
+    print(
+        f"probe: test split {files_and_segments(test)}, {grouping_words(results)}; intervals resample files, "
+        f"no verdict from fewer than {MIN_ITEMS}"
     )
     for line in summary_lines(results):
         print(line)

@@ -126,6 +126,16 @@ def label_values(handle: DatasetHandle, split: str, columns: list[str]) -> dict[
     return out
 
 
+def split_counts(handle: DatasetHandle, splits=None) -> dict[str, dict[str, int]]:
+    """{split: {'files', 'segments'}}: a file longer than prepare's --segment-seconds is several records
+    (segments) sharing its key, so a split's record count is not its number of files."""
+    counts = {}
+    for split in splits or handle.splits:
+        keys = label_values(handle, split, ["key"])["key"]
+        counts[split] = {"files": len(set(keys)), "segments": len(keys)}
+    return counts
+
+
 def _ensure_absl_flags_parsed() -> None:
     # grain reads its options from absl flags; outside absl.app (our CLI, notebooks, tests) they are
     # never parsed and grain's worker processes fail on first access, so take the defaults.

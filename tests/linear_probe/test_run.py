@@ -63,8 +63,11 @@ def test_probe_reports_every_feature_kind_side_by_side(checkpoint, prepared, tmp
     # Every pair with its paired-bootstrap interval and verdict: in the JSON, the report and the last line.
     comparisons = results["tasks"]["genre"]["comparisons"]
     assert set(comparisons) == {"pretrained-mfcc", "pretrained-random", "mfcc-random"}
+    test_files = results["split_counts"]["test"]["files"]
+    assert test_files < 20  # the tiny set: every pair is scored, none is given a verdict
     for c in comparisons.values():
-        assert c["low"] <= c["high"] and c["verdict"] in ("better", "worse", "not distinguishable")
+        assert c["low"] <= c["high"] and c["items"] == test_files and c["verdict"] == "too few items"
+    assert f"(too_few_test_files:{test_files}<20)" in last
     assert (
         " pretrained_vs_mfcc=" in last
         and " pretrained_vs_random=" in last

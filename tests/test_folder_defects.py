@@ -119,7 +119,7 @@ def test_links_fifos_and_lookalike_names_through_scan_prepare_and_embed(odd_link
     data_dir = tmp_path / "tfds"
     prep = cli("prepare", "--input", odd_links, "--name", "odd", "--data-dir", data_dir, "--workers", "1")
     assert prep.returncode == 0, prep.stderr[-2000:]  # a FileNotFoundError traceback on the broken link
-    assert "train 4 clips" in prep.stdout and "bad files skipped: 3" in prep.stdout
+    assert "train 4 files" in prep.stdout and "bad files skipped: 3" in prep.stdout
 
     out = tmp_path / "emb"
     done = embed(checkpoint, odd_links, out)
@@ -153,7 +153,7 @@ def test_latin1_names_in_labels_csv_raw_or_as_printed(tmp_path):
         "--column", "style=class", "--splits", "1,0,0",
     )  # fmt: skip
     assert prep.returncode == 0, prep.stderr[-2000:]  # a UnicodeDecodeError traceback, then "does not exist"
-    assert "train 8 clips" in prep.stdout and "bad files skipped: 0" in prep.stdout
+    assert "train 8 files" in prep.stdout and "bad files skipped: 0" in prep.stdout
 
 
 def _mkdir(root: Path, name: str) -> str:
@@ -239,7 +239,7 @@ def test_a_killed_prepare_leaves_no_workers_and_its_rerun_clears_the_staging(tmp
     assert stale.exists()  # SIGKILL gave the run no chance to clean up
 
     rerun = cli(*args[3:])
-    assert rerun.returncode == 0 and "train 80 clips" in rerun.stdout, rerun.stderr[-2000:]
+    assert rerun.returncode == 0 and "train 80 files" in rerun.stdout, rerun.stderr[-2000:]
     assert not stale.exists()
 
 

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from ssl_audio.audio.decode import DecodeOptions, file_stamp
+from ssl_audio.audio.paths import printable
 from ssl_audio.audio.scan import bad_lines, write_bad_list
 from ssl_audio.audio.stream import native_seconds, segment_bounds
 from ssl_audio.data.labels import SPLITS, ColumnMap, Record
@@ -32,7 +33,7 @@ from ssl_audio.data.spill import bound_writer_memory
 from ssl_audio.data.splits import assign_splits, find_leaks, record_groups
 from ssl_audio.data.spool import RecordSpool
 from ssl_audio.errors import BadValueError, OutputExistsError
-from ssl_audio.text import plural
+from ssl_audio.text import files_and_segments, plural
 
 STAGING = ".ssl_audio_staging"
 DEFAULT_SEGMENT_SECONDS = 60.0
@@ -73,21 +74,27 @@ class PrepareResult:
     path: Path
     reused: bool
     layout: str
-    splits: dict[str, int]
+    splits: dict[str, int]  # records (segments)
     columns: list[str]
     hours: float
     bad_files: int
     notes: list[str]
     bad: list[dict] = dataclasses.field(default_factory=list)
+    files: dict[str, int] | None = None  # files per split (None: a dataset built before files were counted)
 
     def lines(self) -> list[str]:
         verb = "reused" if self.reused else "built"
+        files = self.files or {}
+
+        def counted(split: str, records: int) -> str:
+            if split not in files:
+                return plural(records, "record")
+            return files_and_segments({"files": files[split], "segments": records})
+
         out = [
             f"prepare: {verb} {self.path}",
             f"  layout {self.layout}; label columns: {', '.join(self.columns) or 'none (unlabelled)'}",
-            "  splits: "
-            + ", ".join(f"{k} {plural(v, 'clip')}" for k, v in self.splits.items())
-            + f"; {self.hours:.2f} h",
+            "  splits: " + ", ".join(f"{k} {counted(k, v)}" for k, v in self.splits.items()) + f"; {self.hours:.2f} h",
             f"  bad files skipped: {self.bad_files}"
             + (f" (listed in {self.path / BAD_LIST})" if self.bad_files else ""),
         ]
@@ -247,6 +254,87 @@ def _engine(opt: PrepareOptions):
         yield options
 
 
+class EmptySplitError(BadValueError):
+    """A split whose every file is bad: TFDS cannot write an empty split, and a probe could not use one."""
+
+
+def empty_split_error(split: str, bad: list[dict], files: int) -> EmptySplitError:
+    """One line: the split, its files, the first bad files' reasons (`bad`: some or all of them)."""
+    shown = "; ".join(f"{b['path']}: {b['reason']}" for b in bad[:3]) + (
+        f"; and {files - min(len(bad), 3)} more" if files > min(len(bad), 3) else ""
+    )
+    return EmptySplitError(
+        f"the {split} split has no usable file: {plural(files, 'file')}, every one bad ({shown}). Replace or "
+        "remove them (`ssl-audio scan` lists every reason), or give every split good files with --splits or a "
+        "split column in labels.csv"
+    )
+
+
+def check_splits_readable(records: list[Record], options: DecodeOptions) -> None:
+    """Before anything is written: a split whose files all lack a readable audio header (empty, missing,
+    not audio, a broken link) is refused with the reasons. Headers only: a file that decodes badly past its
+    header (truncated, silent) is found by the build itself (see prepare)."""
+    from ssl_audio.audio.scan import check_file
+    from ssl_audio.audio.stream import native_info
+
+    for split in SPLITS:
+        paths = list(dict.fromkeys(r.path for r in records if r.split == split))
+        if paths and all(native_info(path) is None for path in paths):
+            reports = [check_file((path, options)) for path in paths[:3]]  # unreadable: each fails at once
+            bad = [{"path": r.path, "reason": r.reason or "no readable audio header"} for r in reports]
+            raise empty_split_error(split, bad, len(paths))
+
+
+def _empty_split(err: AssertionError, records, bad: list[dict]) -> EmptySplitError | None:
+    """TFDS's 'No examples were yielded' for a split, as the one-line error naming that split's bad files."""
+    import re
+
+    found = re.search(r'split "(\w+)": No examples were yielded', str(err))
+    if not found:
+        return None
+    split = found.group(1)
+    paths = (
+        {printable(r.path) for r in records if r.split == split} if isinstance(records, list) else None
+    )  # a spool: unlabelled, one split
+    mine = [b for b in bad if paths is None or b["path"] in paths]
+    return empty_split_error(split, mine, len(paths) if paths is not None else len(mine))
+
+
+def per_file(bad: list[dict]) -> list[dict]:
+    """One row per bad file, in order: a file stored as segments fails segment by segment (a silent track
+    in every one of them), and is one bad file, its first reason with how many segments it held."""
+    rows: dict[str, dict] = {}
+    for b in bad:
+        rows.setdefault(b["path"], {**b, "segments": 0})["segments"] += 1
+    return [
+        {
+            "path": r["path"],
+            "reason": r["reason"] if r["segments"] == 1 else f"{r['segments']} segments bad, the first: {r['reason']}",
+        }
+        for r in rows.values()
+    ]
+
+
+def split_files(records, bad: list[dict]) -> dict[str, int]:
+    """Files per split that gave at least one record. `records`: a list or a spool, a file's segments
+    consecutive (as `segmented` yields them), so a split is counted in one pass with no set of its files."""
+    import itertools
+
+    bad_segments: dict[str, int] = {}
+    for b in bad:
+        bad_segments[b["path"]] = bad_segments.get(b["path"], 0) + 1
+    out = {}
+    for split in SPLITS:
+        rs = records.split(split) if isinstance(records, RecordSpool) else (r for r in records if r.split == split)
+        count, seen = 0, False
+        for path, group in itertools.groupby(printable(r.path) for r in rs):
+            seen = True
+            count += sum(1 for _ in group) > bad_segments.get(path, 0)
+        if seen:
+            out[split] = count
+    return out
+
+
 def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: bool = False) -> PrepareResult:
     validate_name(opt.name)
     catalog = load_catalog(input_dir, opt.layout, opt.columns)
@@ -271,6 +359,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         else:
             records = held_records(catalog, opt)
             split_records(records, catalog, opt, notes)
+            check_splits_readable(records, opt.decode)
             fingerprint = dataset_fingerprint(records, opt, catalog.layout)
             records = list(segmented(records, opt.segment_seconds, tally))
         path = dataset_path(opt.name, opt.data_dir)
@@ -314,12 +403,20 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
         builder = SslAudioFolder(config=config, data_dir=str(staging), file_format="array_record")
         tfds.disable_progress_bar()  # its bars have no total or ETA; ours (builder.py) have both
         bound_writer_memory()  # spilled past 16 MB, without TensorFlow: memory bounded by neither data nor file
-        with _engine(opt) as beam_options:
-            builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(
-                    download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
+        try:
+            with _engine(opt) as beam_options:
+                builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(
+                        download_mode=tfds.download.GenerateMode.FORCE_REDOWNLOAD, beam_options=beam_options
+                    )
                 )
-            )
+        except AssertionError as err:  # every file of a split failed past its header (truncated, silent, NaN)
+            if side is not None:
+                builder.collect_beam_side()
+            empty = _empty_split(err, records, catalog.unlisted + builder.bad_files)
+            if empty is None:
+                raise
+            raise empty from None
         if side is not None:
             builder.collect_beam_side()
         built = dataset_path(opt.name, staging)
@@ -328,7 +425,8 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
                 f"{plural(tally['files'], 'file')} longer than --segment-seconds {opt.segment_seconds:g} stored "
                 f"as {tally['segments']} segments (each keeps its file's key, labels and split)"
             )
-        bad = catalog.unlisted + builder.bad_files
+        files = split_files(records, builder.bad_files)
+        bad = catalog.unlisted + per_file(builder.bad_files)
         write_bad_list(bad, built / BAD_LIST)
         splits = {s: builder.info.splits[s].num_examples for s in SPLITS if s in builder.info.splits}
         summary = {
@@ -339,6 +437,7 @@ def prepare(input_dir: str | os.PathLike, opt: PrepareOptions, *, overwrite: boo
             "kinds": catalog.kinds,
             "sample_rate": opt.decode.sample_rate,
             "splits": splits,
+            "files": files,
             "hours": builder.samples_written / opt.decode.sample_rate / 3600,
             "bad_files": len(bad),
             "bad": bad,
@@ -403,4 +502,5 @@ def _result(path: Path, reused: bool, summary: dict, notes: list[str]) -> Prepar
         bad_files=summary["bad_files"],
         notes=notes,
         bad=summary.get("bad", []),
+        files=summary.get("files"),
     )

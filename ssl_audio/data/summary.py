@@ -11,8 +11,9 @@ import os
 
 import numpy as np
 
-from ssl_audio.data.pipeline import label_values, open_dataset, pretrain_loader
+from ssl_audio.data.pipeline import label_values, open_dataset, pretrain_loader, split_counts
 from ssl_audio.data.splits import find_leaks
+from ssl_audio.text import files_and_segments
 
 
 def label_counts(handle) -> dict[str, dict[str, collections.Counter]]:
@@ -39,7 +40,8 @@ def describe(name: str, data_dir: str | os.PathLike, plot: str | None = None, cr
     handle = open_dataset(name, data_dir)
     lines = [
         f"dataset {name}: {handle.path}",
-        f"  sample rate {handle.sample_rate} Hz; splits: " + ", ".join(f"{s} {n}" for s, n in handle.splits.items()),
+        f"  sample rate {handle.sample_rate} Hz; splits: "
+        + ", ".join(f"{s} {files_and_segments(c)}" for s, c in split_counts(handle).items()),
     ]
     counts = label_counts(handle)
     for column, kind in handle.columns.items():

@@ -19,6 +19,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from ssl_audio.audio.decode import as_float_audio
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.embed.model import load_model as _load_embedding_model
 from ssl_audio.errors import BadValueError
@@ -58,7 +59,7 @@ def _to_numpy(audio) -> np.ndarray:
         audio = audio.detach().cpu().numpy()
     elif isinstance(audio, (tf.Tensor, tf.Variable)):
         audio = audio.numpy()
-    x = np.asarray(audio, np.float32)
+    x = as_float_audio(audio, "HEAR audio")
     if x.ndim != 2:
         raise BadValueError(f"HEAR audio is [n_sounds, n_samples]; got shape {x.shape}")
     return x

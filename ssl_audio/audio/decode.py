@@ -158,6 +158,27 @@ def decode_file(path: str | os.PathLike, options: DecodeOptions = DecodeOptions(
     return audio, "; ".join(n for n in (truncated, note) if n)
 
 
+# Integer PCM handed over as an array: the full scale of each type, so that a WAV read by scipy or
+# soundfile(dtype='int16') gives the same embedding as its float read. (uint8 is offset binary, as in WAV.)
+PCM_SCALES = {np.dtype(np.int8): (0, 128.0), np.dtype(np.int16): (0, 32768.0), np.dtype(np.int32): (0, 2.0**31)}
+PCM_SCALES[np.dtype(np.uint8)] = (128, 128.0)
+
+
+def as_float_audio(audio, what: str = "audio") -> np.ndarray:
+    """An array of samples as float32 in [-1, 1]: floats as they are; int8/int16/int32/uint8 PCM divided by
+    its type's full scale; any other dtype (int64, uint16, bool, objects) refused with one line."""
+    x = np.asarray(audio)
+    if x.dtype.kind == "f":
+        return x.astype(np.float32, copy=False)
+    if x.dtype in PCM_SCALES:
+        offset, scale = PCM_SCALES[x.dtype]
+        return ((x.astype(np.float32) - offset) / scale).astype(np.float32)
+    raise BadValueError(
+        f"{what} of dtype {x.dtype}: give float samples in [-1, 1], or int8/int16/int32/uint8 PCM (scaled by "
+        "its full range); for other integers, divide by their full scale first"
+    )
+
+
 def check_audible(peak: float, options: DecodeOptions, source: str | os.PathLike = "<array>") -> None:
     """The one definition of silent: a peak below options.silence_dbfs is a DecodeError naming `source`."""
     peak_dbfs = 20 * np.log10(peak) if peak > 0 else -np.inf
@@ -174,6 +195,33 @@ def conform(data: np.ndarray, rate: int, options: DecodeOptions, source: str | o
     return conform_checked(data, rate, options, source)[0]
 
 
+# A downmix this far below the loudest channel cancelled the music (channels in antiphase, or nearly).
+CANCELLED_DB = 20.0
+
+
+def downmix(data: np.ndarray, options: DecodeOptions, source: str | os.PathLike = "<array>") -> tuple[np.ndarray, str]:
+    """Mono float32, and a note when the downmix cancelled: silence is decided on the channels (a file is
+    silent only if every channel is), and where the channels' mean is CANCELLED_DB below the loudest channel
+    (antiphase stereo) the loudest channel is kept instead, with a note that says so."""
+    if data.ndim != 2 or data.shape[1] == 1 or data.shape[0] == 0:
+        return np.asarray(data.mean(axis=1) if data.ndim == 2 else data, np.float32), ""
+    peaks = np.abs(data).max(axis=0)
+    check_audible(float(peaks.max()), options, source)
+    mono = np.asarray(data.mean(axis=1), np.float32)
+    peak = float(np.abs(mono).max()) if mono.size else 0.0
+    if peak * 10 ** (CANCELLED_DB / 20) >= peaks.max():
+        return mono, ""
+    loudest = int(peaks.argmax())
+    return np.asarray(data[:, loudest], np.float32), (
+        f"the channels cancel when downmixed (antiphase: the mean peaks {_dbfs(peak):.1f} dBFS, channel "
+        f"{loudest + 1} {_dbfs(float(peaks.max())):.1f} dBFS); kept channel {loudest + 1} alone"
+    )
+
+
+def _dbfs(peak: float) -> float:
+    return 20 * np.log10(peak) if peak > 0 else -np.inf
+
+
 def conform_checked(
     data: np.ndarray, rate: int, options: DecodeOptions, source: str | os.PathLike = "<array>"
 ) -> tuple[np.ndarray, str]:
@@ -182,8 +230,7 @@ def conform_checked(
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise DecodeError(source, f"contains {bad} NaN or inf samples", "re-export the file; it is damaged")
-    mono = data.mean(axis=1) if data.ndim == 2 else data
-    mono = np.asarray(mono, dtype=np.float32)
+    mono, note = downmix(data, options, source)
     if rate != options.sample_rate:
         # soxr's HQ preset: the quality music resampling needs, at several hundred x real time.
         mono = soxr.resample(mono, rate, options.sample_rate, quality="HQ").astype(np.float32)
@@ -198,7 +245,7 @@ def conform_checked(
         short = f"too short ({seconds:.2f} s < minimum {options.min_seconds:g} s)"
         if not options.keep_short:
             raise DecodeError(source, short, "lower --min-seconds or drop the file")
-        note = f"{short}; embedded anyway, zero-padded to a whole window"
+        note = "; ".join(filter(None, [note, f"{short}; embedded anyway, zero-padded to a whole window"]))
     peak = float(np.abs(mono).max())
     check_audible(peak, options, source)
     if peak > 1.0:

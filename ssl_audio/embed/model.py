@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ssl_audio.audio.decode import DecodeOptions, conform, load_audio
+from ssl_audio.audio.decode import DecodeOptions, as_float_audio, conform, load_audio
 from ssl_audio.audio.windows import timed_windows
 from ssl_audio.distributed import batch_sharding, make_mesh, replicated
 from ssl_audio.embed import pooling as pooling_lib
@@ -148,7 +148,7 @@ class EmbeddingModel:
     # ------------------------------------------------------------------------------------------ windows
     def embed_windows(self, windows: np.ndarray) -> np.ndarray:
         """[N, window_samples] -> [N, D] float32, in device batches of at most `batch_size`."""
-        windows = np.asarray(windows, np.float32)
+        windows = as_float_audio(windows, "windows")
         if windows.ndim != 2 or windows.shape[1] != self.window_samples:
             raise BadValueError(f"expected windows [N, {self.window_samples}], got shape {windows.shape}")
         out = [self._run(windows[i : i + self.batch_size]) for i in range(0, windows.shape[0], self.batch_size)]
@@ -177,7 +177,8 @@ class EmbeddingModel:
 
     def embed(self, audio, sample_rate: int) -> Embeddings:
         """Embeddings of one clip: audio [samples], [samples, channels] or [channels, samples] (channels are
-        averaged), at any sample rate (resampled with soxr). NumPy, or anything np.asarray takes."""
+        averaged), at any sample rate (resampled with soxr). NumPy, or anything np.asarray takes: floats in
+        [-1, 1], or int8/int16/int32/uint8 PCM (scaled by its type's full range)."""
         return self._embed_mono(self._conform(audio, sample_rate))
 
     def embed_file(self, path: str | os.PathLike) -> Embeddings:
@@ -204,7 +205,7 @@ class EmbeddingModel:
     def _conform(self, audio, sample_rate: int) -> np.ndarray:
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise BadValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
-        x = np.asarray(audio, dtype=np.float32)
+        x = as_float_audio(audio)
         if x.ndim == 2:
             # soundfile gives [samples, channels]; librosa and torchaudio [channels, samples].
             if x.shape[0] <= 8 < x.shape[1]:

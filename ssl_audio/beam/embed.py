@@ -47,6 +47,7 @@ from ssl_audio.embed.model import EmbeddingModel, Embeddings, load_model
 from ssl_audio.embed.output import (
     ERRORS,
     NOTES,
+    SHOWN_NOTES,
     ErrorsLog,
     ExportResult,
     find_changed,
@@ -564,6 +565,7 @@ def export_beam(
         audio_seconds=float(sum(done.values())),
         seconds=time.perf_counter() - start,
         noted=len(notes.failed) - noted_before,
+        notes=notes.since(noted_before)[:SHOWN_NOTES],
         changed=len(changed),
         vanished=vanished,
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_audio import interrupts
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_stamp
 from ssl_audio.audio.stream import AudioStream, is_long, open_stream
 from ssl_audio.audio.windows import StreamWindows, window_batches, window_starts
@@ -29,6 +30,7 @@ from ssl_audio.embed.model import EmbeddingModel, Embeddings
 from ssl_audio.embed.output import (
     ERRORS,
     NOTES,
+    SHOWN_NOTES,
     ErrorsLog,
     ExportResult,
     find_changed,
@@ -85,6 +87,7 @@ def decoded(
             if nxt is not None:
                 queue.append((nxt[0], pool.submit(decode_one, options, nxt[1])))
             audio, error, note = future.result()
+            interrupts.check()  # an interrupt swallowed inside the decode is not this file's failure
             if note and on_note is not None:
                 on_note(key, note)
             yield key, audio, error
@@ -129,11 +132,13 @@ def embed_stream(
                 clip.starts.append(start / rate)
                 clip.ends.append(start / rate + window / rate)
                 yield w
+            interrupts.check()  # a stream cut short by a swallowed interrupt is not a complete file
             clip.duration = cut.samples / rate
             clip.ends = [min(e, clip.duration) for e in clip.ends]
             if stream.note and on_note is not None:
                 on_note(clip.key, stream.note)
         except Exception as err:  # bad part-way (NaN at 40 min, silent, cut short): the file fails, the job not
+            interrupts.check()
             clip.failed = True
             reason = (
                 err.detail if isinstance(err, DecodeError) else f"could not be decoded ({type(err).__name__}: {err})"
@@ -234,6 +239,7 @@ def export(
 
     def on_error(key: str, reason: str) -> None:
         nonlocal failed_now
+        interrupts.check()
         errors.add(key, reason)
         failed_now += 1
         bar.update(1)
@@ -248,21 +254,23 @@ def export(
         if elapsed > 0:
             bar.set_postfix_str(f"{covered:.0f} s of audio, {covered / elapsed:.0f}x real time", refresh=False)
 
-    try:
-        stream = embed_stream(
-            model,
-            decoded(model, todo, workers, decode, on_note=notes.add),
-            on_error=on_error,
-            on_progress=on_progress,
-            on_note=notes.add,
-        )
-        for finished in stream:
-            store.append([(k, e, stamps[k]) for k, e in finished])
-            embedded += len(finished)
-            audio_seconds += sum(e.duration for _, e in finished)
-    finally:
-        bar.close()
-        store.close()
+    with interrupts.watched():
+        try:
+            stream = embed_stream(
+                model,
+                decoded(model, todo, workers, decode, on_note=notes.add),
+                on_error=on_error,
+                on_progress=on_progress,
+                on_note=notes.add,
+            )
+            for finished in stream:
+                interrupts.check()
+                store.append([(k, e, stamps[k]) for k, e in finished])
+                embedded += len(finished)
+                audio_seconds += sum(e.duration for _, e in finished)
+        finally:
+            bar.close()
+            store.close()
     seconds = time.perf_counter() - start
     counts = {"inputs": len(items), "done": counts["done"] + embedded, "failed": len(errors.failed)}
     write_manifest(
@@ -284,6 +292,7 @@ def export(
         audio_seconds=audio_seconds,
         seconds=seconds,
         noted=len(notes.failed) - noted_before,
+        notes=notes.since(noted_before)[:SHOWN_NOTES],
         changed=len(changed),
         vanished=vanished,
     )

@@ -28,7 +28,8 @@ MANIFEST = "manifest.json"
 ERRORS = "errors.tsv"
 
 
-NOTES = "notes.tsv"  # files embedded in spite of a check (too short), one line each
+NOTES = "notes.tsv"  # files embedded with a note (cut short, too short, channels that cancel), one line each
+SHOWN_NOTES = 5
 
 
 VANISHED = "vanished.tsv"  # files embedded by an earlier run that this run's --input no longer holds
@@ -50,6 +51,7 @@ class ExportResult:
     audio_seconds: float
     seconds: float
     noted: int = 0
+    notes: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (file, note) of this run, first ones
     changed: int = 0  # done before, but the file changed since: its rows replaced
     vanished: int = 0  # done before, but no longer among the inputs: rows kept
 
@@ -79,10 +81,10 @@ class ExportResult:
                 f"are kept and listed in {self.out / VANISHED}"
             )
         if self.noted:
-            out.append(
-                f"  {plural(self.noted, 'file')} shorter than --min-seconds embedded anyway, each listed with "
-                f"its length in {self.out / NOTES}"
-            )
+            out.append(f"  {plural(self.noted, 'file')} embedded with a note, each listed in {self.out / NOTES}:")
+            out += [f"    {key}: {note}" for key, note in self.notes[:SHOWN_NOTES]]
+            if self.noted > SHOWN_NOTES:
+                out.append(f"    ... and {self.noted - SHOWN_NOTES} more")
         if self.embedded:
             out.append(
                 f"  {self.audio_seconds / 3600:.2f} h of audio in {self.seconds:.1f} s = "
@@ -110,6 +112,10 @@ class ErrorsLog:
 
     def _rewrite(self) -> None:
         write_bad_list([{"path": key, "reason": reason} for key, reason in self.failed.items()], self.path)
+
+    def since(self, count: int) -> list[tuple[str, str]]:
+        """The rows added after the first `count` (what this run noted)."""
+        return list(self.failed.items())[count:]
 
     def add(self, key: str, reason: str) -> None:
         reason = " ".join(reason.split())  # one line, whatever the exception said

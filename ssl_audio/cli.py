@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -95,6 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         # traceback (and another when it flushes stdout at exit), so stdout goes to /dev/null first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a command ended by a closed pipe
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or os.environ.get("SSL_AUDIO_DEBUG"):
+            raise  # anything else from the system is a bug until shown otherwise: it keeps its traceback
+        # A read-only output folder or an unreadable input: the user's to fix, named in one line.
+        where = os.fsdecode(err.filename) if err.filename is not None else "a file"
+        print(
+            f"ssl-audio {args.command}: error: {where}: {err.strerror.lower()}; choose a folder you can write "
+            "(or a file you can read), or change its permissions",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

@@ -47,17 +47,29 @@ def test_the_embedding_and_hear_snippet_runs(checkpoint):
     assert namespace["e"].scene.ndim == 1 and namespace["scene"].shape[0] == 2
 
 
-def test_the_dataset_snippet_runs(prepared):
+def test_the_dataset_snippet_runs_as_a_script_with_its_workers(prepared, tmp_path):
+    """As a user runs it: a file of its own, `python file.py`, with worker processes (which import the file
+    again: without the README's `if __name__ == "__main__":` each would print a traceback)."""
+    import subprocess
+    import sys
+
     name, data_dir = prepared
     code = (
         block_with("open_dataset")
         .replace('"my_music", "~/tensorflow_datasets"', f"{name!r}, {data_dir!r}")
         .replace("global_batch_size=256", "global_batch_size=4")
-        .replace("worker_count=4", "worker_count=0")
+        .replace("worker_count=4", "worker_count=2")
+        .replace(
+            "    return batch, clip",
+            '    print("shapes", batch["view_a"].shape, clip["windows"].shape[1])\n    return batch, clip',
+        )
     )
-    namespace = {}
-    exec(code, namespace)
-    assert namespace["batch"]["view_a"].shape == (4, 48_000) and namespace["clip"]["windows"].shape[1] == 48_000
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "shapes (4, 48000) 48000" in r.stdout
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr[-3000:]
 
 
 def test_every_command_line_of_the_readme_parses_with_flags_the_command_has():

@@ -255,7 +255,7 @@ def vocoder_form(phase: str, platform: str) -> str:
     """The vocoder's form for augment.vocoder_phase on a backend (jax.default_backend()): "auto" is the scan
     on a CPU and the cumulative form on an accelerator, whose thousands of lanes it keeps busy without a
     240-step recurrence (an H200's full step 1.08x faster). On 2-core CPUs the cumulative form was 1.9x
-    as slow in the tiny config's step, and since the twelfth session's cheaper peak search and overlap-add
+    as slow in the tiny config's step, and since the 2026-12-04 cheaper peak search and overlap-add
     (which it leans on more) within 2%: the scan, Laroche & Dolson's own recurrence, stays there."""
     if phase != "auto":
         return phase

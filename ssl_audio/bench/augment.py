@@ -398,7 +398,7 @@ def run(
     single = {name: chain_.single_rate() for name, chain_ in cpu.items()}
     # The JAX chain and the libraries' pools take turns, `rounds` times, each keeping its fastest round
     # (as `bench step` does): on a 2-core host, one pass of each, one after the other, put the ratio
-    # anywhere from 1.4 to 2.0 on the same code within the hour (a 2-core AMD EPYC, twelfth session).
+    # anywhere from 1.4 to 2.0 on the same code within the hour (a 2-core AMD EPYC, 2026-12-04).
     with contextlib.ExitStack() as stack:
         for chain_ in cpu.values():
             stack.enter_context(chain_)

@@ -374,3 +374,75 @@ def test_prepare_and_info_count_files_apart_from_segments(tmp_path):
     assert "silent.wav: 5 segments bad, the first: segment 0.0-2.0 s is silent" in prep.stdout
     info = run("info", "--dataset", "seg", "--data-dir", str(data_dir))
     assert info.returncode == 0 and "splits: train 3 files (5 segments)" in info.stdout, info.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------- 14. an empty folder, one answer
+
+
+def test_an_empty_folder_is_the_same_one_line_for_scan_prepare_and_embed(tmp_path, checkpoint):
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("not audio")
+    results = [
+        run("scan", str(empty)),
+        run("prepare", "--input", str(empty), "--name", "e", "--data-dir", str(tmp_path / "tfds")),
+        run("embed", "--checkpoint", str(checkpoint), "--input", str(empty), "--output", str(tmp_path / "out")),
+    ]
+    for r in results:
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+        assert "no audio files found" in r.stderr and str(empty) in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()
+
+
+def test_a_missing_file_of_a_list_names_where_it_was_looked_for(tmp_path, checkpoint):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    music(tmp_path / "audio" / "a.wav", 1.5, seed=3)
+    (lists / "files.txt").write_text("../audio/a.wav\naudio/b.wav\n")  # relative to the list's folder
+    r = run(
+        "embed", "--checkpoint", str(checkpoint), "--input", str(lists / "files.txt"), "--output", str(tmp_path / "o")
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "1 file embedded" in r.stdout
+    errors = (tmp_path / "o" / "errors.tsv").read_text()
+    assert f"looked for {lists / 'audio' / 'b.wav'}" in errors
+
+
+# ------------------------------------------------------------------------- 12. a UTF-8 label for a Latin-1 name
+
+
+def test_a_utf8_labels_csv_names_a_latin1_file(tmp_path):
+    import os
+
+    root = tmp_path / "music"
+    root.mkdir()
+    latin1 = os.fsdecode("Café Müsik.wav".encode("latin-1"))  # the bytes an old share holds
+    with open(os.path.join(root, latin1), "wb") as f:
+        sf.write(f, np.sin(np.arange(32_000) / 16_000 * 2 * np.pi * 330).astype(np.float32) * 0.3, 16_000, format="WAV")
+    for i in range(3):
+        music(root / f"other{i}.wav", 2.0, seed=i)
+    rows = ["Café Müsik.wav,ambient"] + [f"other{i}.wav,{'ambient' if i else 'rock'}" for i in range(3)]
+    (root / "labels.csv").write_text("path,genre\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    r = run(
+        "prepare", "--input", str(root), "--name", "latin", "--data-dir", str(tmp_path / "tfds"), "--splits",
+        "1,0,0", "--quiet",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "train 4 files" in r.stdout and "bad files skipped: 0" in r.stdout
+
+
+# ------------------------------------------------------------------------- 11. embed's progress in seconds
+
+
+def test_embed_progress_counts_seconds_of_audio_so_its_eta_holds_for_unequal_files(tmp_path, checkpoint):
+    import re
+
+    music(tmp_path / "in" / "short.wav", 1.0, seed=1)
+    music(tmp_path / "in" / "long.wav", 20.0, seed=2)
+    (tmp_path / "in" / "bad.wav").write_bytes(b"")
+    r = run("embed", "--checkpoint", str(checkpoint), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    bars = re.findall(r"(\d+)/(\d+) s of audio \[[^\]]*?(\d+\.\d)/3 files", r.stderr)
+    assert bars, r.stderr[-2000:]
+    done, total, files = bars[-1]
+    assert int(total) == 21 and int(done) == 21 and float(files) == 3.0  # the whole 21 s, every file

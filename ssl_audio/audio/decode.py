@@ -79,7 +79,11 @@ def file_size(path: str | os.PathLike) -> int:
             target = printable(os.readlink(path))
             reason = f"broken symbolic link (to {target}, which does not exist)"
             raise DecodeError(path, reason, "fix or delete the link") from None
-        raise DecodeError(path, "file does not exist", "fix the path, or leave it out of the input") from None
+        # Named in full: a list's relative line is looked for beside the list, which a user may not expect.
+        looked = printable(os.path.abspath(path))
+        raise DecodeError(
+            path, f"file does not exist (looked for {looked})", "fix the path, or leave it out of the input"
+        ) from None
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise DecodeError(path, "symbolic link loop", "fix or delete the link") from None

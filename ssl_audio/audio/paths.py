@@ -49,16 +49,25 @@ def os_path(text: str) -> str:
 
 def as_written(text: str, base: str | os.PathLike) -> str:
     """A path as a user wrote it in a list or a CSV, as the name to open: as written (the raw bytes of a Latin-1
-    name included), or, when no such file exists, read as the printable form reports show (`caf\\xe9.wav`).
-    Relative paths are looked up under `base` but returned relative."""
+    name included), or, when no such file exists, read as the printable form reports show (`caf\\xe9.wav`),
+    or as the Latin-1 bytes of the text (a UTF-8 `café.wav` for the Latin-1 file b"caf\\xe9.wav": only when
+    no file of the UTF-8 name exists, so it is never ambiguous). Relative paths are looked up under `base`
+    but returned relative."""
 
     def exists(p: str) -> bool:
         return os.path.lexists(os.path.join(os.fspath(base), os.path.expanduser(p)))
 
-    if "\\" not in text or exists(text):
+    if exists(text):
         return text
-    decoded = os_path(text)
-    return decoded if exists(decoded) else text
+    if "\\" in text:
+        decoded = os_path(text)
+        if exists(decoded):
+            return decoded
+    try:  # a UTF-8 CSV naming a Latin-1 file ("Café.wav" for b"Caf\xe9.wav"): the one file it can mean
+        latin1 = os.fsdecode(text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return text
+    return latin1 if latin1 != text and exists(latin1) else text
 
 
 def to_wire(path: str | os.PathLike) -> str:

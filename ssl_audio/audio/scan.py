@@ -16,7 +16,14 @@ from pathlib import Path
 
 import soundfile as sf
 
-from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_size, is_audio_file
+from ssl_audio.audio.decode import (
+    AUDIO_EXTENSIONS,
+    DecodeError,
+    DecodeOptions,
+    decode_file,
+    file_size,
+    is_audio_file,
+)
 from ssl_audio.audio.paths import printable
 from ssl_audio.audio.stream import is_long, open_stream
 from ssl_audio.errors import MissingInputError
@@ -141,6 +148,14 @@ class ScanSummary:
         return out
 
 
+def no_audio_error(root: str | os.PathLike, flag: str = "") -> MissingInputError:
+    """The one answer of scan, prepare and embed to a folder with no audio file in it: one line, exit 2."""
+    return MissingInputError(
+        f"{flag}{printable(root)}: no audio files found (looked for "
+        f"{' '.join(sorted(AUDIO_EXTENSIONS))}, any case, recursively); point it at a folder of audio"
+    )
+
+
 def scan_folder(
     root: str | os.PathLike,
     options: DecodeOptions = DecodeOptions(),
@@ -149,6 +164,8 @@ def scan_folder(
     progress: bool = True,
 ) -> ScanSummary:
     paths = [str(p) for p in find_audio_files(root)]
+    if not paths:
+        raise no_audio_error(root)
     reports = list(
         parallel_map(
             check_file, [(p, options) for p in paths], workers=workers, desc="scan", unit="file", progress=progress

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 
 # Beam's DaskOptions: key -> its flag (`--beam-option dask_npartitions=8` or `npartitions=8` alike)
@@ -192,6 +193,19 @@ def __getattr__(name):  # Beam finds the runner by its dotted name; Beam and das
     raise AttributeError(name)
 
 
+def _quiet_workers(cluster) -> None:
+    """Warnings off in every worker of `cluster`, a worker that replaces a lost one included: Beam's import
+    in each worker warns on the root logger that GCP's client libraries are absent (needed on Dataflow)."""
+    from dask.distributed import Client, WorkerPlugin
+
+    class Quiet(WorkerPlugin):
+        def setup(self, worker):
+            logging.disable(logging.WARNING)
+
+    with Client(cluster) as client:
+        client.register_plugin(Quiet(), name="ssl_audio-quiet")
+
+
 @contextlib.contextmanager
 def dask_engine(address: str | None, workers: int | None):
     """Beam options for a Dask run: the scheduler at `address`, or a LocalCluster of `workers` processes
@@ -207,5 +221,18 @@ def dask_engine(address: str | None, workers: int | None):
 
         raise UsageError("--runner dask needs dask: pip install 'ssl_audio[dask]'") from None
     n = workers or max(1, (os.cpu_count() or 2) // 2)
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    from ssl_audio.beam.runner import engine_logs
+
+    quiet = not engine_logs()
+    if quiet:  # Dask logs every worker's start and stop at INFO; a user of a local run reads only our lines
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+    with LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR if quiet else False,
+    ) as cluster:
+        if quiet:
+            _quiet_workers(cluster)
         yield {**options, "dask_client_address": cluster.scheduler_address}

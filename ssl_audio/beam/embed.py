@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ import numpy as np
 
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, file_stamp
 from ssl_audio.audio.paths import from_wire, to_wire
+from ssl_audio.audio.scan import no_audio_error
 from ssl_audio.audio.stream import AudioStream
 from ssl_audio.beam.runner import check_engine, engine, import_beam
 from ssl_audio.embed.export import decode_one
@@ -492,6 +494,10 @@ def export_beam(
     check_engine(runner, beam_options, dask_address, dask_workers)  # before OUT is touched
     out = Path(out).expanduser()
     listing = iter_inputs(inputs)  # checks --input before OUT is touched
+    first = next(listing, None)
+    if first is None:  # the same answer as the in-process job's to a folder or list with nothing in it
+        raise no_audio_error(inputs, "--input ")
+    listing = itertools.chain([first], listing)
     windows, tables = output_tables(model, windows)
     store = open_store(fmt, out, model.embedding_size, tables)
     settings = output_settings(model, fmt, windows)

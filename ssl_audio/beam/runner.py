@@ -86,7 +86,7 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
     # Beam logs each worker's start, channels and shutdown at INFO and forwards every worker warning to the
     # driver: dozens of lines a run that say nothing about the user's files. Errors still show, and
     # SSL_AUDIO_DEBUG=1 keeps everything.
-    if not os.environ.get("SSL_AUDIO_DEBUG"):
+    if not engine_logs():
         options.setdefault("default_sdk_harness_log_level", "ERROR")
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
     if name == "DirectRunner":
@@ -95,6 +95,12 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
         options.setdefault("direct_num_workers", str(default_workers()))  # the cores this process may use
     flags = [f"--runner={name}"] + [f"--{k}={v}" for k, v in options.items()]
     return PipelineOptions(flags)
+
+
+def engine_logs() -> bool:
+    """Whether the engines' own logs are shown: `--verbose` (SSL_AUDIO_VERBOSE, set for the workers too) or
+    SSL_AUDIO_DEBUG=1; otherwise only their errors."""
+    return bool(os.environ.get("SSL_AUDIO_VERBOSE") or os.environ.get("SSL_AUDIO_DEBUG"))
 
 
 def check_engine(runner: str, options, dask_address: str | None, dask_workers: int | None) -> None:

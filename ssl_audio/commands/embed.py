@@ -25,7 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--input",
         required=True,
-        help="folder of audio (recursive), one audio file, or a text file with one path per line",
+        help="folder of audio (recursive), one audio file, or a text file with one path per line (a relative "
+        "path in it is taken from the list file's folder, not the current one; '#' starts a comment)",
     )
     p.add_argument("--output", required=True, help="output folder (resumed when it holds this command's output)")
     p.add_argument(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 from ssl_audio.audio.decode import DecodeOptions
 from ssl_audio.beam.runner import RUNNERS
@@ -115,6 +116,22 @@ def add_runner_arguments(p) -> None:
         default=None,
         help="--runner dask without --dask-address: worker processes of the local cluster (default: half the cores)",
     )
+    p.add_argument(
+        "--verbose",
+        action=_Verbose,
+        nargs=0,
+        help="with --runner: show the engine's own logs (Beam's and Dask's start-up, workers, shutdown); "
+        "default: only errors",
+    )
+
+
+class _Verbose(argparse.Action):
+    """--verbose: engine logs shown, in this process and in every worker it starts (they inherit the setting
+    through the environment: ssl_audio.beam.runner.engine_logs)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ["SSL_AUDIO_VERBOSE"] = "1"
+        setattr(namespace, self.dest, True)
 
 
 def add_window_arguments(p) -> None:

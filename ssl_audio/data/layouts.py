@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ssl_audio.audio.decode import is_audio_file
 from ssl_audio.audio.paths import printable
-from ssl_audio.audio.scan import find_audio_files, iter_audio_files
+from ssl_audio.audio.scan import find_audio_files, iter_audio_files, no_audio_error
 from ssl_audio.data.labels import COLUMN_KINDS, ColumnMap, LabelsError, Record, read_labels_csv
 from ssl_audio.errors import BadValueError, MissingInputError
 from ssl_audio.text import plural
@@ -107,7 +107,7 @@ def _folder(root: Path, column_map: ColumnMap = ColumnMap()) -> Catalog:
         ]
         return Catalog(printable(root), "folder", records, columns, kinds=column_map.kinds(), unlisted=unlisted)
     if next(iter_audio_files(root), None) is None:
-        raise MissingInputError(f"{root}: no audio files found (looked for .wav .flac .ogg .mp3 .aiff, recursively)")
+        raise no_audio_error(root, "--input ")
     return Catalog(
         printable(root),
         "folder",

@@ -23,7 +23,7 @@ import numpy as np
 
 from ssl_audio import interrupts
 from ssl_audio.audio.decode import DecodeError, DecodeOptions, decode_file, file_stamp
-from ssl_audio.audio.stream import AudioStream, is_long, open_stream
+from ssl_audio.audio.stream import AudioStream, is_long, native_seconds, open_stream
 from ssl_audio.audio.windows import StreamWindows, window_batches, window_starts
 from ssl_audio.embed.inputs import list_inputs
 from ssl_audio.embed.model import EmbeddingModel, Embeddings
@@ -232,27 +232,33 @@ def export(
     write_manifest(out, model, settings, inputs=str(inputs), counts=counts, complete=False)
 
     failed_now, embedded, audio_seconds = 0, 0, 0.0
-    # Files as the unit (a fraction of a long file as its windows go), audio seconds and speed beside them.
-    bar = tqdm(total=len(todo), desc="embed", unit="file", disable=not progress, dynamic_ncols=True)
-    bar.bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} files [{elapsed}<{remaining}{postfix}]"
+    # Seconds of audio as the unit, so that the ETA holds when files differ in length (an hour-long file
+    # among songs): the total from the files' headers (no audio read), the files done and the speed beside it.
+    listed = {key: native_seconds(path) for key, path in todo}
+    bar = tqdm(total=sum(listed.values()), desc="embed", unit="s", disable=not progress, dynamic_ncols=True)
+    bar.bar_format = "{l_bar}{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}{postfix}]"
     start = time.perf_counter()
+    files_done = 0.0
+
+    def show() -> None:
+        elapsed = time.perf_counter() - start
+        speed = f", {bar.n / elapsed:.0f}x real time" if elapsed > 0 else ""
+        bar.set_postfix_str(f"{files_done:.1f}/{len(todo)} files{speed}", refresh=False)
 
     def on_error(key: str, reason: str) -> None:
-        nonlocal failed_now
+        nonlocal failed_now, files_done
         interrupts.check()
         errors.add(key, reason)
         failed_now += 1
-        bar.update(1)
-
-    covered = 0.0
+        files_done += 1
+        bar.update(min(listed.get(key, 0.0), bar.total - bar.n))  # its seconds will not come as windows
+        show()
 
     def on_progress(files: float, seconds: float) -> None:
-        nonlocal covered
-        covered += seconds
-        bar.update(files)
-        elapsed = time.perf_counter() - start
-        if elapsed > 0:
-            bar.set_postfix_str(f"{covered:.0f} s of audio, {covered / elapsed:.0f}x real time", refresh=False)
+        nonlocal files_done
+        files_done += files
+        bar.update(min(seconds, bar.total - bar.n))
+        show()
 
     with interrupts.watched():
         try:

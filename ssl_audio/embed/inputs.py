@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ssl_audio.audio.decode import is_audio_file
 from ssl_audio.audio.paths import as_written, printable
-from ssl_audio.audio.scan import find_audio_files, iter_audio_files
+from ssl_audio.audio.scan import find_audio_files, iter_audio_files, no_audio_error
 from ssl_audio.errors import BadValueError, MissingInputError
 
 
@@ -18,7 +18,10 @@ def list_inputs(spec: str | os.PathLike) -> list[tuple[str, Path]]:
     skipped), relative ones taken from the list's folder, keyed as written. Duplicates are kept once."""
     spec = Path(spec).expanduser()
     if spec.is_dir():  # keys as printable text: a Latin-1 file name must not break the tables (paths.py)
-        return [(printable(p.relative_to(spec).as_posix()), p) for p in find_audio_files(spec)]
+        found = [(printable(p.relative_to(spec).as_posix()), p) for p in find_audio_files(spec)]
+        if not found:
+            raise no_audio_error(spec, "--input ")
+        return found
     seen, out = set(), []
     for key, path in iter_inputs(spec):
         if key not in seen:

@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ssl_audio.audio.decode import PCM_SCALES
 from ssl_audio.embed.model import EmbeddingModel
 from ssl_audio.errors import BadValueError, OutputExistsError
 from ssl_audio.pretrained import load_encoder
@@ -62,6 +63,8 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 def build_module(encoder, hop_samples: int):
     import tensorflow as tf
+
+    pcm_scales = {tf.as_dtype(k): v for k, v in PCM_SCALES.items()}
     from jax.experimental import jax2tf
 
     window = encoder.window_samples
@@ -85,7 +88,7 @@ def build_module(encoder, hop_samples: int):
         return tf_embed(module.weights, audio)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="audio")])
-    def embed_clip(audio):
+    def embed_float_clip(audio):
         n = tf.shape(audio)[0]
         # As the Python API (`embed_audio`: "audio has no samples"): no window of nothing, not an embedding.
         tf.debugging.assert_positive(n, message="embed_clip: audio has no samples")
@@ -104,8 +107,20 @@ def build_module(encoder, hop_samples: int):
             "ends": tf.cast(tf.minimum(starts + window, n), tf.float64) / rate,
         }
 
+    @tf.function
+    def embed_clip(audio):
+        # One trace per dtype (below), chosen by the loaded model from the caller's dtype: integer PCM is scaled
+        # by its full range as in the Python API, where a float32 signature alone would take 20000 as 20000.
+        if audio.dtype in pcm_scales:
+            offset, scale = pcm_scales[audio.dtype]
+            audio = (tf.cast(audio, tf.float32) - offset) / scale
+        return embed_float_clip(tf.cast(audio, tf.float32))
+
+    for dtype in (tf.float32, tf.float64, *pcm_scales):
+        embed_clip.get_concrete_function(tf.TensorSpec([None], dtype, name="audio"))
     module.embed_windows = embed_windows
     module.embed_clip = embed_clip
+    module.embed_float_clip = embed_float_clip
     return module
 
 
@@ -143,7 +158,7 @@ def export_savedmodel(
         signatures={
             "serving_default": module.embed_windows,
             "embed_windows": module.embed_windows,
-            "embed_clip": module.embed_clip,
+            "embed_clip": module.embed_float_clip,  # a serving signature has one dtype: float32
         },
     )
     (tmp / METADATA).write_text(

@@ -64,6 +64,15 @@ def test_savedmodel_reloads_and_matches_jax(checkpoint, tmp_path):
         np.testing.assert_allclose(tf_out["ends"].numpy(), expected.ends, atol=1e-9)
         assert_float32_close(tf_out["windows"].numpy(), expected.windows)
         assert_float32_close(tf_out["scene"].numpy(), expected.scene)
+    # Integer PCM is scaled by its full range, as in the Python API (not taken as floats of 20000).
+    pcm = np.round(audio * 32767).astype(np.int16)
+    for ints in (pcm, pcm.astype(np.int32) * 65536, (pcm // 256 + 128).astype(np.uint8)):
+        scene = loaded.embed_clip(ints)["scene"].numpy()
+        assert_float32_close(scene, jax_model.embed(ints, jax_model.sample_rate).scene)
+        cosine = scene @ tf_out["scene"].numpy() / np.linalg.norm(scene) / np.linalg.norm(tf_out["scene"].numpy())
+        assert cosine > 0.99
+    with pytest.raises(ValueError, match="Could not find matching concrete function"):
+        loaded.embed_clip(pcm.astype(np.int64))  # no full range to scale by: refused, as the Python API does
     with pytest.raises(tf.errors.InvalidArgumentError, match="audio has no samples"):  # as the Python API
         loaded.embed_clip(tf.constant(np.zeros(0, np.float32)))
     with pytest.raises(ValueError, match="audio has no samples"):

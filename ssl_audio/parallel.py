@@ -75,13 +75,15 @@ def parallel_map(
     initargs: tuple = (),
     progress: bool = True,
     total: int | None = None,
+    chunksize: int | None = None,
 ) -> Iterator[R]:
     """Yields fn(item) for each item, in order, computed by `workers` processes.
 
     `items` may be any iterable, a stream of millions included: it is read as results are taken, with at
     most a few chunks per worker in flight, so memory is bounded by the window, not by the item count
     (`ProcessPoolExecutor.map` would submit every item first). `total` sizes the progress bar when
-    `items` has no len(). workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
+    `items` has no len(); `chunksize`: items a task (default: up to 16, by the number of items).
+    workers=1 runs in this process (no pickling, easy to debug). `fn` must be a
     module-level function so that it pickles.
     """
     workers = default_workers() if workers is None else max(1, int(workers))
@@ -98,7 +100,9 @@ def parallel_map(
             return
         # 'spawn' keeps workers free of the parent's JAX/TF threads (fork after they start can deadlock).
         ctx = mp.get_context("spawn")
-        chunksize = max(1, min(16, (total or 10**6) // (workers * 8) or 1))
+        # Chunks amortise a task's overhead over small results; large results (a segment of audio) pass
+        # chunksize=1, so that what is in flight (4 chunks a worker) stays a few items, not 16 times more.
+        chunksize = chunksize or max(1, min(16, (total or 10**6) // (workers * 8) or 1))
         chunks = _chunked(iter(items), chunksize)
         # An executor, not multiprocessing.Pool: when a worker dies (a crash in native code) the Pool waits
         # forever for its task, while the executor raises BrokenProcessPool.

@@ -2,7 +2,8 @@
 
 Two FLAC files of music-like audio at 44.1 kHz stereo (what real catalogues hold) are written block by
 block: a long one (--long-minutes, default 120) and a short one (--short-minutes, default 3), each alone in
-its folder. Each job then runs as its own process on each folder, and its peak resident memory is read
+its folder (or, with --source, a real recording repeated). Each job then runs as its own process on each
+folder, at its default workers, and its peak resident memory is read
 from the kernel (getrusage of a small parent that starts only the job): `scan`, `prepare`, `embed` (given
 --checkpoint) and the pretraining loader (grain over the prepared dataset, --batches batches of two crops
 per clip). Prints per job
@@ -29,6 +30,29 @@ loader = pretrain_loader(handle, global_batch_size=int(sys.argv[3]), crop_second
 for _, batch in zip(range(int(sys.argv[4])), loader):
     assert batch["view_a"].shape[0] == int(sys.argv[3])
 """
+
+
+def write_from_source(path: Path, minutes: float, source: Path, block_seconds: float = 30.0) -> Path:
+    """A FLAC at 44.1 kHz stereo of `minutes` of a real recording, the source repeated (each pass resampled
+    to 44.1 kHz with soxr, mono made stereo), written a block at a time: real music compresses, and decodes,
+    unlike the synthetic partials, which is what a catalogue's files cost to read."""
+    import soundfile as sf
+    import soxr
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as f:
+        audio, rate = sf.read(f, dtype="float32", always_2d=True)
+    if rate != RATE:
+        audio = soxr.resample(audio, rate, RATE)
+    audio = audio[:, :2] if audio.shape[1] >= 2 else np.repeat(audio, 2, axis=1)
+    frames, block, done = int(minutes * 60 * RATE), int(block_seconds * RATE), 0
+    with sf.SoundFile(path, "w", RATE, 2, format="FLAC", subtype="PCM_16") as out:
+        while done < frames:
+            start = done % len(audio)
+            n = min(block, frames - done, len(audio) - start)
+            out.write(audio[start : start + n])
+            done += n
+    return path
 
 
 def write_music(path: Path, minutes: float, seed: int = 0, block_seconds: float = 30.0) -> Path:
@@ -77,18 +101,30 @@ def peak_mb(args: list[str], env: dict | None = None) -> float:
 
 
 def run(
-    work: Path, long_minutes: float, short_minutes: float, checkpoint: str | None, batches: int, batch: int
+    work: Path,
+    long_minutes: float,
+    short_minutes: float,
+    checkpoint: str | None,
+    batches: int,
+    batch: int,
+    source: Path | None = None,
 ) -> list[str]:
     cli = [sys.executable, "-m", "ssl_audio.cli"]
     folders = {"long": work / "long", "short": work / "short"}
     for name, minutes, seed in (("long", long_minutes, 1), ("short", short_minutes, 2)):
         target = folders[name] / f"{name}.flac"
         if not target.exists():
-            write_music(target, minutes, seed)
+            if source is not None:
+                write_from_source(target, minutes, source)
+            else:
+                write_music(target, minutes, seed)
+    made_of = f"a real recording ({source.name}), repeated" if source is not None else "synthetic partials"
+    print(f"memory: 44.1 kHz stereo FLAC of {made_of}: {long_minutes:g} min against {short_minutes:g} min", flush=True)
     jobs = {
-        "scan": lambda name: [*cli, "scan", str(folders[name]), "--quiet", "--workers", "1"],
+        # At their default workers, as a user runs them: a worker pool is where results can pile up.
+        "scan": lambda name: [*cli, "scan", str(folders[name]), "--quiet"],
         "prepare": lambda name: [*cli, "prepare", "--input", str(folders[name]), "--name", f"bench_{name}",
-                                 "--data-dir", str(work / f"tfds_{name}"), "--quiet", "--workers", "1"],
+                                 "--data-dir", str(work / f"tfds_{name}"), "--quiet"],
         "loader": lambda name: [sys.executable, "-c", LOADER, f"bench_{name}", str(work / f"tfds_{name}"), str(batch),
                                 str(batches)],
     }  # fmt: skip
@@ -130,14 +166,26 @@ def add_arguments(p) -> None:
         help="clips per loader batch, on both files (default 3: the short file's "
         "segments at the default --segment-seconds)",
     )
+    p.add_argument(
+        "--source",
+        default=None,
+        help="a real recording (any format soundfile reads) repeated into both files; default: synthetic "
+        "partials. docs/benchmarks.md uses a Debian game soundtrack",
+    )
     p.add_argument("--dir", default=None, help="where the files and outputs go, reused if there (default: temp)")
 
 
 def main(args) -> int:
+    from ssl_audio.errors import MissingInputError
+
+    source = Path(args.source).expanduser() if args.source else None
+    if source is not None and not source.is_file():
+        raise MissingInputError(f"--source {source}: no such file; give a recording to repeat, or leave it out")
+    common = (args.long_minutes, args.short_minutes, args.checkpoint, args.batches, args.batch, source)
     if args.dir:
-        lines = run(Path(args.dir), args.long_minutes, args.short_minutes, args.checkpoint, args.batches, args.batch)
+        lines = run(Path(args.dir), *common)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-            lines = run(Path(tmp), args.long_minutes, args.short_minutes, args.checkpoint, args.batches, args.batch)
+            lines = run(Path(tmp), *common)
     print(lines[-1])
     return 0

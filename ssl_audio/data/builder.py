@@ -150,7 +150,7 @@ class SslAudioFolder(tfds.core.GeneratorBasedBuilder):
         jobs = (_job(r, cfg.decode) for r in decoding)
         decoded = parallel_map(
             _decode_pcm16, jobs, workers=cfg.workers, progress=cfg.progress, total=count, desc=f"prepare {split}",
-            unit="file",
+            unit="file", chunksize=1,  # a result is a clip's audio: in flight stays 4 a worker, whatever the count
         )  # fmt: skip
         for pcm, reason in decoded:  # driven by `decoded`, so that it runs to its end and closes its bar
             record = next(pairing)

@@ -16,9 +16,11 @@ window_end_s, duration_s), each written to a temporary name and renamed, so it e
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -72,12 +74,30 @@ def _stamp_arrays(stamps: list[tuple[int, int]]) -> list[pa.Array]:
     return [pa.array(cols[:, 0]), pa.array(cols[:, 1])]
 
 
-def write_parquet(path: Path, data: pa.Table) -> None:
+# A part is written a row group at a time, each of about this many bytes: compacting a journal (a run's
+# window rows, however long its files) then holds one row group, not the whole journal.
+ROW_GROUP_BYTES = 32 << 20
+
+
+def write_parquet(path: Path, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None = None) -> None:
     """A Parquet file that exists only when complete: written under a temporary name of this writer's own
-    (two attempts of one Beam task may write the same part at once), then renamed into place."""
+    (two attempts of one Beam task may write the same part at once), then renamed into place. `data`: a
+    table, or record batches (with their `schema`) streamed in row groups of about ROW_GROUP_BYTES."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    pq.write_table(data, tmp, compression="snappy")
+    if isinstance(data, pa.Table):
+        pq.write_table(data, tmp, compression="snappy")
+    else:
+        with pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
+            group, size = [], 0
+            for batch in data:
+                group.append(batch)
+                size += batch.nbytes
+                if size >= ROW_GROUP_BYTES:
+                    writer.write_table(pa.Table.from_batches(group, schema=schema))
+                    group, size = [], 0
+            if group:
+                writer.write_table(pa.Table.from_batches(group, schema=schema))
     tmp.replace(path)
 
 
@@ -119,20 +139,24 @@ def record_batch(table: str, dim: int, records: list[tuple]) -> pa.RecordBatch:
 
 def _read_journal(path: Path) -> list[pa.RecordBatch]:
     """Every complete record batch of a journal; a batch cut short by a kill is dropped."""
-    batches = []
+    return list(_journal_batches(path))
+
+
+def _journal_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """`_read_journal` one batch at a time (compaction streams a journal into a part)."""
     if not path.exists() or path.stat().st_size == 0:
-        return batches
+        return
     try:
         with pa.OSFile(str(path), "rb") as f:
             reader = pa.ipc.open_stream(f)
             while True:
                 try:
-                    batches.append(reader.read_next_batch())
+                    batch = reader.read_next_batch()
                 except StopIteration:
                     break
+                yield batch
     except (pa.ArrowInvalid, OSError, EOFError):
         pass  # the tail was being written when the job died
-    return batches
 
 
 def _with_stamps(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -264,17 +288,20 @@ class ParquetStore:
         self._writers = {}
 
     def _compact(self) -> None:
-        """Journals -> one new part per table; then the journals go."""
+        """Journals -> one new part per table, streamed a row group at a time; then the journals go."""
         self._close_writers()
-        self._journals_to_parts({table: _read_journal(self._journal(table)) for table in self.tables})
+        self._journals_to_parts({table: _journal_batches(self._journal(table)) for table in self.tables})
         self._journal_rows = 0
 
-    def _journals_to_parts(self, batches: dict[str, list[pa.RecordBatch]]) -> None:
+    def _journals_to_parts(self, batches: dict[str, Iterable[pa.RecordBatch]]) -> None:
         """Writes each table's batches as a new part, the primary table last, then removes the journals: a
         kill in between leaves rows in both, which the next `open` counts once."""
         for table in self.write_order:
-            if batches[table]:
-                self._write_part(table, pa.Table.from_batches(batches[table], schema=table_schema(table, self.dim)))
+            stream = iter(batches[table])
+            first = next(stream, None)
+            if first is not None:
+                schema = table_schema(table, self.dim)
+                write_parquet(self._next_part(table), itertools.chain([first], stream), schema)
         shutil.rmtree(self.out / JOURNAL_DIR, ignore_errors=True)
 
     def _next_part(self, table: str) -> Path:
@@ -283,9 +310,6 @@ class ParquetStore:
         parts = self._parts(table)
         number = int(parts[-1].stem.split("-")[1]) + 1 if parts else 0
         return folder / f"part-{number:05d}.parquet"
-
-    def _write_part(self, table: str, data: pa.Table) -> None:
-        self._rewrite_part(self._next_part(table), data)  # a part exists only when complete
 
     def adopt(self, table: str, files: list[Path]) -> None:
         """Moves complete Parquet files written elsewhere (a Beam run's staging folder, on the same

@@ -77,10 +77,10 @@ def test_a_kill_during_compaction_does_not_duplicate_rows(tmp_path):
     # Compaction got as far as the windows part, then died before the scene part and the journal removal.
     import pyarrow as pa
 
-    from ssl_audio.embed.store import _read_journal, table_schema
+    from ssl_audio.embed.store import _read_journal, table_schema, write_parquet
 
     batches = _read_journal(tmp_path / JOURNAL_DIR / "windows.arrows")
-    store._write_part("windows", pa.Table.from_batches(batches, schema=table_schema("windows", D)))
+    write_parquet(store._next_part("windows"), pa.Table.from_batches(batches, schema=table_schema("windows", D)))
     again = ParquetStore(tmp_path, D, ("scene", "windows"))
     assert again.open() == {"a", "b"}
     again.close()
@@ -180,3 +180,20 @@ def test_parts_written_before_stamps_are_upgraded_to_one_schema(tmp_path):
     store.close()
     both = pq.read_table(tmp_path / "scene").to_pydict()  # one table: the old part has the columns too
     assert dict(zip(both["path"], both["size_bytes"])) == {"x": -1, "y": 5}
+
+
+def test_compaction_streams_a_journal_in_row_groups(tmp_path, monkeypatch):
+    """A run's window rows are written a row group at a time, not read whole: memory is a row group's."""
+    import pyarrow.parquet as pq
+
+    from ssl_audio.embed import store as store_module
+
+    monkeypatch.setattr(store_module, "ROW_GROUP_BYTES", 1)  # every journal batch its own row group
+    store = ParquetStore(tmp_path, D, ("scene", "windows"))
+    store.open()
+    for key in "abcd":
+        store.append([record(key)])
+    store.close()
+    part = next((tmp_path / "windows").glob("part-*.parquet"))
+    assert pq.ParquetFile(part).num_row_groups == 4
+    assert sorted(set(table(tmp_path, "windows")["path"])) == ["a", "b", "c", "d"]

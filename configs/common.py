@@ -9,6 +9,7 @@ import ml_collections
 from ssl_audio.augment.config import default_config as default_augment_config
 from ssl_audio.data.location import default_data_dir
 from ssl_audio.errors import BadValueError
+from ssl_audio.objectives.best_rq import default_config as default_best_rq_config
 
 VARIANTS = ("", "demo", "tiny")
 
@@ -43,14 +44,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()  # filled in by each config file
     c.compute_dtype = "float32"  # or "bfloat16": activations in bf16, parameters and loss in float32
     c.temperature = 0.1
-    # "nt_xent" (SimCLR), "dcl" (the positive out of the denominator) or "byol" (no negatives: a predictor
-    # and an EMA target network; ssl_audio/losses.py). byol_tau: the target's decay at step 0, cosine to 1.
+    # "nt_xent" (SimCLR), "dcl" (the positive out of the denominator), "byol" (no negatives: a predictor
+    # and an EMA target network; ssl_audio/losses.py) or "best_rq" (masked prediction, below); by name in
+    # ssl_audio/objectives/. byol_tau: the target's decay at step 0, cosine to 1.
     c.objective = "nt_xent"
     c.byol_tau = 0.996
     # "joint": both views in one batch-norm batch (SimCLR's global BN); "per_view": each view's batch its
     # own statistics, so a clip and its positive never share a normalisation batch (the BN leak MoCo
     # shuffles away). Contrastive objectives only; docs/quality.md, lever 2d.
     c.batch_norm = "joint"
+    # objective "best_rq": its block (mask, codebooks, statistics) is declared in ssl_audio/objectives/best_rq.py
+    c.best_rq = default_best_rq_config()
 
     c.optimizer = dict(
         name="adamw",  # or "lars" (SimCLR's choice for very large batches)

@@ -150,9 +150,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
     check(c.total_steps >= 1, "total_steps", f"must be at least 1, got {c.total_steps}")
     check(c.crop_seconds > 0, "crop_seconds", f"must be positive, got {c.crop_seconds}")
     check(c.temperature > 0, "temperature", f"must be positive, got {c.temperature}")
-    from ssl_audio.losses import OBJECTIVE_NAMES
+    from ssl_audio.objectives import OBJECTIVES
 
-    objectives = OBJECTIVE_NAMES
+    objectives = tuple(OBJECTIVES)
     objective = c.objective
     check(objective in objectives, "objective", f"must be one of {objectives}, got {objective!r}")
     batch_norm = c.batch_norm
@@ -162,6 +162,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
         "batch_norm",
         "per_view is for the contrastive objectives; byol's target sees both views as one batch (use joint)",
     )
+    if objective == "best_rq":
+        from ssl_audio.objectives.best_rq import validate as validate_best_rq
+
+        validate_best_rq(c)
     tau = c.byol_tau
     check(0 <= tau < 1, "byol_tau", f"the target's EMA decay must be in [0, 1), got {tau}")
     check(
@@ -215,7 +219,7 @@ def _validate_model(c: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.model.{key}: must be a number or a list of numbers, got {value!r}")
     from flax import nnx
 
-    from ssl_audio.models import build_model
+    from ssl_audio.objectives import build_model
 
     try:
         nnx.eval_shape(lambda: build_model(c, seed=0))

@@ -1,7 +1,8 @@
 """The train state: one pytree of plain arrays, created directly with its shardings.
 
     {"step": int32, "params": {...}, "batch_stats": {...}, "opt_state": ..., "rng": uint32[2]}
-    (+ "target_params": {...} with objective byol: the EMA target network, never given a gradient)
+    (+ the objective's own entries: "target_params" for byol, the EMA target network, never given a
+    gradient; "quantizer" for best_rq, its frozen projections, codebooks and feature statistics)
 
 `params` and `batch_stats` are the model's nnx.Param and other variables as pure nested dicts, so the
 state checkpoints, shards and donates like any pytree; `graphdef` (static) turns them back into the model.
@@ -17,9 +18,10 @@ import ml_collections
 import optax
 from flax import nnx
 
+from ssl_audio import objectives
 from ssl_audio.distributed import replicated
-from ssl_audio.models import build_model
 from ssl_audio.models.variables import split_model
+from ssl_audio.objectives import build_model
 
 State = dict[str, Any]
 
@@ -39,8 +41,7 @@ def initial_state(config: ml_collections.ConfigDict, tx: optax.GradientTransform
         "opt_state": tx.init(params),
         "rng": jax.random.key_data(jax.random.key(config.seed)),
     }
-    if config.objective == "byol":
-        state["target_params"] = jax.tree.map(jnp.copy, params)  # BYOL: the target starts as the online net
+    state.update(objectives.get(config.objective).extra_state(config, params))
     return state
 
 

@@ -17,6 +17,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from ssl_audio import objectives
 from ssl_audio.augment.chain import clips_a_pass
 from ssl_audio.augment.views import TrainingViews, crop_samples, view_samples
 from ssl_audio.data.pipeline import loader_workers, open_dataset, pretrain_loader
@@ -59,6 +60,29 @@ def config_loader(config: ml_collections.ConfigDict, handle, *, augment=None, wo
         augment=augment,
         **shard,
     )
+
+
+def measure_before_step_0(config: ml_collections.ConfigDict, state: dict, loader, log) -> dict:
+    """What the objective measures on training data before the first step (BEST-RQ: each codebook's feature
+    statistics), placed into its state entries; a resumed run has them in its checkpoint already."""
+    began = time.perf_counter()
+    measured = objectives.get(config.objective).data_statistics(config, iter(loader))
+    if not measured:
+        return state
+
+    def place(into: dict, values: dict) -> None:  # measured leaves replace the state's, on its devices
+        for key, value in values.items():
+            if isinstance(value, dict):
+                place(into[key], value)
+            else:
+                into[key] = jax.device_put(np.asarray(value, into[key].dtype), into[key].sharding)
+
+    place(state, measured)
+    log.message(
+        f"pretrain: {config.objective} measured its statistics on the training data before step 0 "
+        f"({time.perf_counter() - began:.1f} s)"
+    )
+    return state
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | Path, *, restart: bool = False) -> RunResult:
@@ -116,6 +140,8 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
     if start:
         state = checkpoints.restore(start, state, data)
         log.message(f"pretrain: resuming from the checkpoint at step {start} in {checkpoints.directory}")
+    else:
+        state = measure_before_step_0(config, state, loader, log)
 
     step_fn = jit_train_step(make_train_step(config, model_graphdef(config), tx, mesh), shardings, mesh)
     loop = Loop(
@@ -141,11 +167,12 @@ def _train(config: ml_collections.ConfigDict, workdir: Path, restart: bool) -> R
 
 
 def logged_means(host: list[tuple[int, dict]]) -> dict:
-    """Loss and accuracy averaged over the logged steps; rates and norms as of the last one."""
+    """Every metric the objective reports (loss, pos_top1, masked accuracy, code perplexity) averaged over the
+    logged steps; the learning rate and gradient norm as of the last one."""
     last = host[-1][1]
-    return {
-        "loss": float(np.mean([m["loss"] for _, m in host])),
-        "pos_top1": float(np.mean([m["pos_top1"] for _, m in host])),
-        "learning_rate": float(last["learning_rate"]),
-        "grad_norm": float(last["grad_norm"]),
+    means = {
+        key: float(np.mean([m[key] for _, m in host]))
+        for key in last
+        if key not in ("learning_rate", "grad_norm", "params_finite")
     }
+    return {**means, "learning_rate": float(last["learning_rate"]), "grad_norm": float(last["grad_norm"])}

@@ -62,8 +62,8 @@ def _contrastive(z_a, z_b, temperature, mesh, *, decoupled: bool):
     return loss, {"pos_top1": pos_top1}
 
 
-OBJECTIVES = {"nt_xent": nt_xent, "dcl": dcl}  # (z_a, z_b, temperature, mesh) -> (loss, metrics)
-OBJECTIVE_NAMES = (*OBJECTIVES, "byol")  # byol takes predictions and target projections (`byol` below)
+# (z_a, z_b, temperature, mesh) -> (loss, metrics); the objectives by name are ssl_audio/objectives/
+CONTRASTIVE_LOSSES = {"nt_xent": nt_xent, "dcl": dcl}
 
 
 def byol(p_a: jax.Array, p_b: jax.Array, t_a: jax.Array, t_b: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:

@@ -22,10 +22,10 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from ssl_audio.errors import UsageError
-from ssl_audio.models import build_model
+from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.models.registry import read_out
 from ssl_audio.models.variables import split_model
+from ssl_audio.objectives import build_model
 from ssl_audio.saved_config import upgrade
 
 CONFIG_FILE = "config.json"  # written by `ssl-audio pretrain` in its workdir
@@ -45,6 +45,7 @@ class Encoder:
     source: str  # where it came from: a checkpoint folder, or "random-init (seed N)"
     step: int | None  # the training step of the checkpoint
     checksum: str  # identifies these exact weights (cache keys, manifests)
+    layer: str | None = None  # the read-out asked for in place of the run's own (--layer), if any
 
     @property
     def sample_rate(self) -> int:
@@ -54,6 +55,12 @@ class Encoder:
     def readout(self) -> str:
         """What `forward` hands out (config.model.readout)."""
         return str(self.config.model.readout)
+
+    @functools.cached_property
+    def layer_names(self) -> tuple[str, ...]:
+        """The encoder's named blocks ("block1" ...), each a read-out of its own; () for encoders without."""
+        graphdef = self.graphdef
+        return tuple(getattr(nnx.merge(graphdef, self.params, self.batch_stats).encoder, "layer_names", ()))
 
     @property
     def window_seconds(self) -> float:
@@ -117,16 +124,20 @@ def with_readout(config: ml_collections.ConfigDict, readout: str | None) -> ml_c
 
 
 def load_encoder(path: str | Path, readout: str | None = None) -> Encoder:
-    """`readout` overrides the run's config.model.readout (the probe measures read-outs this way); the
-    weights are the same whatever is read out."""
+    """`readout` (--layer) overrides the run's config.model.readout: "embedding", "blocks" or one block by
+    name ("block3"); the weights are the same whatever is read out."""
     import orbax.checkpoint as ocp
 
     workdir, step_dir = resolve_checkpoint(path)
     config = ml_collections.ConfigDict(upgrade(json.loads((workdir / CONFIG_FILE).read_text())))
     config = with_readout(config, readout)
-    graphdef, params, batch_stats = nnx.split(
-        nnx.eval_shape(lambda: build_model(config, seed=config.seed)), nnx.Param, ...
-    )
+    try:
+        abstract = nnx.eval_shape(lambda: build_model(config, seed=config.seed))
+    except ValueError as err:
+        if readout is None or "readout" not in str(err):
+            raise
+        raise BadValueError(f"--layer {readout}: the {config.model.name} encoder's {err}") from None
+    graphdef, params, batch_stats = nnx.split(abstract, nnx.Param, ...)
     saved = ocp.StandardCheckpointer().restore((step_dir / "state").absolute())
     params = _fill(params, saved["params"], step_dir)
     batch_stats = _fill(batch_stats, saved["batch_stats"], step_dir)
@@ -141,6 +152,7 @@ def load_encoder(path: str | Path, readout: str | None = None) -> Encoder:
         source=str(step_dir),
         step=int(step_dir.name),
         checksum=digest.hexdigest()[:16],
+        layer=readout,
     )
 
 

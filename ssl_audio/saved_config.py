@@ -12,6 +12,14 @@ from __future__ import annotations
 import copy
 
 
+def _best_rq() -> dict:
+    import json
+
+    from ssl_audio.objectives.best_rq import default_config
+
+    return json.loads(default_config().to_json())  # as a saved config holds it (lists, not tuples)
+
+
 def _off(op: str) -> dict:
     from ssl_audio.augment.config import default_config
 
@@ -23,6 +31,7 @@ ADDED_SINCE = {
     "objective": "nt_xent",  # SimCLR's loss came first
     "byol_tau": 0.996,  # read by byol only, which runs from before the key cannot be
     "batch_norm": "joint",  # per-view statistics came later
+    "best_rq": _best_rq,  # read by best_rq only, which runs from before the block cannot be
     "model.scale": "mel",  # the log-frequency front end came later
     "model.f_min": 0.0,
     "model.bins_per_octave": 12,  # read with scale "log" only
@@ -38,10 +47,23 @@ ADDED_SINCE = {
 }
 
 
+# Keys added to one encoder's block: filled in only for runs of that encoder (another has no such argument).
+ENCODER_KEYS = {
+    "model.scale": "logmel_cnn",
+    "model.f_min": "logmel_cnn",
+    "model.bins_per_octave": "logmel_cnn",
+    "model.stem_channels": "logmel_cnn",
+    "model.stem_kernel": "logmel_cnn",
+}
+
+
 def upgrade(saved: dict) -> dict:
     """A copy of a saved config (as JSON) with every key added since filled in; present keys are kept."""
     config = copy.deepcopy(saved)
+    encoder = (config.get("model") or {}).get("name")
     for key, value in ADDED_SINCE.items():
+        if key in ENCODER_KEYS and ENCODER_KEYS[key] != encoder:
+            continue
         *parents, leaf = key.split(".")
         node = config
         for part in parents:

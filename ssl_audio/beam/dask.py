@@ -221,7 +221,7 @@ def dask_engine(address: str | None, workers: int | None):
 
         raise UsageError("--runner dask needs dask: pip install 'ssl_audio[dask]'") from None
     n = workers or max(1, (os.cpu_count() or 2) // 2)
-    from ssl_audio.beam.runner import engine_logs
+    from ssl_audio.runtime import engine_logs
 
     quiet = not engine_logs()
     if quiet:  # Dask logs every worker's start and stop at INFO; a user of a local run reads only our lines

@@ -160,6 +160,7 @@ def worker_model(checkpoint: str, settings: dict, batch_size: int) -> EmbeddingM
             hop_seconds=settings["hop_seconds"],
             pooling=settings["pooling"],
             batch_size=batch_size,
+            layer=settings.get("layer"),
         )
     return _MODELS[key]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import os
 
 from ssl_audio.errors import BadValueError, UsageError
 from ssl_audio.parallel import default_workers
+from ssl_audio.runtime import engine_logs
 
 RUNNERS = {
     "direct": "DirectRunner",
@@ -95,12 +95,6 @@ def pipeline_options(runner: str, options: dict[str, str] | list[str] | None = N
         options.setdefault("direct_num_workers", str(default_workers()))  # the cores this process may use
     flags = [f"--runner={name}"] + [f"--{k}={v}" for k, v in options.items()]
     return PipelineOptions(flags)
-
-
-def engine_logs() -> bool:
-    """Whether the engines' own logs are shown: `--verbose` (SSL_AUDIO_VERBOSE, set for the workers too) or
-    SSL_AUDIO_DEBUG=1; otherwise only their errors."""
-    return bool(os.environ.get("SSL_AUDIO_VERBOSE") or os.environ.get("SSL_AUDIO_DEBUG"))
 
 
 def check_engine(runner: str, options, dask_address: str | None, dask_workers: int | None) -> None:

@@ -65,15 +65,3 @@ class ContrastiveModel(nnx.Module):
         `spectrogram` method only)."""
         h = self.encoder.from_spectrogram(bands)
         return h, self.projection(h)
-
-
-def build_model(config: ml_collections.ConfigDict, *, seed: int = 0) -> ContrastiveModel:
-    """The model a pretraining config describes, with freshly initialised parameters."""
-    return ContrastiveModel(
-        config.model,
-        sample_rate=config.sample_rate,
-        input_samples=int(round(config.crop_seconds * config.sample_rate)),
-        compute_dtype=config.compute_dtype,
-        predictor=config.objective == "byol",
-        rngs=nnx.Rngs(params=seed),
-    )

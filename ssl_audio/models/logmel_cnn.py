@@ -75,8 +75,9 @@ class LogMelCNN(nnx.Module):
         rngs: nnx.Rngs,
     ):
         del input_samples
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.layer_names = tuple(f"block{i + 1}" for i in range(len(channels)))
+        if readout not in (*READOUTS, *self.layer_names):
+            raise ValueError(f"readout must be one of {', '.join((*READOUTS, *self.layer_names))}, got {readout!r}")
         self.readout = readout
         self.frontend = dict(
             sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, scale=scale, f_min=f_min,
@@ -112,13 +113,15 @@ class LogMelCNN(nnx.Module):
         return self._forward(audio)[0]
 
     def embed(self, audio: jax.Array) -> jax.Array:
-        """[B, T] -> what downstream jobs read out: the embedding, or with readout="blocks" every block's
-        map pooled (max over frequency, mean over time) and concatenated with it."""
+        """[B, T] -> what downstream jobs read out: the embedding, with readout="blocks" every block's map
+        pooled (max over frequency, mean over time) and concatenated with it, or one block ("block3") pooled."""
         embedding, maps = self._forward(audio)
         if self.readout == "embedding":
             return embedding
-        pooled = [output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1)) for m in maps]
-        return jnp.concatenate([*pooled, embedding], axis=-1)
+        pool = lambda m: output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1))  # noqa: E731
+        if self.readout in self.layer_names:  # one block alone
+            return pool(maps[self.layer_names.index(self.readout)])
+        return jnp.concatenate([*(pool(m) for m in maps), embedding], axis=-1)
 
     def spectrogram(self, audio: jax.Array, margin: int = 0) -> jax.Array:
         """[B, T] -> the front end's log bands [B, frames, n_mels + 2 margin] (float32). margin > 0 (log bands

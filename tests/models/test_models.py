@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ssl_audio.models import ENCODERS, build_encoder, build_model
+from ssl_audio.models import ENCODERS, build_encoder
 from ssl_audio.models.frontend import log_mel
 from ssl_audio.models.registry import UnknownModelError
+from ssl_audio.objectives import build_model
 from ssl_audio_pretrain.config import load_config
 
 
@@ -38,7 +39,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_outputs():
 
 
 def test_every_registered_encoder_has_a_config():
-    assert set(ENCODERS) == {"samplecnn", "logmel_cnn", "spectrogram_transformer"}
+    assert set(ENCODERS) == {"samplecnn", "logmel_cnn", "spectrogram_transformer", "conformer"}
 
 
 def test_unknown_encoder_is_named_with_the_choices():
@@ -46,7 +47,7 @@ def test_unknown_encoder_is_named_with_the_choices():
     with pytest.raises(
         UnknownModelError,
         match="config.model.name: unknown encoder 'resnet9000'; choose one of "
-        "logmel_cnn, samplecnn, spectrogram_transformer",
+        "conformer, logmel_cnn, samplecnn, spectrogram_transformer",
     ):
         build_encoder(model, sample_rate=16_000, input_samples=16_000, rngs=nnx.Rngs(0))
 

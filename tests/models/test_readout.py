@@ -13,8 +13,8 @@ from flax import nnx
 
 import ssl_audio
 from ssl_audio.errors import UsageError
-from ssl_audio.models import build_model
 from ssl_audio.models.frontend import log_mel
+from ssl_audio.objectives import build_model
 from ssl_audio.pretrained import load_encoder, with_readout
 from ssl_audio_pretrain.config import load_config
 from tests.pretrain.helpers import TINY

@@ -74,8 +74,9 @@ def local_negatives(z_a, z_b, temperature, mesh):
     return per_device(z_a, z_b)[0], {}
 
 
-def loss_and_grads(config, devices, batch, contrastive_loss=nt_xent):
-    """The step's loss, gradients and new batch statistics on already augmented views."""
+def loss_and_grads(config, devices, batch, contrastive_loss=None):
+    """The step's loss, gradients and new batch statistics on already augmented views (`contrastive_loss`:
+    a replacement for NT-Xent or DCL's, the negative control)."""
     mesh = make_mesh(devices)
     state, shardings = create_state(config, make_optimizer(config), mesh)
     state = to_float64(state)
@@ -93,12 +94,13 @@ def loss_and_grads(config, devices, batch, contrastive_loss=nt_xent):
 
 def largest_difference(a, b) -> float:
     return max(
-        float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+        (float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))),
+        default=0.0,  # a model without batch statistics (the conformer)
     )
 
 
 def largest(tree) -> float:
-    return max(float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(tree))
+    return max((float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(tree)), default=0.0)
 
 
 BAND_STAGE = ("pitch_stretch", "mixup")  # augment keys of the stage inside the step, after the front end

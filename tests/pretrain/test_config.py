@@ -43,7 +43,7 @@ def test_overrides_are_typed_and_reach_nested_keys():
         (["--config.optimizer.lrr=1"], "config.optimizer.lrr: unknown key (did you mean config.optimizer.lr?)"),
         (["--config.batch_size=abc"], "--config.batch_size=abc"),
         (["--config.optimizer.name=sgd"], "config.optimizer.name: must be one of"),
-        (["--config.objective=simsiam"], "config.objective: must be one of ('nt_xent', 'dcl', 'byol')"),
+        (["--config.objective=simsiam"], "config.objective: must be one of ('nt_xent', 'dcl', 'byol', 'best_rq')"),
         (["--config.augment.eq.p=2"], "config.augment.eq.p: must be in [0, 1]"),
         (["--config.total_steps=10"], "config.optimizer.warmup_steps: must be below total_steps (10)"),
         (["--batch=3"], "--batch=3: not a config override"),

@@ -12,7 +12,9 @@ import pytest
 from tests.pretrain import helpers
 
 pytestmark = pytest.mark.slow
-CONFIGS = [f"configs/simclr_{name}.py:tiny" for name in ("logmel_cnn", "samplecnn", "transformer")]
+CONFIGS = [f"configs/simclr_{name}.py:tiny" for name in ("logmel_cnn", "samplecnn", "transformer")] + [
+    "configs/bestrq_conformer.py:tiny"  # masked prediction: masks, targets and cross-entropy over the global batch
+]
 
 
 def four_device_report(config: str, controls: bool, overrides: tuple[str, ...] = ()) -> dict:

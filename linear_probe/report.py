@@ -53,7 +53,10 @@ def summary_lines(results: dict) -> list[str]:
     for task, r in results["tasks"].items():
         scores = " ".join(f"{kind}={_fmt(v['test'][r['metric']])}" for kind, v in r["by_features"].items())
         pairs = " ".join(f"{pair.replace('-', '_vs_')}={interval(c)}" for pair, c in r.get("comparisons", {}).items())
-        lines.append(f"{results['dataset']} {task} metric={r['metric']} {scores}" + (f" {pairs}" if pairs else ""))
+        layer = f" layer={results['layers']['chosen'][task]}" if results.get("layers") else ""
+        lines.append(
+            f"{results['dataset']} {task} metric={r['metric']}{layer} {scores}" + (f" {pairs}" if pairs else "")
+        )
     return lines
 
 
@@ -113,6 +116,23 @@ def write_markdown(results: dict, out: Path, plots: list[str]) -> Path:
                     + (f"[{c['low']:+.3f}, {c['high']:+.3f}]" if shown else "–")
                     + f" | {verdict_text(c)} |"
                 )
+        lines.append("")
+    if results.get("layers"):
+        layers = results["layers"]
+        lines += [
+            "## Each layer on validation",
+            "",
+            "Every block read out and scored on the validation split (`--layer all`); each task's test line uses "
+            "its best layer (**bold**), random-init read out at the same layer.",
+            "",
+            "| task | " + " | ".join(layers["names"]) + " |",
+            "| --- | " + " | ".join("---" for _ in layers["names"]) + " |",
+        ]
+        for task, scores in layers["validation"].items():
+            cells = [
+                f"**{_fmt(scores[n])}**" if n == layers["chosen"][task] else _fmt(scores[n]) for n in layers["names"]
+            ]
+            lines.append(f"| {task} | " + " | ".join(cells) + " |")
         lines.append("")
     if results["leaks"]:
         lines += [

@@ -15,13 +15,14 @@ import numpy as np
 from ssl_audio.data.pipeline import DatasetHandle, label_values, open_dataset, split_counts
 from ssl_audio.data.splits import find_leaks
 from ssl_audio.errors import BadValueError, OutputExistsError, UsageError
-from ssl_audio.models.registry import READOUTS, UnknownModelError
+from ssl_audio.models.registry import UnknownModelError
 from ssl_audio.pretrained import load_encoder, random_encoder
 from ssl_audio_linear_probe import features as F
 from ssl_audio_linear_probe import metrics
 from ssl_audio_linear_probe.bootstrap import compare_all
 from ssl_audio_linear_probe.finetune import finetune
 from ssl_audio_linear_probe.fit import fit_head
+from ssl_audio_linear_probe.layers import plot_layers, sweep
 from ssl_audio_linear_probe.report import (
     plot_confusion,
     plot_embedding_map,
@@ -142,18 +143,25 @@ def probe(
     unknown = [k for k in feature_kinds if k not in FEATURE_KINDS]
     if unknown:
         raise BadValueError(f"--features: unknown {', '.join(unknown)}; choose from {', '.join(FEATURE_KINDS)}")
-    if readout is not None and readout not in READOUTS:
-        raise BadValueError(f"--readout: one of {', '.join(READOUTS)}, got {readout!r}")
+    every_layer = readout == "all"  # each task's layer chosen on validation (layers.py)
     try:
-        encoder = load_encoder(checkpoint, readout=readout)
+        encoder = load_encoder(checkpoint, readout=None if every_layer else readout)
     except UnknownModelError as err:
-        raise BadValueError(f"--readout {readout}: {err}") from None
+        raise BadValueError(f"--layer {readout}: {err}") from None
     handle = open_dataset(dataset, data_dir, sample_rate=encoder.sample_rate)
     columns = task_columns(handle, task)
     group_by, leaks = check_splits(handle, group_by, allow_shared)
     counts = split_counts(handle, SPLITS)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
 
+    layers = None
+    if every_layer:
+        if mode == "finetune":
+            raise BadValueError("--layer all is for frozen heads; with --mode finetune give one --layer")
+        layers = sweep(
+            checkpoint, encoder, handle, columns, cache_dir, head=head, hop_seconds=hop_seconds, pooling=pooling,
+            progress=progress, with_random="random" in feature_kinds, say=say,
+        )  # fmt: skip
     extractors = {}
     if "pretrained" in feature_kinds:
         extractors["pretrained"] = (
@@ -235,6 +243,8 @@ def probe(
         results["tasks"][column] = {"kind": kind, "metric": main, "by_features": {}}
         test_outputs, test_labels, failed = {}, None, []
         for fkind, splits in feats.items():
+            if layers is not None and fkind in layers["features"]:  # this task's best layer on validation
+                splits = layers["features"][fkind][layers["chosen"][column]]
             if splits is None:
                 tuned = finetune(
                     encoders[fkind],
@@ -309,6 +319,12 @@ def probe(
         )
     if frozen:
         saved_outputs["keys"] = next(v for v in feats.values() if v is not None)["test"].keys
+    if layers is not None:
+        results["layers"] = {k: layers[k] for k in ("names", "validation", "chosen")}
+        metric_of = {c: results["tasks"][c]["metric"] for c in columns}
+        plots.append(
+            ("layers.png", lambda: plot_layers(layers["validation"], layers["chosen"], metric_of, out / "layers.png"))
+        )
     # Every head's test scores, so that runs can be compared clip by clip later (several pretraining seeds
     # in one interval: studies.seeds_table) without fitting the heads again.
     np.savez(out / TEST_OUTPUTS, **saved_outputs)

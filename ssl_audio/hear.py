@@ -44,14 +44,19 @@ class HearModel(tf.Module):
 
 
 def load_model(
-    model_file_path: str = "", *, timestamp_hop_ms: float = TIMESTAMP_HOP_MS, batch_size: int = 64
+    model_file_path: str = "",
+    *,
+    timestamp_hop_ms: float = TIMESTAMP_HOP_MS,
+    batch_size: int = 64,
+    layer: str | None = None,
 ) -> HearModel:
+    """HEAR's entry point; `layer` reads out one block ("block3"), every block ("blocks") or the embedding."""
     if not model_file_path:
         raise BadValueError(
             "ssl_audio.hear.load_model needs a path: a pretraining workdir such as runs/demo/pretrain, "
             "or WORKDIR/checkpoints/STEP (no weights ship with the package)"
         )
-    return HearModel(_load_embedding_model(model_file_path, batch_size=batch_size), timestamp_hop_ms)
+    return HearModel(_load_embedding_model(model_file_path, batch_size=batch_size, layer=layer), timestamp_hop_ms)
 
 
 def _to_numpy(audio) -> np.ndarray:

@@ -17,7 +17,12 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from ssl_audio.commands.flags import add_checkpoint_argument, add_decode_arguments, add_runner_arguments
+    from ssl_audio.commands.flags import (
+        add_checkpoint_argument,
+        add_decode_arguments,
+        add_layer_argument,
+        add_runner_arguments,
+    )
     from ssl_audio.embed.model import POOLINGS
     from ssl_audio.embed.store import FORMATS
 
@@ -37,6 +42,7 @@ def add_arguments(p) -> None:
         "file (default parquet)",
     )
     add_window_arguments(p)
+    add_layer_argument(p)
     p.add_argument(
         "--pooling",
         choices=POOLINGS,
@@ -69,6 +75,7 @@ def run(args) -> int:
         hop_seconds=args.hop_seconds,
         pooling=args.pooling,
         batch_size=args.batch_size,
+        layer=args.layer,
     )
     options = decode_options(args, sample_rate=model.sample_rate, keep_short=True)
     common = dict(

@@ -13,11 +13,12 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    from ssl_audio.commands.flags import add_checkpoint_argument, add_window_arguments
+    from ssl_audio.commands.flags import add_checkpoint_argument, add_layer_argument, add_window_arguments
 
     add_checkpoint_argument(p)
     p.add_argument("--out", required=True, help="SavedModel folder to write")
     add_window_arguments(p)
+    add_layer_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing SavedModel in --out")
 
 
@@ -28,6 +29,7 @@ def run(args) -> int:
         window_seconds=args.window_seconds,
         hop_seconds=args.hop_seconds,
         overwrite=args.overwrite,
+        layer=args.layer,
     )
     for line in result.lines():
         print(line)

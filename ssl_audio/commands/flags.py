@@ -127,11 +127,26 @@ def add_runner_arguments(p) -> None:
 
 class _Verbose(argparse.Action):
     """--verbose: engine logs shown, in this process and in every worker it starts (they inherit the setting
-    through the environment: ssl_audio.beam.runner.engine_logs)."""
+    through the environment: ssl_audio.runtime.engine_logs)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         os.environ["SSL_AUDIO_VERBOSE"] = "1"
         setattr(namespace, self.dest, True)
+
+
+def add_layer_argument(p, *, all_layers: bool = False) -> None:
+    """--layer: what is read out of the encoder in place of the run's own read-out (config.model.readout)."""
+    p.add_argument(
+        "--layer",
+        "--readout",
+        dest="layer",
+        default=None,
+        metavar="NAME",
+        help="read out this layer: embedding (the encoder's output), blocks (every block, concatenated) or one "
+        "block by name (block1, block2, ...: `ssl-audio config` shows the encoder's depth)"
+        + ("; all: score every layer on validation and test the best" if all_layers else "")
+        + "; default: the run's config.model.readout",
+    )
 
 
 def add_window_arguments(p) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ssl_audio.commands.flags import positive_float, positive_int
+from ssl_audio.commands.flags import add_layer_argument, positive_float, positive_int
 from ssl_audio.embed.pooling import POOLINGS
-from ssl_audio.models.registry import READOUTS
 from ssl_audio.text import files_and_segments
 from ssl_audio_linear_probe.bootstrap import MIN_ITEMS
 from ssl_audio_linear_probe.report import grouping_words, summary_lines
@@ -94,13 +93,7 @@ def add_arguments(p) -> None:
         default="mean",
         help="window embeddings -> clip (default mean; mean+std and mean+max concatenate two, 2D)",
     )
-    p.add_argument(
-        "--readout",
-        choices=READOUTS,
-        default=None,
-        help="what the encoder hands out: embedding, or blocks (every block's map pooled, with the embedding); "
-        "default: the run's config.model.readout (embed, HEAR and the SavedModel use that one)",
-    )
+    add_layer_argument(p, all_layers=True)
     p.add_argument(
         "--group-by",
         default=None,
@@ -132,7 +125,7 @@ def run(args) -> int:
         cache_dir=args.cache_dir,
         hop_seconds=args.hop_seconds,
         pooling=args.pooling,
-        readout=args.readout,
+        readout=args.layer,
         group_by=args.group_by,
         allow_shared=args.allow_shared_groups,
         workers=args.workers,

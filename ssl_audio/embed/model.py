@@ -143,6 +143,8 @@ class EmbeddingModel:
             "hop_seconds": self.hop_seconds,
             "pooling": self.pooling,
             "embedding_size": self.embedding_size,
+            # only when asked for: outputs made before --layer existed keep their settings
+            **({"layer": self.encoder.layer} if self.encoder.layer else {}),
         }
 
     # ------------------------------------------------------------------------------------------ windows
@@ -230,14 +232,16 @@ def load_model(
     pooling: str = "mean",
     batch_size: int = DEFAULT_BATCH_SIZE,
     devices: list | None = None,
+    layer: str | None = None,
 ) -> EmbeddingModel:
     """A pretraining workdir (its latest checkpoint) or WORKDIR/checkpoints/STEP, ready to embed audio.
 
     hop_seconds: distance between window starts (default: the window, no overlap).
     pooling: how window embeddings become the clip's scene embedding: mean, max, or none.
+    layer: what is read out in place of the run's own read-out: "embedding", "blocks" or a block's name.
     """
     return EmbeddingModel(
-        load_encoder(Path(path)),
+        load_encoder(Path(path), readout=layer),
         window_seconds=window_seconds,
         hop_seconds=hop_seconds,
         pooling=pooling,

@@ -132,12 +132,13 @@ def export_savedmodel(
     hop_seconds: float | None = None,
     overwrite: bool = False,
     check_windows: int = 4,
+    layer: str | None = None,
 ) -> SavedModelResult:
     import tensorflow as tf
 
     out = Path(out).expanduser()
     _check_out(out, overwrite)
-    encoder = load_encoder(checkpoint)
+    encoder = load_encoder(checkpoint, readout=layer)
     if window_seconds is not None:
         # EmbeddingModel refuses what the encoder cannot take (a fixed-length transformer, a too-short window).
         EmbeddingModel(encoder, window_seconds=window_seconds)
@@ -169,6 +170,7 @@ def export_savedmodel(
                 "window_samples": encoder.window_samples,
                 "hop_samples": hop,
                 "embedding_size": encoder.embedding_size,
+                "readout": encoder.readout,
                 "platforms": list(PLATFORMS),
                 "config": encoder.config.to_dict(),
             },

@@ -5,13 +5,15 @@
 #            against the cumulative one, a per-device batch sweep of 256, 512 and 1024 in bfloat16);
 #   input:   a small embedded dataset prepared here, `bench input` with the host's cores (clips/s per
 #            core, the cores that feed the bfloat16 step), and `pretrain`'s own loop on it against the
-#            step alone (`bench step --end-to-end`).
+#            step alone (`bench step --end-to-end`);
+#   masked:  `bench step` on the BEST-RQ conformer (full in float32 and bfloat16, and its demo variant):
+#            step time, MFU and the targets' (front ends and quantizer) share of the step.
 # Each part has its own time limit and its own log, so a part that fails or runs long leaves the others'
 # figures. Each group stays under the device tool's 10 minutes a call.
 #
 #   scripts/gpu_bench.sh OUT_DIR                  # both groups, on a GPU machine with the dependencies
 #                                                 # importable (scripts/gpu_wheels.sh: what a CUDA image lacks)
-#   BENCH_GROUPS=input scripts/gpu_bench.sh OUT_DIR   # one group (compute or input)
+#   BENCH_GROUPS=input scripts/gpu_bench.sh OUT_DIR   # one group (compute, input or masked)
 #   QUICK=1 scripts/gpu_bench.sh OUT_DIR          # the same parts on tiny settings: checks the script on a CPU
 set -u
 out=${1:?usage: scripts/gpu_bench.sh OUT_DIR}
@@ -41,12 +43,14 @@ cat "$out/device.txt"
 
 if [ "${QUICK:-0}" = 1 ]; then
     full=configs/simclr_logmel_cnn.py:tiny demo=configs/simclr_logmel_cnn.py:tiny mid=16 big=32
+    bestrq=configs/bestrq_conformer.py:tiny bestrq_demo=configs/bestrq_conformer.py:tiny
     aug=(--batch 8 --seconds 1 --repeats 1) clips=40 e2e=2 batches=3
 else
     full=configs/simclr_logmel_cnn.py demo=configs/simclr_logmel_cnn.py:demo mid=512 big=1024
+    bestrq=configs/bestrq_conformer.py bestrq_demo=configs/bestrq_conformer.py:demo
     aug=(--batch 256 --repeats 3) clips=600 e2e=30 batches=20
 fi
-groups=${BENCH_GROUPS:-compute,input}  # not GROUPS: bash keeps that name for itself
+groups=${BENCH_GROUPS:-compute,input,masked}  # not GROUPS: bash keeps that name for itself
 data=$out/data
 if [[ $groups == *compute* ]]; then
     # Most wanted first; the limits add up to under the device tool's 10 minutes a call.
@@ -66,4 +70,9 @@ if [[ $groups == *input* ]]; then
     part input 150 bench input --config "$full" --batches "$batches" "${on_data[@]}"
     part end_to_end 180 bench step --config "$full" --config.compute_dtype=bfloat16 --end-to-end "$e2e" \
         --rounds 2 "${on_data[@]}"
+fi
+if [[ $groups == *masked* ]]; then
+    part step_bestrq_bf16 200 bench step --config "$bestrq" --config.compute_dtype=bfloat16
+    part step_bestrq_f32 200 bench step --config "$bestrq"
+    part step_bestrq_demo 90 bench step --config "$bestrq_demo"
 fi

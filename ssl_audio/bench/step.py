@@ -111,6 +111,29 @@ def compile_step(config, mesh, batch) -> dict:
     }
 
 
+def compile_targets(config, mesh, batch, state) -> dict:
+    """BEST-RQ's targets of `batch` alone (log-mel and chroma front ends, normalisation, projection, nearest
+    code), jitted as the step computes them: what masked prediction adds to an encoder's step."""
+    from flax import nnx
+
+    from ssl_audio.augment.views import view_samples
+    from ssl_audio.objectives.best_rq import codes_of
+
+    graphdef, samples = model_graphdef(config), view_samples(config)
+    state = jax.tree.map(jax.numpy.copy, state)  # its own copy: the step donates the state it is given
+
+    @jax.jit
+    def targets(state, batch):
+        encoder = nnx.merge(graphdef, state["params"], state["batch_stats"]).encoder
+        audio = jax.numpy.concatenate([batch["view_a"], batch["view_b"]])[:, :samples]
+        return codes_of(encoder, state["quantizer"], audio)[0]
+
+    began = time.perf_counter()
+    compiled = targets.lower(state, batch).compile()
+    compile_s = time.perf_counter() - began
+    return {"run": lambda: compiled(state, batch), "flops": None, "compile_s": compile_s}
+
+
 def run(
     spec: str,
     overrides: list[str],
@@ -131,8 +154,10 @@ def run(
     check_batch_divides(config.batch_size, mesh)
     batch = global_batch(synthetic_batch(config, np.random.default_rng(0)), mesh)
     compiled = {"step": compile_step(config, mesh, batch)}
+    if config.objective == "best_rq":  # the targets alone (front end and quantizer): their share of the step
+        compiled["targets"] = compile_targets(config, mesh, batch, compiled["step"]["holder"]["state"])
     # The same step without augmentation, in the same process: what augmenting costs is the difference.
-    if config.augment.backend == "jax":
+    if config.augment.backend == "jax" and (config.objective != "best_rq" or config.best_rq.augment):
         compiled["plain"] = compile_step(_without_augmentation(config), mesh, batch)
     # The same step with other settings (--versus), in this process: a speed ratio that machine drift
     # between two commands cannot fake (2-core hosts differed 1.5x within an hour).
@@ -178,6 +203,9 @@ def run(
         "mfu": (achieved / (peak * n)) if peak and achieved else None,
         "augment_s": augment_s,
         "augment_share": augment_s / step_s,
+        "augmented": "plain" in compiled or config.augment.backend != "jax",
+        "targets_s": seconds.get("targets"),
+        "targets_share": seconds["targets"] / step_s if "targets" in seconds else None,
         "versus": other,
         "end_to_end": (
             {"steps": end_to_end, "step_s": loop_s, "alone_s": turn_step_s, "ratio": turn_step_s / loop_s}
@@ -260,6 +288,13 @@ def report(r: dict) -> list[str]:
             f"{v['step_s'] / r['step_s']:.2f}x as fast (same process, same synthetic audio); augmenting "
             f"there: {v['augment_s'] * 1e3:.1f} ms = {100 * v['augment_s'] / v['step_s']:.1f}% of its step"
         ]
+    targets, share = [], ""
+    if r.get("targets_s") is not None:  # best_rq
+        targets = [
+            f"  masked prediction's targets (log-mel and chroma front ends, random projections, nearest codes) "
+            f"alone: {r['targets_s'] * 1e3:.1f} ms = {100 * r['targets_share']:.1f}% of the step"
+        ]
+        share = f" targets_share={r['targets_share']:.3f}"
     end_to_end, ratio = [], ""
     if r.get("end_to_end"):
         e = r["end_to_end"]
@@ -273,12 +308,17 @@ def report(r: dict) -> list[str]:
         f"bench step: {r['config']} on {r['devices']} x {r['device']}, global batch {r['batch_size']}, "
         f"compute {r['compute_dtype']}",
         f"  compile {r['compile_s']:.1f} s; step {r['step_s'] * 1e3:.1f} ms = {gflop}; peak {peak}",
-        f"  augmenting both views: {r['augment_s'] * 1e3:.1f} ms = {100 * r['augment_share']:.1f}% of the step "
-        f"(against the same step without augmentation, run here)",
+        (
+            f"  augmenting both views: {r['augment_s'] * 1e3:.1f} ms = {100 * r['augment_share']:.1f}% of the step "
+            f"(against the same step without augmentation, run here)"
+            if r.get("augmented", True)
+            else "  no augmentation in this step (best_rq.augment is off)"
+        ),
+        *targets,
         *versus,
         *end_to_end,
         f"step steps_per_s={r['steps_per_s']:.3f} clips_per_s={r['clips_per_s']:.1f} "
-        f"tflops_per_s={tflops} mfu={mfu} augment_share={r['augment_share']:.3f}" + ratio,
+        f"tflops_per_s={tflops} mfu={mfu} augment_share={r['augment_share']:.3f}" + ratio + share,
     ]
 
 

@@ -117,6 +117,14 @@ def target_features(encoder, audio: jax.Array) -> dict[str, jax.Array]:
     return {"logmel": bands, "chroma": chroma(audio, encoder.frontend["sample_rate"], encoder.frontend["hop"])}
 
 
+def codes_of(encoder, quantizers: dict, audio: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
+    """The targets: each codebook's codes of `audio`, one per encoder frame; and the clean log-mel."""
+    from ssl_audio.models.conformer import SUBSAMPLING
+
+    features = target_features(encoder, audio)
+    return {name: Q.codes(q, features[name], SUBSAMPLING) for name, q in quantizers.items()}, features["logmel"]
+
+
 def span_mask(key: jax.Array, shape: tuple[int, int], rate: float, span: int) -> jax.Array:
     """[B, T] bool: spans of `span` frames, each frame starting one with probability p chosen so that a share
     `rate` of the frames is masked on average (1 - (1 - p)^span = rate; overlapping spans merge)."""
@@ -222,11 +230,7 @@ class BestRQ(Objective):
             audio = jnp.concatenate([batch["view_a"], batch["view_b"]])
             audio = chain(audio, chain_key) if chain is not None else audio[:, :samples]
             encoder = nnx.merge(graphdef, state["params"], state["batch_stats"]).encoder
-            features = target_features(encoder, audio)
-            targets = {
-                name: Q.codes(state["quantizer"][name], features[name], k) for name in state["quantizer"]
-            }  # [2N, T'] each
-            bands = features["logmel"]
+            targets, bands = codes_of(encoder, state["quantizer"], audio)  # [2N, T'] each; the clean log-mel
             out_frames = -(-bands.shape[1] // k)
             mask = span_mask(mask_key, (bands.shape[0], out_frames), rate, span)  # [2N, T']
             x = encoder.input_frames(bands)

@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev,beam,bench,dask]'
+	# The probe's supervised peer (--features musicnn): its trained weights ship in its wheel; --no-deps, as its
+	# own pins are TensorFlow 1's. tf-keras: Keras 2, which its tf.compat.v1.layers graph needs.
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements/constraints.txt musicnn tf-keras
 	touch $(STAMP)
 
 demo: $(STAMP)

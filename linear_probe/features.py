@@ -220,6 +220,27 @@ def mfcc_features(
     return ClipFeatures(x=np.stack(x), labels=labels, groups=groups, keys=np.array(keys, dtype=str))
 
 
+def musicnn_features(handle: DatasetHandle, split: str, *, progress: bool = True) -> ClipFeatures:
+    """The supervised peer's features (musicnn_peer.py), one record at a time in this process (its TF graph
+    runs its own threads): memory is a clip's."""
+    from ssl_audio.data.location import as_float
+    from ssl_audio_linear_probe.musicnn_peer import clip_feature
+
+    source = handle.source(split)
+    x, encoded, keys = [], [], []
+    bar = _bar(len(source), f"musicnn {split}", progress)
+    for i in range(len(source)):
+        record = dict(source[i])
+        audio = record.pop("audio")
+        x.append(clip_feature(as_float(audio), handle.sample_rate))
+        encoded.append(encode_labels(handle, record))
+        keys.append(record["key"].decode() if isinstance(record["key"], bytes) else str(record["key"]))
+        bar.update(1)
+    bar.close()
+    labels, groups = _labels_and_groups(handle, encoded)
+    return ClipFeatures(x=np.stack(x), labels=labels, groups=groups, keys=np.array(keys, dtype=str))
+
+
 def _bar(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 

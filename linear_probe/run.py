@@ -31,7 +31,8 @@ from ssl_audio_linear_probe.report import (
     write_markdown,
 )
 
-FEATURE_KINDS = ("pretrained", "mfcc", "random")
+FEATURE_KINDS = ("pretrained", "mfcc", "random", "musicnn")
+DEFAULT_FEATURES = ("pretrained", "mfcc", "random")  # musicnn: asked for (its package is an extra install)
 # Fine-tuning defaults: one definition, for probe() and its flags.
 FINETUNE_STEPS, FINETUNE_BATCH_SIZE, FINETUNE_LR, FINETUNE_EVAL_EVERY = 300, 32, 1e-4, 50
 SPLITS = ("train", "validation", "test")
@@ -117,7 +118,7 @@ def probe(
     out: str | Path,
     task: str = "all",
     head: str = "linear",
-    feature_kinds=FEATURE_KINDS,
+    feature_kinds=DEFAULT_FEATURES,
     overwrite: bool = False,
     cache_dir: str | Path | None = None,
     hop_seconds: float | None = None,
@@ -177,6 +178,16 @@ def probe(
             F.mfcc_feature_id(),
             lambda s: F.mfcc_features(handle, s, workers=workers, progress=progress),
             "20 MFCC + deltas, chroma, spectral contrast; mean and std (librosa)",
+        )
+    if "musicnn" in feature_kinds:
+        from ssl_audio_linear_probe import musicnn_peer
+
+        musicnn_peer.check_installed()  # one line before any feature is extracted
+        extractors["musicnn"] = (
+            musicnn_peer.feature_id(),
+            lambda s: F.musicnn_features(handle, s, progress=progress),
+            f"musicnn {musicnn_peer.MODEL} (supervised on the Million Song Dataset's tags): its "
+            f"{musicnn_peer.LAYER} layer, mean over {musicnn_peer.PATCH_SECONDS:g}-s patches",
         )
     if "random" in feature_kinds:
         rand = random_encoder(encoder.config, seed=int(encoder.config.seed))

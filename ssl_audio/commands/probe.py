@@ -10,6 +10,7 @@ from ssl_audio.text import files_and_segments
 from ssl_audio_linear_probe.bootstrap import MIN_ITEMS
 from ssl_audio_linear_probe.report import grouping_words, summary_lines
 from ssl_audio_linear_probe.run import (
+    DEFAULT_FEATURES,
     FEATURE_KINDS,
     FINETUNE_BATCH_SIZE,
     FINETUNE_EVAL_EVERY,
@@ -80,8 +81,10 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--features",
-        default=",".join(FEATURE_KINDS),
-        help=f"comma list of {', '.join(FEATURE_KINDS)} (default all three)",
+        default=",".join(DEFAULT_FEATURES),
+        help=f"comma list of {', '.join(FEATURE_KINDS)} (default {','.join(DEFAULT_FEATURES)}); musicnn: the "
+        "supervised peer (musicnn's MSD model, its weights in its PyPI package: pip install --no-deps "
+        "musicnn==0.1.0 tf-keras, which `make setup` does)",
     )
     p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")

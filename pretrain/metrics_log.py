@@ -62,7 +62,9 @@ class MetricsLog:
                 self.writer.add_scalar(f"{self.name}/{key}", value, record["step"])
         self.writer.flush()
         if self.bar is not None:
-            postfix = {"loss": f"{record['loss']:.3f}", "pos_top1": f"{record.get('pos_top1', 0):.2f}"}
+            # the objective's accuracy: the partner found (contrastive) or the masked frames' codes (best_rq)
+            accuracy = [k for k in record if k == "pos_top1" or k.startswith("masked_accuracy_")]
+            postfix = {"loss": f"{record['loss']:.3f}", **{k: f"{record[k]:.2f}" for k in accuracy}}
             if "clips_per_s" in record:
                 postfix["clips/s"] = f"{record['clips_per_s']:.1f}"
             self.bar.set_postfix(postfix, refresh=False)
@@ -97,10 +99,14 @@ def plot_loss(workdir: Path) -> Path | None:
     steps = [r["step"] for r in records]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax_loss.plot(steps, [r["loss"] for r in records], color="tab:blue")
-    ax_loss.set(xlabel="step", ylabel="NT-Xent loss", title="contrastive loss")
-    if "pos_top1" in records[0]:
-        ax_acc.plot(steps, [r["pos_top1"] for r in records], color="tab:green")
-    ax_acc.set(xlabel="step", ylabel="share of anchors", title="partner is the nearest view (top-1)", ylim=(0, 1))
+    ax_loss.set(xlabel="step", ylabel="loss", title="the objective's loss")
+    # what the objective gets right: the partner view (contrastive) or each codebook at masked frames (best_rq)
+    accuracy = [k for k in records[0] if k == "pos_top1" or k.startswith("masked_accuracy_")]
+    for key in accuracy:
+        ax_acc.plot(steps, [r[key] for r in records], label=key)
+    ax_acc.set(xlabel="step", ylabel="share", title="accuracy: the partner view, or the masked codes", ylim=(0, 1))
+    if accuracy:
+        ax_acc.legend(fontsize=8)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
     fig.suptitle(f"pretraining: {workdir}")

@@ -446,3 +446,18 @@ def test_embed_progress_counts_seconds_of_audio_so_its_eta_holds_for_unequal_fil
     assert bars, r.stderr[-2000:]
     done, total, files = bars[-1]
     assert int(total) == 21 and int(done) == 21 and float(files) == 3.0  # the whole 21 s, every file
+
+
+# ------------------------------------------------------------------------- 10. what a noted file was
+
+
+def test_embeds_summary_says_what_each_noted_file_was(tmp_path, checkpoint):
+    music(tmp_path / "in" / "short.wav", 0.4, seed=1)
+    whole = music(tmp_path / "cut_src.wav", 4.0, seed=2).read_bytes()
+    (tmp_path / "in" / "cut.wav").write_bytes(whole[: len(whole) // 2])  # a copy that stopped half-way
+    r = run("embed", "--checkpoint", str(checkpoint), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 files embedded with a note" in r.stdout
+    assert "short.wav: too short (0.40 s < minimum" in r.stdout
+    assert "cut.wav: truncated: 2.0 s decoded of the 4.0 s its header declares" in r.stdout
+    assert "shorter than --min-seconds" not in r.stdout  # a truncated file is not called short

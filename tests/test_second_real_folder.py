@@ -8,33 +8,13 @@ import csv
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.pretrain import helpers
-
-
-def run(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "ssl_audio.cli", *args],
-        capture_output=True,
-        text=True,
-        env=helpers.env(),
-        timeout=timeout,
-    )
-
-
-def music(path: Path, seconds: float, seed: int, rate: int = 16_000) -> Path:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    x = sum(0.1 * np.sin(2 * np.pi * rng.uniform(100, 1500) * t) for _ in range(3)).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), x, rate)
-    return path
+from tests.test_real_folder import music, run
 
 
 def labelled_folder(root: Path, test_files: int, test_seconds: float = 6.0) -> Path:
@@ -44,7 +24,7 @@ def labelled_folder(root: Path, test_files: int, test_seconds: float = 6.0) -> P
     for split, n, seconds in (("train", 12, 2.0), ("validation", 4, 2.0), ("test", test_files, test_seconds)):
         for i in range(n):
             name = f"{split}_{i}.wav"
-            music(root / name, seconds, seed=hash((split, i)) % 1000)
+            music(root / name, seconds, seed=len(rows))
             rows.append({"path": name, "split": split, "pack": f"p{i % 2}", "loudness_db": f"{-10 - i:.1f}"})
     with open(root / "labels.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -143,7 +143,9 @@ def add_layer_argument(p, *, all_layers: bool = False) -> None:
         default=None,
         metavar="NAME",
         help="read out this layer: embedding (the encoder's output), blocks (every block, concatenated) or one "
-        "block by name (block1, block2, ...: `ssl-audio config` shows the encoder's depth)"
+        "block by name (block1, block2, ...: `ssl-audio config` shows the encoder's depth), its frames pooled "
+        "over time by the mean, or as block3:max, block3:mean+max say (the CNN's block3:frequency keeps the "
+        "frequency axis)"
         + ("; all: score every layer on validation and test the best" if all_layers else "")
         + "; default: the run's config.model.readout",
     )

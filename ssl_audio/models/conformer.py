@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ssl_audio.models.frontend import filterbank, log_mel
-from ssl_audio.models.registry import output_dtype, register
+from ssl_audio.models.registry import output_dtype, parse_readout, pool_time, register
 
 SUBSAMPLING = 4  # two stride-2 convolutions: one output frame per 4 input frames
 
@@ -133,10 +133,7 @@ class Conformer(nnx.Module):
             filterbank(scale, sample_rate, n_fft, n_mels, f_min, None, bins_per_octave)  # fails here, not at step 1
         self.dtype = dtype
         self.layer_names = tuple(f"block{i + 1}" for i in range(depth))
-        if readout not in ("embedding", "blocks", *self.layer_names):
-            raise ValueError(
-                f"readout must be embedding, blocks or one of {', '.join(self.layer_names)}, got {readout!r}"
-            )
+        parse_readout(readout, self.layer_names)  # a bad read-out fails here, naming the choices
         self.readout = readout
         conv = lambda a, b: nnx.Conv(a, b, (3, 3), strides=(2, 2), padding="SAME", dtype=dtype, rngs=rngs)  # noqa: E731
         self.subsample1 = conv(1, subsampling_channels)
@@ -179,10 +176,12 @@ class Conformer(nnx.Module):
         return output_dtype(jnp.mean(self.frames(audio)[0], axis=1))
 
     def embed(self, audio: jax.Array) -> jax.Array:
-        """What downstream jobs read out, by `readout`: the embedding, every block (concatenated), or one."""
+        """What downstream jobs read out, by `readout`: the embedding, every block (concatenated), or one block
+        ("block3"), its frames pooled over time by the mean, or as "block3:max" / "block3:mean+max" says."""
         last, layers = self.frames(audio)
-        if self.readout == "embedding":
+        what, pooling = parse_readout(self.readout, self.layer_names)
+        if what == "embedding":
             return output_dtype(jnp.mean(last, axis=1))
-        if self.readout == "blocks":
+        if what == "blocks":
             return jnp.concatenate([output_dtype(jnp.mean(y, axis=1)) for y in layers], axis=-1)
-        return output_dtype(jnp.mean(layers[self.layer_names.index(self.readout)], axis=1))
+        return output_dtype(pool_time(layers[self.layer_names.index(what)], pooling))

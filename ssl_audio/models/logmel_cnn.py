@@ -22,7 +22,11 @@ from flax import nnx
 
 from ssl_audio.models.conv import conv_general_dilated
 from ssl_audio.models.frontend import filterbank, log_mel
-from ssl_audio.models.registry import READOUTS, output_dtype, register
+from ssl_audio.models.registry import output_dtype, parse_readout, pool_time, register
+
+# A block's read-out that keeps its frequency axis ("block3:frequency"): where in the spectrum a feature
+# fires, which the max over frequency throws away (timbre and register; pitch on semitone bands).
+FREQUENCY_POOLING = ("frequency",)
 
 
 class ResBlock(nnx.Module):
@@ -76,8 +80,7 @@ class LogMelCNN(nnx.Module):
     ):
         del input_samples
         self.layer_names = tuple(f"block{i + 1}" for i in range(len(channels)))
-        if readout not in (*READOUTS, *self.layer_names):
-            raise ValueError(f"readout must be one of {', '.join((*READOUTS, *self.layer_names))}, got {readout!r}")
+        parse_readout(readout, self.layer_names, FREQUENCY_POOLING)  # a bad read-out fails here, naming the choices
         self.readout = readout
         self.frontend = dict(
             sample_rate=sample_rate, n_fft=n_fft, hop=hop, n_mels=n_mels, scale=scale, f_min=f_min,
@@ -114,14 +117,20 @@ class LogMelCNN(nnx.Module):
 
     def embed(self, audio: jax.Array) -> jax.Array:
         """[B, T] -> what downstream jobs read out: the embedding, with readout="blocks" every block's map
-        pooled (max over frequency, mean over time) and concatenated with it, or one block ("block3") pooled."""
+        pooled (max over frequency, mean over time) and concatenated with it, or one block ("block3"): max over
+        frequency, then over time the mean (":max", ":mean+max" as said), or ":frequency" keeping the frequency
+        axis (frequency x channels, mean over time)."""
         embedding, maps = self._forward(audio)
-        if self.readout == "embedding":
+        what, pooling = parse_readout(self.readout, self.layer_names, FREQUENCY_POOLING)
+        if what == "embedding":
             return embedding
-        pool = lambda m: output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1))  # noqa: E731
-        if self.readout in self.layer_names:  # one block alone
-            return pool(maps[self.layer_names.index(self.readout)])
-        return jnp.concatenate([*(pool(m) for m in maps), embedding], axis=-1)
+        if what == "blocks":
+            pooled = [output_dtype(jnp.mean(jnp.max(m, axis=2), axis=1)) for m in maps]
+            return jnp.concatenate([*pooled, embedding], axis=-1)
+        m = maps[self.layer_names.index(what)]  # one block alone: [B, time, frequency, channels]
+        if pooling in FREQUENCY_POOLING:  # the frequency axis kept: frequency x channels, mean over time
+            return output_dtype(jnp.mean(m, axis=1).reshape(m.shape[0], -1))
+        return output_dtype(pool_time(jnp.max(m, axis=2), pooling))
 
     def spectrogram(self, audio: jax.Array, margin: int = 0) -> jax.Array:
         """[B, T] -> the front end's log bands [B, frames, n_mels + 2 margin] (float32). margin > 0 (log bands

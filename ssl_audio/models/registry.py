@@ -24,6 +24,32 @@ ENCODERS: dict[str, Callable[..., nnx.Module]] = {}
 READOUTS = ("embedding", "blocks")
 
 
+# How a layer's frames are pooled over time when it is read out by name ("block3:max"): the mean by default.
+TIME_POOLINGS = ("mean", "max", "mean+max")
+
+
+def parse_readout(readout: str, layer_names: tuple[str, ...], extra_poolings: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(what, pooling) of a read-out: "embedding", "blocks", or a layer "block3" with an optional ":POOLING"
+    (TIME_POOLINGS, and the encoder's own `extra_poolings`); ValueError naming the choices otherwise."""
+    what, _, pooling = readout.partition(":")
+    poolings = (*TIME_POOLINGS, *extra_poolings)
+    if what in READOUTS and not pooling:
+        return what, "mean"
+    if what in layer_names and (pooling or "mean") in poolings:
+        return what, pooling or "mean"
+    raise ValueError(
+        f"readout must be embedding, blocks or a layer ({', '.join(layer_names)}) with an optional :POOLING "
+        f"({', '.join(poolings)}), got {readout!r}"
+    )
+
+
+def pool_time(x: jax.Array, pooling: str, axis: int = 1) -> jax.Array:
+    """Frames pooled over time: mean, max, or both side by side (mean+max)."""
+    if pooling == "mean+max":
+        return jnp.concatenate([jnp.mean(x, axis=axis), jnp.max(x, axis=axis)], axis=-1)
+    return jnp.max(x, axis=axis) if pooling == "max" else jnp.mean(x, axis=axis)
+
+
 class UnknownModelError(UsageError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

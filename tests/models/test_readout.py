@@ -115,3 +115,23 @@ def test_encoders_without_the_blocks_read_out_say_so():
     build_model(config)  # "embedding" is every encoder's read-out
     tiny = load_config(TINY, ["--config.model.readout=blocks"])  # an override the logmel config takes
     assert tiny.model.readout == "blocks"
+
+
+def test_a_cnn_block_is_read_out_alone_pooled_over_time_or_keeping_its_frequency_axis():
+    import jax
+
+    config = load_config(TINY, [])
+    model = build_model(config)
+    encoder = model.encoder
+    audio = jax.random.normal(jax.random.key(0), (2, 16_000)) * 0.1
+    _, maps = encoder._forward(audio)  # [B, time, frequency, channels] per block
+    m = maps[1]
+    expected = {
+        "block2": jnp.max(m, axis=2).mean(axis=1),
+        "block2:max": jnp.max(m, axis=2).max(axis=1),
+        "block2:frequency": jnp.mean(m, axis=1).reshape(2, -1),
+    }
+    for readout, want in expected.items():
+        encoder.readout = readout
+        np.testing.assert_allclose(encoder.embed(audio), want, rtol=1e-5, err_msg=readout)
+    assert expected["block2:frequency"].shape[1] == m.shape[2] * m.shape[3]

@@ -91,6 +91,13 @@ def test_a_layer_read_out_is_that_layers_activations_pooled_over_time():
         np.testing.assert_allclose(encoder.embed(audio), layers[i].mean(axis=1), rtol=1e-6)
     encoder.readout = "blocks"
     np.testing.assert_allclose(encoder.embed(audio), jnp.concatenate([y.mean(1) for y in layers], -1), rtol=1e-6)
+    encoder.readout = "block2:max"
+    np.testing.assert_allclose(encoder.embed(audio), layers[1].max(axis=1), rtol=1e-6)
+    encoder.readout = "block2:mean+max"
+    both = jnp.concatenate([layers[1].mean(axis=1), layers[1].max(axis=1)], -1)
+    np.testing.assert_allclose(encoder.embed(audio), both, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"block1, block2\) with an optional :POOLING \(mean, max, mean\+max\)"):
+        build_model(load_config(TINY, ["--config.model.readout=block2:median"]))
     del nnx
 
 

@@ -117,7 +117,7 @@ def compile_targets(config, mesh, batch, state) -> dict:
     from flax import nnx
 
     from ssl_audio.augment.views import view_samples
-    from ssl_audio.objectives.best_rq import codes_of
+    from ssl_audio.objectives.best_rq import codes_of, examples
 
     graphdef, samples = model_graphdef(config), view_samples(config)
     state = jax.tree.map(jax.numpy.copy, state)  # its own copy: the step donates the state it is given
@@ -125,8 +125,7 @@ def compile_targets(config, mesh, batch, state) -> dict:
     @jax.jit
     def targets(state, batch):
         encoder = nnx.merge(graphdef, state["params"], state["batch_stats"]).encoder
-        audio = jax.numpy.concatenate([batch["view_a"], batch["view_b"]])[:, :samples]
-        return codes_of(encoder, state["quantizer"], audio)[0]
+        return codes_of(encoder, state["quantizer"], examples(batch, samples))[0]
 
     began = time.perf_counter()
     compiled = targets.lower(state, batch).compile()

@@ -23,6 +23,7 @@ from flax import nnx
 
 from ssl_audio.augment.chain import make_chain
 from ssl_audio.augment.views import view_samples
+from ssl_audio.models.conformer import SUBSAMPLING
 from ssl_audio.models.frontend import log_mel
 from ssl_audio.models.registry import build_encoder, dtype_of
 from ssl_audio.models.variables import other_variables
@@ -117,10 +118,14 @@ def target_features(encoder, audio: jax.Array) -> dict[str, jax.Array]:
     return {"logmel": bands, "chroma": chroma(audio, encoder.frontend["sample_rate"], encoder.frontend["hop"])}
 
 
+def examples(batch: dict, samples: int):
+    """A loader batch as BEST-RQ's examples: both crops of each clip, each cut to the view's length (2N)."""
+    xp = np if isinstance(batch["view_a"], np.ndarray) else jnp
+    return xp.concatenate([batch["view_a"], batch["view_b"]])[:, :samples]
+
+
 def codes_of(encoder, quantizers: dict, audio: jax.Array) -> tuple[dict[str, jax.Array], jax.Array]:
     """The targets: each codebook's codes of `audio`, one per encoder frame; and the clean log-mel."""
-    from ssl_audio.models.conformer import SUBSAMPLING
-
     features = target_features(encoder, audio)
     return {name: Q.codes(q, features[name], SUBSAMPLING) for name, q in quantizers.items()}, features["logmel"]
 
@@ -138,8 +143,6 @@ def span_mask(key: jax.Array, shape: tuple[int, int], rate: float, span: int) ->
 
 def span_frames(config: ml_collections.ConfigDict) -> int:
     """The mask span in encoder frames (best_rq.span_seconds at hop * 4 samples a frame)."""
-    from ssl_audio.models.conformer import SUBSAMPLING
-
     frame_seconds = config.model.hop * SUBSAMPLING / config.sample_rate
     return max(1, int(round(config.best_rq.span_seconds / frame_seconds)))
 
@@ -173,8 +176,6 @@ class BestRQ(Objective):
 
     def extra_state(self, config, params):
         """The frozen quantizers, from the seed (a key of their own: the parameters' draws are untouched)."""
-        from ssl_audio.models.conformer import SUBSAMPLING
-
         key = jax.random.fold_in(jax.random.key(int(config.seed)), 0x5154)  # "QT"
         features = {"logmel": int(config.model.n_mels), "chroma": 12}
         return {
@@ -199,7 +200,7 @@ class BestRQ(Objective):
         measure = jax.jit(lambda audio: target_features(model.encoder, audio))
         moments = {name: np.zeros((3, 0)) for name in config.best_rq.codebooks}  # count, sum, sum of squares
         for _, batch in zip(range(int(config.best_rq.stats_batches)), batches):
-            audio = np.concatenate([batch["view_a"], batch["view_b"]])[:, : view_samples(config)]
+            audio = examples(batch, view_samples(config))
             for name, frames in measure(jnp.asarray(audio, jnp.float32)).items():
                 if name in moments:
                     flat = np.asarray(frames, np.float64).reshape(-1, frames.shape[-1])
@@ -217,8 +218,6 @@ class BestRQ(Objective):
     def loss_and_grads(self, config, graphdef, mesh=None, loss=None):
         if loss is not None:
             raise ValueError("best_rq's loss is its own; a replacement loss is for nt_xent and dcl")
-        from ssl_audio.models.conformer import SUBSAMPLING
-
         k, rate, span = SUBSAMPLING, float(config.best_rq.mask_rate), span_frames(config)
         noise_std, size = float(config.best_rq.noise_std), int(config.best_rq.codebook_size)
         samples = view_samples(config)
@@ -227,8 +226,8 @@ class BestRQ(Objective):
         def loss_and_grads(state, batch):
             key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
             mask_key, noise_key, chain_key = jax.random.split(key, 3)
-            audio = jnp.concatenate([batch["view_a"], batch["view_b"]])
-            audio = chain(audio, chain_key) if chain is not None else audio[:, :samples]
+            both = jnp.concatenate([batch["view_a"], batch["view_b"]])  # the chain cuts to the view's length
+            audio = chain(both, chain_key) if chain is not None else examples(batch, samples)
             encoder = nnx.merge(graphdef, state["params"], state["batch_stats"]).encoder
             targets, bands = codes_of(encoder, state["quantizer"], audio)  # [2N, T'] each; the clean log-mel
             out_frames = -(-bands.shape[1] // k)

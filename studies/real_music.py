@@ -2,24 +2,29 @@
 
     python -m studies.real_music build --out study_real          # the sets (seconds; needs the packages below)
     python -m studies.real_music evaluate --out study_real --features RUN[,RUN...] [--label NAME]
-    python -m studies.real_music evaluate --out study_real --features mfcc   # and random:RUN, the baselines
+    python -m studies.real_music evaluate --out study_real --features mfcc   # musicnn, random:RUN: the peers
     python -m studies.real_music table --out study_real --rows LABEL,... [--against mfcc,random,rendered] [--split test]
 
 Material (Debian packages; licence files under /usr/share/doc/PACKAGE/copyright): planetblupi-music-ogg
 (GPL-3+), drascula-music (Drascula licence: free redistribution), colobot-common-sounds (GPL-3+),
-fillets-ng-data (GPL-2+), asc-music (GPL-2+), fb-music-high (GPL-2+): soundtracks, tracks of at least 60 s;
+fillets-ng-data (GPL-2+), supertux-data (music GPL-2+), widelands-data (GPL-2+; three tracks CC-BY-SA-3.0),
+flare-game (CC-BY-SA-3.0+), openclonk-data (ISC; some content CC-BY-3.0 or CC0), asc-music (GPL-2+),
+fb-music-high (GPL-2+; a tracker module, rendered by ffmpeg): soundtracks, tracks of at least 30 s;
 sonic-pi-samples (CC0 recordings from freesound.org): recorded drum and instrument samples.
 
-The split is by track, fixed by a hash of its name: of each of the four soundtracks with ten or more tracks,
-40% go to the unlabelled pretraining folder (OUT/unlabelled, with asc and frozen-bubble's), 30% to
-validation, 30% to test; no validation or test track is in any pretraining folder. Tasks:
-- soundtrack: which of the four soundtracks a 10-s excerpt comes from (6 excerpts per track); a logistic
+The split is by track, fixed by a hash of its name: of each of the seven soundtracks with ten or more tracks,
+34% go to the unlabelled pretraining folder (OUT/unlabelled, with openclonk's, asc's and fb-music-high's),
+33% to validation, 33% to test; no validation or test track is in any pretraining folder. Tasks:
+- soundtrack: which of the seven soundtracks a 10-s excerpt comes from (6 excerpts per track); a logistic
   regression fitted on the pretraining tracks' excerpts, C chosen on validation; bootstrap over tracks.
 - retrieval: two 10-s segments (at 30% and 70%) of each held-out track; a hit when a segment's nearest
   neighbour (cosine, features standardised with the training excerpts' statistics) among all segments of
   the split is its own track's other segment; bootstrap over tracks.
 - instruments: the family of a recorded sample (sonic-pi), samples split in half by a hash, stratified;
   validation is 5-fold cross-validation inside the first half, test the second half; bootstrap over samples.
+A checkpoint's features are every block's read-out at once ("blocks"); each task keeps the block (or all of
+them, or the embedding) that is best on validation, mean over the row's seeds. musicnn (the supervised
+peer, linear_probe/musicnn_peer.py) and MFCC descriptors are rows like any other.
 Every score is kept per item (results/LABEL.json), so `table` compares any two rows pairwise: the items and
 the groups are resampled together (and the pretraining seeds, when a row has several), as in
 linear_probe.bootstrap.bootstrap_over_runs.
@@ -38,15 +43,21 @@ from pathlib import Path
 
 import numpy as np
 
-SOUNDTRACKS = {  # name -> files; the first four are the soundtrack task's classes
+SOUNDTRACKS = {  # name -> files (recursive glob); those in LABELLED are the soundtrack task's classes
     "blupi": "/usr/share/planetblupi/music/*.ogg",
     "drascula": "/usr/share/scummvm/drascula/audio/*.ogg",
     "colobot": "/usr/share/games/colobot/music/*.ogg",
     "fillets": "/usr/share/games/fillets-ng/music/*.ogg",
+    "supertux": "/usr/share/games/supertux2/music/**/*.ogg",
+    "widelands": "/usr/share/games/widelands/data/music/*.ogg",
+    "flare": "/usr/share/games/flare/mods/fantasycore/music/*.ogg",
+    "openclonk": "/usr/share/games/openclonk/Music.ocg/*.ogg",
     "asc": "/usr/share/games/asc/music/*.mp3",
-    "frozen": "/usr/share/games/frozen-bubble/snd/*.ogg",
+    "frozen": "/usr/share/games/frozen-bubble/snd/*.xm",  # fb-music-high: a tracker module, rendered
 }
-LABELLED = ("blupi", "drascula", "colobot", "fillets")
+LABELLED = ("blupi", "drascula", "colobot", "fillets", "supertux", "widelands", "flare")  # ten tracks or more
+# Of each labelled soundtrack: the pretraining folder, validation, test (by a hash of the track's name).
+SPLIT_SHARES = (("pretrain", 0.34), ("validation", 0.33), ("test", 0.33))
 SAMPLES = "/usr/share/sonic-pi/samples/*.flac"
 FAMILIES = {  # family -> name prefixes of sonic-pi's samples (kicks, snares, cymbals, toms: drum kit parts)
     "kick": ("bd_", "drum_bass_", "drum_heavy_kick", "elec_soft_kick", "elec_hollow_kick"),
@@ -66,7 +77,7 @@ FAMILIES = {  # family -> name prefixes of sonic-pi's samples (kicks, snares, cy
     "ambient": ("ambi_",),
     "guitar": ("guit_",),
 }
-MIN_TRACK_SECONDS = 60.0
+MIN_TRACK_SECONDS = 30.0  # two 10-s retrieval segments that do not overlap
 RATE = 16_000
 EXCERPT_SECONDS = 10.0
 EXCERPTS_PER_TRACK = 6
@@ -85,25 +96,45 @@ def _family(name: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ build
+TRACKER_MODULES = (".xm", ".mod", ".it", ".s3m")
+
+
+def _rendered(module: str, folder: Path) -> str:
+    """A tracker module rendered to Ogg Vorbis by ffmpeg (libopenmpt), once."""
+    import subprocess
+
+    target = folder / (Path(module).stem + ".ogg")
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part.ogg")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", module, "-ac", "2", str(partial)], check=True)
+        partial.rename(target)
+    return str(target)
+
+
 def build(out: Path) -> None:
     import soundfile as sf
 
     tracks = []
     for source, pattern in SOUNDTRACKS.items():
-        files = sorted(glob.glob(pattern))
+        files = sorted(glob.glob(pattern, recursive=True))
         if not files:
             sys.exit(f"no files match {pattern}: install the Debian package (see this module's docstring)")
-        kept = [f for f in files if sf.info(f).duration >= MIN_TRACK_SECONDS]
-        order = sorted(kept, key=lambda f: _hash(f"{source}/{Path(f).name}"))
-        n = len(order)
+        root = pattern.split("*")[0]
+        files = [_rendered(f, out / "rendered") if f.endswith(TRACKER_MODULES) else f for f in files]
+        seconds = {f: sf.info(f).duration for f in files}
+        kept = [f for f in files if seconds[f] >= MIN_TRACK_SECONDS]
+        names = {f: str(Path(f).relative_to(root if f.startswith(root) else Path(f).parent)) for f in kept}
+        names = {f: str(Path(name).with_suffix("")) for f, name in names.items()}
+        order = sorted(kept, key=lambda f: _hash(f"{source}/{names[f]}"))
+        bounds = np.cumsum([share for _, share in SPLIT_SHARES]) * len(order)
         for i, f in enumerate(order):
-            if source not in LABELLED:
-                split = "pretrain"
-            else:
-                split = "pretrain" if i < round(0.4 * n) else "validation" if i < round(0.7 * n) else "test"
+            split = "pretrain"
+            if source in LABELLED:
+                split = next(name for (name, _), b in zip(SPLIT_SHARES, bounds, strict=True) if i < round(b))
             tracks.append(
-                {"source": source, "path": f, "track": f"{source}/{Path(f).stem}", "split": split,
-                 "seconds": round(sf.info(f).duration, 2)}
+                {"source": source, "path": f, "track": f"{source}/{names[f]}", "split": split,
+                 "seconds": round(seconds[f], 2)}
             )  # fmt: skip
     samples = []
     for f in sorted(glob.glob(SAMPLES)):
@@ -120,7 +151,7 @@ def build(out: Path) -> None:
     unlabelled.mkdir(parents=True)
     for t in tracks:
         if t["split"] == "pretrain":
-            shutil.copyfile(t["path"], unlabelled / f"{t['source']}__{Path(t['path']).name}")
+            shutil.copyfile(t["path"], unlabelled / (t["track"].replace("/", "__") + Path(t["path"]).suffix))
     (out / "sets.json").write_text(json.dumps({"tracks": tracks, "samples": samples}, indent=1))
     for split in ("pretrain", "validation", "test"):
         chosen = [t for t in tracks if t["split"] == split]
@@ -151,57 +182,111 @@ def items(sets: dict) -> list[dict]:
     return out
 
 
-def clips(all_items: list[dict]):
-    """Each item's mono audio at 16 kHz, decoding each file once."""
+def clips(out: Path, all_items: list[dict]) -> list[np.ndarray]:
+    """Each item's mono audio at 16 kHz, decoding each file once; kept in OUT/clips.npz (float16) so that the
+    next row's features do not decode the soundtracks again."""
+    cache = out / "clips.npz"
+    if cache.exists():
+        stored = np.load(cache)
+        data, bounds = stored["audio"], stored["bounds"]
+        if len(bounds) == len(all_items) + 1:
+            return [data[bounds[i] : bounds[i + 1]].astype(np.float32) for i in range(len(all_items))]
     from ssl_audio.audio.decode import DecodeOptions, load_audio
 
     options = DecodeOptions(sample_rate=RATE, min_seconds=0.0, silence_dbfs=-np.inf, keep_short=True)
     by_path: dict[str, list[int]] = {}
     for i, it in enumerate(all_items):
         by_path.setdefault(it["path"], []).append(i)
-    for path, members in by_path.items():
+    audio_of: list[np.ndarray] = [np.zeros(0, np.float32)] * len(all_items)
+    for n, (path, members) in enumerate(by_path.items()):
         audio = load_audio(path, options)
         for i in members:
             it = all_items[i]
-            a = int(it["start"] * RATE)
-            b = len(audio) if it["seconds"] is None else a + int(it["seconds"] * RATE)
-            yield i, audio[a:b]
+            start = int(it["start"] * RATE)
+            end = len(audio) if it["seconds"] is None else start + int(it["seconds"] * RATE)
+            audio_of[i] = np.asarray(audio[start:end], np.float32)
+        if n % 50 == 0:
+            print(f"  decoding: {n}/{len(by_path)} files", flush=True)
+    bounds = np.concatenate([[0], np.cumsum([len(a) for a in audio_of])])
+    partial = cache.with_suffix(".part.npz")
+    np.savez(partial, audio=np.concatenate(audio_of).astype(np.float16), bounds=bounds)
+    partial.rename(cache)
+    return audio_of
 
 
-def features(out: Path, spec: str) -> np.ndarray:
-    """[items, D] for 'mfcc', 'random:RUN' (RUN's architecture, random weights) or a checkpoint RUN; cached."""
+def _readout_slices(encoder) -> dict[str, tuple[int, int]]:
+    """Where each named block (and the embedding, where "blocks" appends it) sits in the "blocks" read-out."""
+    from ssl_audio.embed.model import EmbeddingModel
+    from ssl_audio.pretrained import random_encoder, with_readout
+
+    silence = np.zeros(RATE * 2, np.float32)
+
+    def width(readout):
+        model = EmbeddingModel(random_encoder(with_readout(encoder.config, readout)))
+        return model.embed(np.zeros(max(len(silence), model.window_samples), np.float32), RATE).scene.shape[-1]
+
+    slices, start = {}, 0
+    for name in (*encoder.layer_names, "embedding"):
+        end = start + width(name)
+        slices[name] = (start, end)
+        start = end
+    total = width("blocks")
+    if total == slices[encoder.layer_names[-1]][1]:  # "blocks" does not append the embedding (the conformer's)
+        del slices["embedding"]
+    elif total != start:
+        raise ValueError(f"blocks read-out of {total} numbers, the layers sum to {start}")
+    return {"blocks": (0, total), **slices}
+
+
+def features(out: Path, spec: str) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+    """([items, D], {read-out: (start, end) columns}) for 'mfcc', 'musicnn', 'random:RUN' (RUN's
+    architecture, random weights) or a checkpoint RUN, whose every block is read out at once ("blocks");
+    cached in OUT/features."""
     sets = json.loads((out / "sets.json").read_text())
     all_items = items(sets)
     cache = out / "features" / (hashlib.sha1(spec.encode()).hexdigest()[:12] + ".npz")
     if cache.exists():
-        return np.load(cache)["x"]
+        stored = np.load(cache)
+        return stored["x"], json.loads(str(stored["readouts"]))
     if spec == "mfcc":
         from ssl_audio.audio.descriptors import clip_descriptors
 
         def embed(audio):  # at least 1 s: the deltas need 9 frames
             return clip_descriptors(np.pad(audio, (0, max(0, RATE - len(audio)))), RATE)
+
+        readouts = None
+    elif spec == "musicnn":
+        from ssl_audio_linear_probe.musicnn_peer import clip_feature
+
+        def embed(audio):
+            return clip_feature(audio, RATE)
+
+        readouts = None
     else:
         from ssl_audio.embed.model import EmbeddingModel
-        from ssl_audio.pretrained import load_encoder, random_encoder
+        from ssl_audio.pretrained import load_encoder, random_encoder, with_readout
 
-        encoder = load_encoder(spec.removeprefix("random:"))
+        encoder = load_encoder(spec.removeprefix("random:"), readout="blocks")
         if spec.startswith("random:"):
-            encoder = random_encoder(encoder.config, seed=int(encoder.config.seed))
+            encoder = random_encoder(with_readout(encoder.config, "blocks"), seed=int(encoder.config.seed))
+        readouts = _readout_slices(encoder)
         model = EmbeddingModel(encoder)
 
         def embed(audio):
             short = model.window_samples - len(audio)
             return model.embed(np.pad(audio, (0, max(0, short))), RATE).scene
 
-    x = [None] * len(all_items)
-    for n, (i, audio) in enumerate(clips(all_items)):
-        x[i] = embed(audio)
+    audio_of = clips(out, all_items)
+    x = []
+    for n, audio in enumerate(audio_of):
+        x.append(embed(audio))
         if n % 200 == 0:
             print(f"  {spec}: {n}/{len(all_items)} clips", flush=True)
     x = np.stack(x).astype(np.float32)
+    readouts = readouts or {"all": (0, x.shape[1])}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=x, spec=spec)
-    return x
+    np.savez(cache, x=x, spec=spec, readouts=json.dumps(readouts))
+    return x, readouts
 
 
 # ------------------------------------------------------------------------------------------------ tasks
@@ -264,15 +349,39 @@ def score(all_items: list[dict], x: np.ndarray) -> dict:
     return result
 
 
+def choose_readouts(all_items: list[dict], runs: list[tuple[np.ndarray, dict]]) -> dict:
+    """A row from its runs' features (one per pretraining seed, each [items, D] with its read-outs' columns):
+    every read-out scored, and each task keeps the read-out with the best validation score (mean over the
+    seeds); {'readouts': {task: chosen}, 'curve': {task: {read-out: validation}}, 'runs': [chosen scores]}."""
+    by_readout: dict[str, list[dict]] = {}
+    for x, readouts in runs:
+        for name, (start, end) in readouts.items():
+            by_readout.setdefault(name, []).append(score(all_items, x[:, start:end]))
+    tasks = list(next(iter(by_readout.values()))[0])
+    curve = {
+        task: {name: float(np.mean([np.mean(r[task]["validation"]["hits"]) for r in scored]))
+               for name, scored in by_readout.items()}
+        for task in tasks
+    }  # fmt: skip
+    chosen = {task: max(curve[task], key=curve[task].get) for task in tasks}
+    chosen_runs = [{task: by_readout[chosen[task]][k][task] for task in tasks} for k in range(len(runs))]
+    return {"readouts": chosen, "curve": curve, "runs": chosen_runs}
+
+
 def evaluate(out: Path, specs: list[str], label: str) -> None:
+    """Score a row (one spec per pretraining seed) on every read-out; only each task's chosen read-out's
+    items are kept for `table`."""
     sets = json.loads((out / "sets.json").read_text())
-    all_items = items(sets)
-    runs = [score(all_items, features(out, spec)) for spec in specs]
+    result = choose_readouts(items(sets), [features(out, spec) for spec in specs])
+    tasks, chosen, curve, runs = list(result["readouts"]), result["readouts"], result["curve"], result["runs"]
     (out / "results").mkdir(exist_ok=True)
-    (out / "results" / f"{label}.json").write_text(json.dumps({"specs": specs, "runs": runs}))
-    for task in runs[0]:
+    row = {"specs": specs, **result}
+    (out / "results" / f"{label}.json").write_text(json.dumps(row))
+    for task in tasks:
         v = [np.mean(r[task]["validation"]["hits"]) for r in runs]
-        print(f"{label} {task}: validation {np.mean(v):.3f} (runs {', '.join(f'{a:.3f}' for a in v)})")
+        others = ", ".join(f"{n} {c:.3f}" for n, c in curve[task].items()) if len(curve[task]) > 1 else ""
+        print(f"{label} {task}: validation {np.mean(v):.3f} at {chosen[task]} (runs {', '.join(f'{a:.3f}' for a in v)})"
+              + (f"; read-outs: {others}" if others else ""))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ table
@@ -306,6 +415,8 @@ def table(out: Path, rows: list[str], against: list[str], split: str) -> None:
         for task in tasks:
             hits = [np.mean(r[task][split]["hits"]) for r in runs]
             cell = f"{np.mean(hits):.3f}" + (f" ± {np.std(hits, ddof=1):.3f}" if len(hits) > 1 else "")
+            readout = results[name].get("readouts", {}).get(task, "all")
+            cell += "" if readout == "all" else f" ({readout})"
             for base in [b for b in against if b != name] if name in rows else []:
                 d, lo, hi = cluster_bootstrap(
                     [r[task][split]["hits"] for r in runs],

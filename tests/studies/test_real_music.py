@@ -1,12 +1,13 @@
 """The real-music study's scoring, on made-up features (the study's sets need Debian packages the suite
 does not have): a feature that separates the classes scores 1 on every task, noise does not, and the
-bootstrap over tracks calls a clear difference and not a tie."""
+bootstrap over tracks calls a clear difference and not a tie; each task keeps the read-out (layer) that is
+best on validation."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from studies.real_music import LABELLED, cluster_bootstrap, items, score
+from studies.real_music import LABELLED, choose_readouts, cluster_bootstrap, items, score
 
 
 def made_up_sets() -> dict:
@@ -51,3 +52,15 @@ def test_the_bootstrap_over_tracks_calls_a_clear_difference_and_not_a_tie():
     assert d == 0.5 and low > 0
     d, low, high = cluster_bootstrap(b, b, groups)
     assert d == 0 and low == high == 0
+
+
+def test_each_task_keeps_the_readout_best_on_validation_for_every_seed():
+    all_items = items(made_up_sets())
+    readouts = {"block1": (0, 64), "block2": (64, 128)}  # block2 informative, block1 noise
+    x = np.concatenate([features(all_items, False), features(all_items, True)], axis=1)
+    row = choose_readouts(all_items, [(x, readouts), (x, readouts)])  # two seeds
+    assert row["readouts"] == {"soundtrack": "block2", "retrieval": "block2", "instruments": "block2"}
+    assert all(row["curve"][t]["block2"] > row["curve"][t]["block1"] for t in row["readouts"])
+    assert len(row["runs"]) == 2 and np.mean(row["runs"][1]["soundtrack"]["test"]["hits"]) == 1.0
+    swapped = choose_readouts(all_items, [(x, {"block1": (64, 128), "block2": (0, 64)})])
+    assert set(swapped["readouts"].values()) == {"block1"}

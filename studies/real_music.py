@@ -4,6 +4,7 @@
     python -m studies.real_music evaluate --out study_real --features RUN[,RUN...] [--label NAME]
     python -m studies.real_music evaluate --out study_real --features mfcc   # musicnn, random:RUN: the peers
     python -m studies.real_music table --out study_real --rows LABEL,... [--against mfcc,random,rendered] [--split test]
+    python -m studies.real_music curves --out study_real --rows LABEL,... --png FILE   # validation by read-out
 
 Material (Debian packages; licence files under /usr/share/doc/PACKAGE/copyright): planetblupi-music-ogg
 (GPL-3+), drascula-music (Drascula licence: free redistribution), colobot-common-sounds (GPL-3+),
@@ -432,6 +433,36 @@ def table(out: Path, rows: list[str], against: list[str], split: str) -> None:
     print(f"\n{split}: " + ", ".join(f"{t} {n[t]} items in {groups[t]} groups" for t in tasks))
 
 
+def curves(out: Path, rows: list[str], png: Path) -> None:
+    """Each row's validation score by read-out (mean over its seeds), one panel per task, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = {name: json.loads((out / "results" / f"{name}.json").read_text()) for name in rows}
+    tasks = ("soundtrack", "retrieval", "instruments")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), constrained_layout=True)
+    for ax, task in zip(axes, tasks, strict=True):
+        for name in rows:
+            curve = results[name].get("curve", {}).get(task, {})
+            layers = [k for k in curve if k != "blocks"]  # "blocks" (all of them) goes in the legend
+            if len(layers) > 1:
+                ax.plot(
+                    layers, [curve[k] for k in layers], marker="o", label=f"{name} (all blocks {curve['blocks']:.3f})"
+                )
+            else:  # a row without layers (MFCC, musicnn): a level
+                score_ = np.mean([np.mean(r[task]["validation"]["hits"]) for r in results[name]["runs"]])
+                ax.axhline(score_, linestyle="--", linewidth=1, color="grey" if name == "mfcc" else "black")
+                ax.annotate(name, (0, score_), fontsize=8, va="bottom")
+        ax.set_title(f"{task} (validation)")
+        ax.tick_params(axis="x", labelrotation=45)
+    axes[0].legend(fontsize=7)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    print(f"curves: {png}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m studies.real_music", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -443,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--rows", required=True)
     t.add_argument("--against", default="mfcc,random")
     t.add_argument("--split", default="validation", choices=("validation", "test"))
-    for sp in (b, e, t):
+    c = sub.add_parser("curves", help="validation score by read-out (layer), one panel per task, as a PNG")
+    c.add_argument("--rows", required=True)
+    c.add_argument("--png", required=True, type=Path)
+    for sp in (b, e, t, c):
         sp.add_argument("--out", default="study_real", help="the study's folder (default study_real)")
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -452,6 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         specs = [s for s in args.features.split(",") if s]
         evaluate(out, specs, args.label or os.path.basename(specs[0].rstrip("/")).replace("random:", "random-"))
+    elif args.command == "curves":
+        curves(out, args.rows.split(","), args.png)
     else:
         table(out, args.rows.split(","), [a for a in args.against.split(",") if a], args.split)
     return 0

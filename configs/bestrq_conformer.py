@@ -8,7 +8,9 @@ encoder predicts a frozen random quantizer's codes of masked log-mel and chroma 
         on 2 CPU cores (docs/benchmarks.md, step)
     ssl-audio prepare --input MUSIC --name NAME --segment-seconds 10
     ssl-audio pretrain --config configs/bestrq_conformer.py:music --workdir runs/bestrq_music --config.dataset=NAME
-        your own unlabelled recordings on 2 CPU cores: the demo's settings on 10-s segments
+        your own unlabelled recordings on 2 CPU cores: the demo's settings on 10-s segments; on real music
+        behind the contrastive :music recipe and level with random weights at this budget (docs/quality.md,
+        "Real music")
     ssl-audio pretrain --config configs/bestrq_conformer.py:tiny --workdir /tmp/tiny
         20 steps at batch 8, seconds on 2 CPU cores: the tests' variant
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The real-music study's runs (docs/quality.md, "Real music"), one after another, from the repository root:
-#   bash studies/real_music_runs.sh        # about 2.5 hours on 2 CPU cores
+#   bash studies/real_music_runs.sh        # about 3 hours on 2 CPU cores
 # Each run pretrains a recipe on the real folder (10-s segments unless said), then its features are scored on
 # the validation tasks with every block read out (studies/real_music.py); rows are compared with `table`.
 set -eu
@@ -31,3 +31,17 @@ for seed in 0 1 2; do
 done
 $R evaluate --out $O --features random:$O/runs/music-s0 --label random-music-s0
 $R evaluate --out $O --features random:$O/runs/bestrq-s0 --label random-bestrq-s0
+
+# Levers on the winner (contrastive), seed 0 unless said: 60-s segments (prepare's default), 40 minutes
+for seed in 0 1 2; do run music-seg60-s$seed $CNN real_seg60 --config.seed=$seed; done
+run music-steps2400 $CNN real_seg10 --config.total_steps=2400
+
+# Rows of several seeds (features are cached), the layer curves, then the final table: test split, read once
+$R evaluate --out $O --features $O/runs/music-s0,$O/runs/music-s1,$O/runs/music-s2 --label music
+$R evaluate --out $O --features $O/runs/bestrq-s0,$O/runs/bestrq-s1,$O/runs/bestrq-s2 --label bestrq
+$R evaluate --out $O --features $O/runs/music-seg60-s0,$O/runs/music-seg60-s1,$O/runs/music-seg60-s2 --label seg60
+$R evaluate --out $O --features random:$O/runs/music-s0,random:$O/runs/music-s1,random:$O/runs/music-s2 \
+    --label random-music
+$R curves --out $O --rows music,bestrq,random-music,mfcc,musicnn --png docs/figures/real_music_layers.png
+$R table --out $O --rows seg60,music,bestrq --against mfcc,random-music,musicnn --split test
+

@@ -64,3 +64,20 @@ def test_each_task_keeps_the_readout_best_on_validation_for_every_seed():
     assert len(row["runs"]) == 2 and np.mean(row["runs"][1]["soundtrack"]["test"]["hits"]) == 1.0
     swapped = choose_readouts(all_items, [(x, {"block1": (64, 128), "block2": (0, 64)})])
     assert set(swapped["readouts"].values()) == {"block1"}
+
+
+def test_curves_draws_every_row_by_readout(tmp_path):
+    import json
+
+    from studies.real_music import main
+
+    all_items = items(made_up_sets())
+    x = np.concatenate([features(all_items, False), features(all_items, True)], axis=1)
+    (tmp_path / "results").mkdir()
+    layered = choose_readouts(all_items, [(x, {"blocks": (0, 128), "block1": (0, 64), "block2": (64, 128)})])
+    flat = choose_readouts(all_items, [(x[:, :64], {"all": (0, 64)})])
+    (tmp_path / "results" / "net.json").write_text(json.dumps(layered))
+    (tmp_path / "results" / "mfcc.json").write_text(json.dumps(flat))
+    png = tmp_path / "figures" / "curves.png"
+    assert main(["curves", "--out", str(tmp_path), "--rows", "net,mfcc", "--png", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

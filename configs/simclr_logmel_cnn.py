@@ -4,11 +4,11 @@
         full: 100k steps at batch 256, for accelerators (docs/benchmarks.md: step times per device)
     ssl-audio pretrain --config configs/simclr_logmel_cnn.py:demo --workdir runs/demo/pretrain
         what `make demo` runs: 600 steps at batch 32, about 10 minutes on 2 CPU cores
-    ssl-audio prepare --input MUSIC --name NAME --segment-seconds 10
+    ssl-audio prepare --input MUSIC --name NAME
     ssl-audio pretrain --config configs/simclr_logmel_cnn.py:music --workdir runs/music --config.dataset=NAME
-        your own unlabelled recordings on 2 CPU cores: the demo's recipe at its own budget, chosen on real
-        music (docs/quality.md, "Real music"); --segment-seconds 10 makes both views of a pair come from one
-        10-s segment and draws segments in proportion to duration
+        your own unlabelled recordings on 2 CPU cores, about 10 minutes: chosen on real music (docs/quality.md,
+        "Real music"), on a folder prepared with the default 60-s segments (10-s ones were level or behind
+        on every task, three seeds each); read out with every block ("blocks", the default)
     ssl-audio pretrain --config configs/simclr_logmel_cnn.py:tiny --workdir /tmp/tiny
         20 steps at batch 8, seconds on 2 CPU cores: the tests' variant
 
@@ -60,8 +60,8 @@ def get_config(arg: str | None = None):
         common.make_demo(c, lr=8e-3)
     if variant == "music":
         # Real recordings (docs/quality.md, "Real music"): the phase vocoder's pitch shift and time stretch,
-        # ahead of band views on every real-music task (lever R3); the rest as the demo, whose levers on real
-        # music moved nothing beyond their intervals (R1 segments, R2 bands, R4 steps, R5 the rendered set).
+        # ahead of band views on every real-music task (2026-12-06, lever R3); the rest as the demo. Ahead of
+        # masked prediction (bestrq_conformer.py:music) on real music at the same 10 minutes (2026-12-07).
         c.augment.pitch_stretch = "waveform"
     elif variant == "tiny":
         common.make_tiny(c)

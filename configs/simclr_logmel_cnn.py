@@ -28,8 +28,8 @@ def get_config(arg: str | None = None):
         n_mels=84,
         # The bands: "mel" (n_mels mel bands) or "log" (n_mels bands, bins_per_octave per octave from f_min
         # Hz; needs an n_fft that resolves f_min's semitones: ssl_audio/models/frontend.py). 84 a semitone
-        # apart from C2 on a 1024-point FFT: ahead of mel bands on every task on real music (docs/quality.md,
-        # "Real music", lever R2, one seed) as on rendered audio (lever 5a, three seeds).
+        # apart from C2 on a 1024-point FFT: ahead of mel bands on every task on real music (the dated
+        # record, real music 2026-12-06, lever R2, one seed) as on rendered audio (lever 5a, three seeds).
         scale="log",
         f_min=65.40639,
         bins_per_octave=12,
@@ -46,7 +46,7 @@ def get_config(arg: str | None = None):
         stem_kernel=(3, 13),
     )
     # Pitch shift and time stretch by the phase vocoder (the augment default, "waveform"): on real music
-    # ahead of band views on every task (docs/quality.md, "Real music", lever R3).
+    # ahead of band views on every task (docs/archive/quality-record.md, real music 2026-12-06, lever R3).
     if variant in ("demo", "music"):
         # 2 CPU cores, about 10 minutes: a narrower network and shorter views, many small steps; the full
         # config's semitone bands.
@@ -59,9 +59,10 @@ def get_config(arg: str | None = None):
         # Shifts by any real number of semitones: whole ones only moved no task (docs/quality.md, lever 3f).
         common.make_demo(c, lr=8e-3)
     if variant == "music":
-        # Real recordings (docs/quality.md, "Real music"): the phase vocoder's pitch shift and time stretch,
-        # ahead of band views on every real-music task (2026-12-06, lever R3); the rest as the demo. Ahead of
-        # masked prediction (bestrq_conformer.py:music) on real music at the same 10 minutes (2026-12-07).
+        # Real recordings: the phase vocoder's pitch shift and time stretch, ahead of band views on every
+        # real-music task (docs/archive/quality-record.md, real music 2026-12-06, lever R3); the rest as the
+        # demo. Ahead of masked prediction (bestrq_conformer.py:music) on real music at the same 10 minutes
+        # (docs/quality.md, "Real music").
         c.augment.pitch_stretch = "waveform"
     elif variant == "tiny":
         common.make_tiny(c)

@@ -6,6 +6,7 @@ import os
 
 from ssl_audio.commands.flags import add_layer_argument, positive_float, positive_int
 from ssl_audio.embed.pooling import POOLINGS
+from ssl_audio.errors import BadValueError
 from ssl_audio.text import files_and_segments
 from ssl_audio_linear_probe.bootstrap import MIN_ITEMS
 from ssl_audio_linear_probe.report import grouping_words, summary_lines
@@ -81,10 +82,17 @@ def add_arguments(p) -> None:
     )
     p.add_argument(
         "--features",
-        default=",".join(DEFAULT_FEATURES),
+        default=None,
         help=f"comma list of {', '.join(FEATURE_KINDS)} (default {','.join(DEFAULT_FEATURES)}); musicnn: the "
         "supervised peer (musicnn's MSD model, its weights in its PyPI package: pip install --no-deps "
         "musicnn==0.1.0 tf-keras, which `make setup` does)",
+    )
+    p.add_argument(
+        "--peers",
+        default=None,
+        metavar="LIST",
+        help="the baselines beside the pretrained features, a comma list of mfcc, random, musicnn: the same as "
+        "--features pretrained,LIST",
     )
     p.add_argument("--out", required=True, help="output folder (refused if it holds files, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds files")
@@ -114,8 +122,17 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def feature_kinds(args) -> tuple[str, ...]:
+    """What --features or --peers asks for (one of them at most; neither: the default kinds)."""
+    if args.features is not None and args.peers is not None:
+        raise BadValueError("give --features or --peers, not both (--peers LIST is --features pretrained,LIST)")
+    spec = args.features if args.peers is None else f"pretrained,{args.peers}"
+    spec = ",".join(DEFAULT_FEATURES) if spec is None else spec
+    return tuple(dict.fromkeys(k.strip() for k in spec.split(",") if k.strip()))
+
+
 def run(args) -> int:
-    kinds = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    kinds = feature_kinds(args)
     results = probe(
         args.checkpoint,
         args.dataset,

@@ -183,15 +183,19 @@ def items(sets: dict) -> list[dict]:
     return out
 
 
+def items_key(all_items: list[dict]) -> str:
+    """What the caches are keyed by besides the features asked for: the items (a rebuilt set is noticed)."""
+    return hashlib.sha1(json.dumps(all_items, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def clips(out: Path, all_items: list[dict]) -> list[np.ndarray]:
-    """Each item's mono audio at 16 kHz, decoding each file once; kept in OUT/clips.npz (float16) so that the
-    next row's features do not decode the soundtracks again."""
-    cache = out / "clips.npz"
+    """Each item's mono audio at 16 kHz, decoding each file once; kept in OUT/clips-KEY.npz (float16) so that
+    the next row's features do not decode the soundtracks again."""
+    cache = out / f"clips-{items_key(all_items)}.npz"
     if cache.exists():
         stored = np.load(cache)
         data, bounds = stored["audio"], stored["bounds"]
-        if len(bounds) == len(all_items) + 1:
-            return [data[bounds[i] : bounds[i + 1]].astype(np.float32) for i in range(len(all_items))]
+        return [data[bounds[i] : bounds[i + 1]].astype(np.float32) for i in range(len(all_items))]
     from ssl_audio.audio.decode import DecodeOptions, load_audio
 
     options = DecodeOptions(sample_rate=RATE, min_seconds=0.0, silence_dbfs=-np.inf, keep_short=True)
@@ -220,11 +224,9 @@ def _readout_slices(encoder) -> dict[str, tuple[int, int]]:
     from ssl_audio.embed.model import EmbeddingModel
     from ssl_audio.pretrained import random_encoder, with_readout
 
-    silence = np.zeros(RATE * 2, np.float32)
-
-    def width(readout):
+    def width(readout):  # of one window of silence: only the shape is read
         model = EmbeddingModel(random_encoder(with_readout(encoder.config, readout)))
-        return model.embed(np.zeros(max(len(silence), model.window_samples), np.float32), RATE).scene.shape[-1]
+        return model.embed(np.zeros(model.window_samples, np.float32), RATE).scene.shape[-1]
 
     slices, start = {}, 0
     for name in (*encoder.layer_names, "embedding"):
@@ -239,13 +241,12 @@ def _readout_slices(encoder) -> dict[str, tuple[int, int]]:
     return {"blocks": (0, total), **slices}
 
 
-def features(out: Path, spec: str) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+def features(out: Path, spec: str, all_items: list[dict]) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
     """([items, D], {read-out: (start, end) columns}) for 'mfcc', 'musicnn', 'random:RUN' (RUN's
     architecture, random weights) or a checkpoint RUN, whose every block is read out at once ("blocks");
-    cached in OUT/features."""
-    sets = json.loads((out / "sets.json").read_text())
-    all_items = items(sets)
-    cache = out / "features" / (hashlib.sha1(spec.encode()).hexdigest()[:12] + ".npz")
+    cached in OUT/features, by the spec and the items."""
+    key = hashlib.sha1(f"{spec}\n{items_key(all_items)}".encode()).hexdigest()[:12]
+    cache = out / "features" / f"{key}.npz"
     if cache.exists():
         stored = np.load(cache)
         return stored["x"], json.loads(str(stored["readouts"]))
@@ -373,7 +374,8 @@ def evaluate(out: Path, specs: list[str], label: str) -> None:
     """Score a row (one spec per pretraining seed) on every read-out; only each task's chosen read-out's
     items are kept for `table`."""
     sets = json.loads((out / "sets.json").read_text())
-    result = choose_readouts(items(sets), [features(out, spec) for spec in specs])
+    all_items = items(sets)
+    result = choose_readouts(all_items, [features(out, spec, all_items) for spec in specs])
     tasks, chosen, curve, runs = list(result["readouts"]), result["readouts"], result["curve"], result["runs"]
     (out / "results").mkdir(exist_ok=True)
     row = {"specs": specs, **result}
@@ -445,16 +447,16 @@ def curves(out: Path, rows: list[str], png: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), constrained_layout=True)
     for ax, task in zip(axes, tasks, strict=True):
         for name in rows:
-            curve = results[name].get("curve", {}).get(task, {})
+            curve = results[name]["curve"][task]
             layers = [k for k in curve if k != "blocks"]  # "blocks" (all of them) goes in the legend
             if len(layers) > 1:
                 ax.plot(
                     layers, [curve[k] for k in layers], marker="o", label=f"{name} (all blocks {curve['blocks']:.3f})"
                 )
-            else:  # a row without layers (MFCC, musicnn): a level
-                score_ = np.mean([np.mean(r[task]["validation"]["hits"]) for r in results[name]["runs"]])
-                ax.axhline(score_, linestyle="--", linewidth=1, color="grey" if name == "mfcc" else "black")
-                ax.annotate(name, (0, score_), fontsize=8, va="bottom")
+            else:  # a row without layers (MFCC, musicnn): its one read-out, a level
+                level = curve[layers[0]]
+                ax.axhline(level, linestyle="--", linewidth=1, color="grey" if name == "mfcc" else "black")
+                ax.annotate(name, (0, level), fontsize=8, va="bottom")
         ax.set_title(f"{task} (validation)")
         ax.tick_params(axis="x", labelrotation=45)
     axes[0].legend(fontsize=7)
